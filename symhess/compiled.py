@@ -1,0 +1,333 @@
+"""The compiled object: evaluate value, gradient, Hessian and Hessian-vector products.
+
+``compile`` runs the pipeline once; the returned :class:`Compiled` evaluates one
+point or whole batches (extra leading dimensions, in parallel) and exposes the
+inspection attributes: symbols, expressions, sparsity, generated source, stats.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .convert import is_tensor, result_dtype, to_float64
+from .pipeline import Options, build, derive
+from .tracing import trace_function
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Shape and result dtype of one example input."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: object
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def normalize_wrt(wrt, count: int) -> tuple[int, ...]:
+    if wrt is None:
+        return tuple(range(count))
+    items = (wrt,) if isinstance(wrt, (int, np.integer)) else tuple(wrt)
+    if not items:
+        raise ValueError("wrt=() differentiates nothing: name at least one input")
+    result = []
+    for item in items:
+        if not isinstance(item, (int, np.integer)) or not -count <= item < count:
+            raise ValueError(f"wrt={wrt!r}: {item!r} is not the index of one of the {count} inputs")
+        result.append(int(item) % count)
+    if len(set(result)) != len(result):
+        raise ValueError(f"wrt={wrt!r} names an input twice")
+    return tuple(result)
+
+
+def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noqa: A001
+            simplify_budget=5.0):
+    """Compile ``func``'s value, gradient, Hessian and Hessian-vector products.
+
+    ``example_inputs`` fix shapes and dtypes; ``wrt`` (int or tuple of ints, default
+    all) names the inputs to differentiate, the others become runtime parameters.
+    """
+    if not callable(func):
+        raise TypeError(f"symhess.compile expects a callable, got {type(func).__name__}")
+    if not example_inputs:
+        raise TypeError("symhess.compile(func, *example_inputs): give one example input per "
+                        "argument of func, e.g. symhess.compile(f, np.zeros(3))")
+    for k, value in enumerate(example_inputs):
+        if not is_tensor(value):
+            raise TypeError(f"example input {k} is a {type(value).__name__}; pass a NumPy array, "
+                            "a number or a torch tensor")
+    options = Options(simplify=simplify, cache=cache, simplify_budget=simplify_budget)
+    from .simplify import MODES
+
+    if simplify not in MODES:
+        raise ValueError(f"simplify={simplify!r} is not one of {', '.join(map(repr, MODES))}")
+    wrt_indices = normalize_wrt(wrt, len(example_inputs))
+    shapes = [np.shape(to_float64(v)) for v in example_inputs]
+    start = time.perf_counter()
+    trace = trace_function(func, shapes)
+    seconds = time.perf_counter() - start
+    if trace.output_is_tuple or trace.output.size != 1:
+        shape = trace.output.shape if not trace.output_is_tuple else "a tuple"
+        raise RuntimeError(f"symhess.compile needs func to return a single-element tensor, got "
+                           f"{shape}; use symhess.jacobian for vector-valued functions")
+    single = wrt is None and len(example_inputs) == 1 or isinstance(wrt, (int, np.integer))
+    return compile_trace(trace, example_inputs, wrt_indices, single, options, seconds)
+
+
+def compile_trace(trace, example_inputs, wrt, single, options, trace_seconds=0.0):
+    """Run the pipeline after tracing (shared by ``compile`` and the drop-in functions)."""
+    timings = {"trace": trace_seconds}
+    start = time.perf_counter()
+    built = build(trace, wrt, options, timings)
+    timings["total"] = trace_seconds + time.perf_counter() - start
+    specs = tuple(InputSpec(n, tuple(s), result_dtype(v))
+                  for n, s, v in zip(trace.names, trace.shapes, example_inputs))
+    return Compiled(trace, built, specs, wrt, single, options, timings)
+
+
+class Compiled:
+    """A function compiled by :func:`symhess.compile` (see API.md section 2 and 3)."""
+
+    def __init__(self, trace, built, specs, wrt, single, options, timings):
+        self._trace = trace
+        self._built = built
+        self._kernels = built.module
+        self._specs = specs
+        self.wrt = wrt
+        self._single = single
+        self._options = options
+        self._timings = timings
+        self._params = tuple(i for i in range(len(specs)) if i not in wrt)
+        self._offsets = np.cumsum([0] + [specs[i].size for i in wrt]).tolist()
+        self._output_shape = trace.output.shape
+        self._empty = np.zeros(0)
+
+    # ----- argument packing ---------------------------------------------------
+    def _pack(self, args):
+        """Flat float64 ``x`` and ``p`` (or batched ``X``, ``P``) and the batch shape."""
+        if len(args) != len(self._specs):
+            names = ", ".join(s.name for s in self._specs)
+            raise TypeError(f"expected {len(self._specs)} input(s) ({names}), got {len(args)}")
+        arrays, batches = [], []
+        for spec, value in zip(self._specs, args):
+            array = to_float64(value)
+            if array.shape[array.ndim - len(spec.shape):] != spec.shape or array.ndim < len(spec.shape):
+                raise ValueError(f"input {spec.name!r} has shape {array.shape}; compiled for "
+                                 f"{spec.shape} (plus optional leading batch dimensions)")
+            arrays.append(array)
+            batches.append(array.shape[:array.ndim - len(spec.shape)])
+        batch = np.broadcast_shapes(*batches) if any(batches) else ()
+        x = self._flatten([arrays[i] for i in self.wrt], [self._specs[i].shape for i in self.wrt], batch)
+        p = self._flatten([arrays[i] for i in self._params],
+                          [self._specs[i].shape for i in self._params], batch)
+        return x, p, batch
+
+    def _flatten(self, arrays, shapes, batch):
+        """Concatenate flattened inputs: ``(n,)`` or, batched, ``(B, n)``."""
+        if not batch:
+            if len(arrays) == 1:
+                return np.ascontiguousarray(arrays[0].reshape(-1))
+            return np.concatenate([a.reshape(-1) for a in arrays]) if arrays else self._empty
+        count = int(np.prod(batch, dtype=np.int64))
+        parts = [np.broadcast_to(a, batch + shape).reshape(count, -1) for a, shape in zip(arrays, shapes)]
+        if not parts:
+            return np.zeros((count, 0))
+        return np.ascontiguousarray(np.concatenate(parts, axis=1))
+
+    # ----- evaluation ----------------------------------------------------------
+    def value(self, *args):
+        """``func``'s value, shaped as ``func`` returned it (batched: ``B...`` in front)."""
+        x, p, batch = self._pack(args)
+        if not batch:
+            return self._shape_value(self._kernels.value(x, p))
+        values = np.empty(x.shape[0])
+        self._kernels.value_batch(x, p, np.empty((x.shape[0], 0)), values)
+        return values.reshape(batch + self._output_shape)
+
+    def gradient(self, *args):
+        """Gradient with respect to the ``wrt`` inputs, shaped like them."""
+        x, p, batch = self._pack(args)
+        n = self._built.layout.n
+        if not batch:
+            g = np.empty(n)
+            self._kernels.gradient(x, p, g)
+        else:
+            g = np.empty((x.shape[0], n))
+            self._kernels.gradient_batch(x, p, g, np.empty(x.shape[0]))
+        return self._split_vector(g, batch)
+
+    def hessian(self, *args):
+        """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
+        x, p, batch = self._pack(args)
+        layout = self._built.layout
+        n, nnz = layout.n, len(layout.rows)
+        if not batch:
+            g, h = np.empty(n), np.empty(nnz)
+            self._kernels.hessian(x, p, g, h)
+            dense = np.zeros((n, n))
+            dense[layout.rows, layout.cols] = h
+            dense[layout.cols, layout.rows] = h
+        else:
+            count = x.shape[0]
+            g, h = np.empty((count, n)), np.empty((count, nnz))
+            self._kernels.hessian_batch(x, p, g, h, np.empty(count))
+            dense = np.zeros((count, n, n))
+            dense[:, layout.rows, layout.cols] = h
+            dense[:, layout.cols, layout.rows] = h
+        return self._split_matrix(dense, batch)
+
+    def hvp(self, *args, v):
+        """``(value, H @ v)``, computed without forming the Hessian."""
+        x, p, batch = self._pack(args)
+        vector = self._pack_direction(v, batch)
+        n = self._built.layout.n
+        if not batch:
+            out = np.empty(n)
+            value = self._kernels.hvp(x, p, vector, out)
+            return self._shape_value(value), self._split_vector(out, batch)
+        out, values = np.empty((x.shape[0], n)), np.empty(x.shape[0])
+        self._kernels.hvp_batch(x, p, vector, out, values)
+        return values.reshape(batch + self._output_shape), self._split_vector(out, batch)
+
+    def vhp(self, *args, v):
+        """``(value, v @ H)``; equal to ``hvp`` because the Hessian is symmetric."""
+        return self.hvp(*args, v=v)
+
+    def _pack_direction(self, v, batch):
+        parts = v if not self._single else (v,)
+        if not isinstance(parts, (tuple, list)) or len(parts) != len(self.wrt):
+            raise ValueError(f"v must have the structure of the differentiated inputs: "
+                             f"{len(self.wrt)} tensor(s)")
+        arrays = []
+        for k, (i, part) in enumerate(zip(self.wrt, parts)):
+            array = to_float64(part)
+            spec = self._specs[i]
+            if array.shape[array.ndim - len(spec.shape):] != spec.shape:
+                raise ValueError(f"v[{k}] has shape {array.shape}; input {spec.name!r} has shape "
+                                 f"{spec.shape}")
+            arrays.append(array)
+        return self._flatten(arrays, [self._specs[i].shape for i in self.wrt], batch)
+
+    # ----- result shaping ------------------------------------------------------
+    def _shape_value(self, value):
+        if self._output_shape == ():
+            return np.float64(value)
+        return np.full(self._output_shape, value)
+
+    def _split_vector(self, flat, batch):
+        blocks = []
+        for k, i in enumerate(self.wrt):
+            spec = self._specs[i]
+            part = flat[..., self._offsets[k]:self._offsets[k + 1]]
+            blocks.append(part.reshape(batch + spec.shape).astype(spec.dtype, copy=False))
+        return blocks[0] if self._single else tuple(blocks)
+
+    def _split_matrix(self, dense, batch):
+        rows = []
+        for a, i in enumerate(self.wrt):
+            row = []
+            for b, j in enumerate(self.wrt):
+                block = dense[..., self._offsets[a]:self._offsets[a + 1],
+                              self._offsets[b]:self._offsets[b + 1]]
+                shape = batch + self._specs[i].shape + self._specs[j].shape
+                row.append(block.reshape(shape).astype(self._specs[j].dtype, copy=False))
+            rows.append(tuple(row))
+        return rows[0][0] if self._single else tuple(rows)
+
+    # ----- inspection -------------------------------------------------------------
+    @property
+    def symbols(self):
+        """The placeholder symbols per input (SymPy), shaped like the inputs."""
+        import sympy as sp
+
+        return tuple(np.vectorize(lambda s: sp.Symbol(str(s)), otypes=[object])(s)
+                     if s.size else s for s in self._trace.symbols)
+
+    @property
+    def variables(self):
+        """The differentiated scalars, in the order of gradient and Hessian rows."""
+        from .pipeline import split_variables
+        import sympy as sp
+
+        return tuple(sp.Symbol(str(s)) for s in split_variables(self._trace, self.wrt)[0])
+
+    @property
+    def expression(self):
+        """The traced SymPy expression of ``func``."""
+        return self._trace.output.reshape(-1)[0]._sympy_()
+
+    def _derivatives(self):
+        if self._built.derivatives is None:
+            self._built.derivatives, _ = derive(self._trace, self.wrt, self._options, {})
+        return self._built.derivatives
+
+    @property
+    def gradient_expression(self):
+        """The gradient (after simplification) as a SymPy column matrix over ``variables``."""
+        import sympy as sp
+
+        return sp.ImmutableMatrix([g._sympy_() for g in self._derivatives().gradient])
+
+    @property
+    def hessian_expression(self):
+        """The Hessian (after simplification) as a symmetric SymPy matrix (sparse when large)."""
+        import sympy as sp
+
+        derivs = self._derivatives()
+        n = len(derivs.variables)
+        entries = {}
+        for (i, j), e in derivs.hessian.items():
+            entries[(i, j)] = entries[(j, i)] = e._sympy_()
+        if n > 100:
+            return sp.ImmutableSparseMatrix(n, n, entries)
+        return sp.ImmutableMatrix(n, n, lambda i, j: entries.get((i, j), 0))
+
+    @property
+    def sparsity(self) -> np.ndarray:
+        """Boolean pattern of the Hessian's structural non-zeros."""
+        layout = self._built.layout
+        pattern = np.zeros((layout.n, layout.n), dtype=bool)
+        pattern[layout.rows, layout.cols] = True
+        pattern[layout.cols, layout.rows] = True
+        return pattern
+
+    @property
+    def source(self) -> str:
+        """The generated source code that Numba compiles."""
+        return self._built.source
+
+    @property
+    def stats(self) -> dict:
+        """Sizes and seconds spent per stage of this compile."""
+        layout = self._built.layout
+        return {"n": layout.n, "parameters": layout.m, "nonzeros": int(len(layout.rows)),
+                "simplify": layout.simplify, "cache_hit": self._built.derivatives is None
+                or "differentiate" not in self._timings,
+                "seconds": dict(self._timings)}
+
+    def latex(self) -> str:
+        """LaTeX of the function, its gradient and its Hessian."""
+        import sympy as sp
+
+        return (f"f = {sp.latex(self.expression)}\\\\ \\nabla f = "
+                f"{sp.latex(self.gradient_expression)}\\\\ \\nabla^2 f = "
+                f"{sp.latex(self.hessian_expression)}")
+
+    def _repr_latex_(self):
+        layout = self._built.layout
+        if layout.n > 12:
+            return (f"$\\text{{symhess compiled: }} n = {layout.n},\\ "
+                    f"{len(layout.rows)}\\ \\text{{Hessian non-zeros (upper)}}$")
+        return f"$\\displaystyle {self.latex()}$"
+
+    def __repr__(self):
+        shapes = ", ".join(f"{s.name}{list(s.shape)}" for s in self._specs)
+        layout = self._built.layout
+        return f"<symhess.Compiled f({shapes}), n={layout.n}, Hessian non-zeros={len(layout.rows)}>"
+

@@ -1,0 +1,43 @@
+"""Conversions between user tensors (NumPy, Python numbers, torch) and float64 arrays.
+
+PyTorch is never imported here: a torch tensor is recognised by its type's module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def is_torch_tensor(value) -> bool:
+    return type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach")
+
+
+def is_tensor(value) -> bool:
+    """What the drop-in API accepts as a tensor (see API.md section 1)."""
+    return (isinstance(value, (np.ndarray, np.generic, float, int)) and not isinstance(value, bool)) \
+        or is_torch_tensor(value)
+
+
+def to_float64(value) -> np.ndarray:
+    if is_torch_tensor(value):
+        return value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def result_dtype(value) -> np.dtype:
+    """The floating dtype results take for an input like ``value``."""
+    dtype = value.dtype if isinstance(value, (np.ndarray, np.generic)) else np.dtype(np.float64)
+    if is_torch_tensor(value):
+        return value.dtype
+    return dtype if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+
+
+def like(array: np.ndarray, template, dtype=None):
+    """``array`` as the type of ``template`` (NumPy array or torch tensor), in ``dtype``."""
+    if is_torch_tensor(template):
+        import torch
+
+        return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype or template.dtype,
+                               device=template.device)
+    dtype = dtype if dtype is not None else result_dtype(template)
+    return np.asarray(array, dtype=dtype)

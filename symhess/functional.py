@@ -1,0 +1,192 @@
+"""Drop-in ``hessian``, ``hvp``, ``vhp`` and ``jacobian`` of ``torch.autograd.functional``.
+
+Same signatures, shapes, nesting, validation errors (PyTorch's exception types
+and texts) and ``strict`` semantics, on NumPy arrays, Python numbers or torch
+tensors.  Each call re-traces ``func`` (so captured constants stay current) and
+reuses the compiled pipeline when the traced expression is unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import strict as strict_checks
+from .compiled import compile_trace
+from .convert import is_tensor, is_torch_tensor, like, to_float64
+from .pipeline import Options
+from .tracing import Tensor, trace_function
+
+_OPTIONS = Options()
+STRATEGIES = ("forward-mode", "reverse-mode")
+
+
+def _as_tuple(value, arg_name: str, fn_name: str):
+    """PyTorch's ``_as_tuple``: a tuple of tensors, and whether one was given."""
+    is_tuple = isinstance(value, tuple)
+    items = value if is_tuple else (value,)
+    for index, item in enumerate(items):
+        if not (is_tensor(item) or isinstance(item, Tensor)):
+            where = f"value at index {index}" if is_tuple else f"given {arg_name}"
+            raise TypeError(f"The {arg_name} given to {fn_name} must be either a Tensor or a tuple "
+                            f"of Tensors but the {where} has type {type(item)}.")
+    return is_tuple, items
+
+
+def _torch_size(shape) -> str:
+    return f"torch.Size([{', '.join(str(n) for n in shape)}])"
+
+
+def _validate_v(v, inputs, is_inputs_tuple):
+    if len(v) != len(inputs):
+        if is_inputs_tuple:
+            raise RuntimeError(f"v is a tuple of invalid length: should be {len(inputs)} but got {len(v)}.")
+        raise RuntimeError("The given v should contain a single Tensor.")
+    for index, (el_v, el_in) in enumerate(zip(v, inputs)):
+        if np.shape(to_float64(el_v)) != np.shape(to_float64(el_in)):
+            prepend = f"Entry {index} in " if is_inputs_tuple else ""
+            raise RuntimeError(f"{prepend}v has invalid size: should be "
+                               f"{_torch_size(np.shape(to_float64(el_in)))} but got "
+                               f"{_torch_size(np.shape(to_float64(el_v)))}.")
+
+
+def _scalar_trace(func, inputs, fn_name: str):
+    """Trace ``func`` and apply PyTorch's checks on its output."""
+    trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs])
+    outputs_kind = trace.output_types
+    _check_output_types(outputs_kind, trace.output_is_tuple, fn_name)
+    if trace.output_is_tuple:
+        raise RuntimeError(f"The function given to {fn_name} should return a single Tensor")
+    if trace.output.size != 1:
+        raise RuntimeError(f"The Tensor returned by the function given to {fn_name} should "
+                           "contain a single element")
+    return trace
+
+
+def _check_output_types(types, is_tuple, fn_name):
+    for index, kind in enumerate(types):
+        if not _tensor_type(kind):
+            where = f"value at index {index}" if is_tuple else \
+                "given outputs of the user-provided function"
+            raise TypeError(f"The outputs of the user-provided function given to {fn_name} must be "
+                            f"either a Tensor or a tuple of Tensors but the {where} has type {kind}.")
+
+
+def _tensor_type(kind) -> bool:
+    return issubclass(kind, (Tensor, np.ndarray, np.generic)) or (
+        kind.__module__.split(".")[0] == "torch" and kind.__name__ == "Tensor")
+
+
+def _compiled(trace, inputs):
+    return compile_trace(trace, inputs, tuple(range(len(inputs))), False, _OPTIONS)
+
+
+def _restore(array, template, dtype=None):
+    """A NumPy result in the type, dtype and device that PyTorch would give."""
+    return like(array, template, dtype)
+
+
+def _output_dtype(inputs):
+    floats = [np.dtype(getattr(x, "dtype", np.float64)) for x in inputs if not is_torch_tensor(x)]
+    floats = [d if d.kind == "f" else np.dtype(np.float64) for d in floats]
+    return np.result_type(*floats) if floats else np.dtype(np.float64)
+
+
+def _func_output(value, inputs, compiled):
+    template = next((x for x in inputs if is_torch_tensor(x)), None)
+    if template is not None:
+        import torch
+
+        dtype = torch.promote_types(*(x.dtype for x in inputs)) if len(inputs) > 1 else inputs[0].dtype
+        return like(np.asarray(value), template, dtype)
+    return np.asarray(value, dtype=_output_dtype(inputs))
+
+
+def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
+            outer_jacobian_strategy="reverse-mode"):
+    """Hessian of a scalar function: ``S + S`` for one input, ``H[i][j]`` for a tuple."""
+    is_tuple, inputs = _as_tuple(inputs, "inputs", "hessian")
+    if outer_jacobian_strategy not in STRATEGIES:
+        raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
+    _check_jacobian_flags(strict, vectorize, outer_jacobian_strategy, create_graph=False)
+    trace = _scalar_trace(func, inputs, "hessian")
+    compiled = _compiled(trace, inputs)
+    if strict:
+        strict_checks.check_hessian(compiled)
+    blocks = compiled.hessian(*inputs)
+    result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))
+                   for i in range(len(inputs)))
+    return result if is_tuple else result[0][0]
+
+
+def _check_jacobian_flags(strict, vectorize, strategy, create_graph):
+    if strategy == "forward-mode":
+        if create_graph:
+            raise NotImplementedError(
+                "torch.autograd.functional.jacobian: `create_graph=True` and `strategy=\"forward-mode\"` "
+                "are not supported together (yet). Please either set `create_graph=False` or "
+                "`strategy=\"reverse-mode\"`.")
+        if strict:
+            raise RuntimeError(
+                "torch.autograd.functional.jacobian: `strict=True` and `strategy=\"forward-mode\"` "
+                "are not supported together (yet). Please either set `strict=False` or "
+                "`strategy=\"reverse-mode\"`.")
+        if not vectorize:
+            raise NotImplementedError(
+                "Computing Jacobian using forward-AD or forward-over-reverse Hessian is only "
+                "implemented for `vectorize=True`.")
+    if vectorize and strict:
+        raise RuntimeError(
+            "torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not "
+            "supported together. Please either set `strict=False` or `vectorize=False`.")
+
+
+def _product(func, inputs, v, strict, fn_name):
+    is_tuple, inputs = _as_tuple(inputs, "inputs", fn_name)
+    if v is not None:
+        _, v = _as_tuple(v, "v", fn_name)
+        _validate_v(v, inputs, is_tuple)
+    elif len(inputs) != 1 or np.size(to_float64(inputs[0])) != 1:
+        raise RuntimeError("The vector v can only be None if the input to the user-provided "
+                           "function is a single Tensor with a single element.")
+    else:
+        v = (np.ones(np.shape(to_float64(inputs[0]))),)
+    trace = _scalar_trace(func, inputs, fn_name)
+    compiled = _compiled(trace, inputs)
+    if strict:
+        strict_checks.check_product(compiled, fn_name)
+    value, product = compiled.hvp(*inputs, v=tuple(to_float64(x) for x in v))
+    func_output = _func_output(value, inputs, compiled)
+    result = tuple(_restore(product[i], inputs[i]) for i in range(len(inputs)))
+    return func_output, (result if is_tuple else result[0])
+
+
+def hvp(func, inputs, v=None, create_graph=False, strict=False):
+    """``(func_output, H @ v)`` without forming the Hessian."""
+    return _product(func, inputs, v, strict, "hvp")
+
+
+def vhp(func, inputs, v=None, create_graph=False, strict=False):
+    """``(func_output, v @ H)`` (equal to ``hvp``: the Hessian is symmetric)."""
+    return _product(func, inputs, v, strict, "vhp")
+
+
+def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
+             strategy="reverse-mode"):
+    """Jacobian blocks ``J[i][j]`` of shape ``out_i.shape + in_j.shape`` (nesting as PyTorch)."""
+    from .jacobian import evaluate_jacobian
+
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
+    if strategy not in STRATEGIES:
+        raise AssertionError(
+            'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your '
+            'function has more outputs than inputs, "forward-mode" tends to be more performant. '
+            'Otherwise, prefer to use "reverse-mode".')
+    _check_jacobian_flags(strict, vectorize, strategy, create_graph)
+    trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs])
+    _check_output_types(trace.output_types, trace.output_is_tuple, "jacobian")
+    blocks = evaluate_jacobian(trace, inputs, strict)
+    result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))
+                   for i in range(len(blocks)))
+    if not is_inputs_tuple:
+        result = tuple(row[0] for row in result)
+    return result if trace.output_is_tuple else result[0]

@@ -1,0 +1,42 @@
+"""Stage 5, JIT: import a generated module from its file; Numba compiles (or loads) it.
+
+The module is a real file named by the hash of its source, so Numba's
+``cache=True`` finds the machine code of an earlier process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from .cache import cache_dir, write_once
+from .codegen import source_key
+
+_LOADED: dict[str, object] = {}
+
+
+def module_path(key: str, directory: Path | None = None) -> Path:
+    return (directory or cache_dir()) / f"symhess_{key}.py"
+
+
+def load(source: str, directory: Path | None = None):
+    """Write ``source`` (once) and import it; the same source is imported once per process."""
+    key = source_key(source)
+    if key in _LOADED:
+        return _LOADED[key]
+    path = module_path(key, directory)
+    write_once(path, source)
+    return import_file(path, key)
+
+
+def import_file(path: Path, key: str):
+    if key in _LOADED:
+        return _LOADED[key]
+    name = f"symhess_generated_{key}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    _LOADED[key] = module
+    return module

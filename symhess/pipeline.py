@@ -1,0 +1,157 @@
+"""The pipeline: trace → differentiate → simplify → generate → JIT, with the disk cache.
+
+A compiled pipeline is keyed by the traced expression (plus shapes, ``wrt`` and
+options): a new process that traces the same function finds the generated module
+and its metadata on disk and skips every symbolic stage; Numba then loads its
+machine code from its own cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .cache import cache_dir, write_once
+from .tracing import Trace
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to compile.
+
+    simplify: ``"auto"`` (neatest form for small functions, fast for large), ``"none"``,
+        ``"fast"`` or ``"full"`` (SymPy's simplify under ``simplify_budget`` seconds).
+    cache: keep generated code and Numba machine code on disk for the next process.
+    """
+
+    simplify: str = "auto"
+    cache: bool = True
+    simplify_budget: float = 5.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How flat kernel arrays map to inputs and Hessian entries."""
+
+    n: int                 # number of differentiated scalars
+    m: int                 # number of parameter scalars
+    rows: np.ndarray       # Hessian upper-triangle row of each value
+    cols: np.ndarray
+    source_key: str
+    simplify: str          # the simplification mode actually used
+
+
+@dataclass
+class Built:
+    module: object
+    layout: Layout
+    source: str
+    stats: dict = field(default_factory=dict)
+    derivatives: object = None  # set when the symbolic stages ran in this process
+
+
+_MEMORY: dict[str, Built] = {}
+
+
+def split_variables(trace: Trace, wrt: tuple[int, ...]):
+    variables = [s for i in wrt for s in trace.symbols[i].reshape(-1)]
+    parameters = [s for i in range(len(trace.symbols)) if i not in wrt
+                  for s in trace.symbols[i].reshape(-1)]
+    return variables, parameters
+
+
+def trace_key(trace: Trace, wrt, options: Options) -> str:
+    text = "\n".join([__version__, repr(trace.shapes), repr(trace.names), repr(tuple(wrt)),
+                      options.simplify, repr(options.simplify_budget),
+                      str(trace.output.reshape(-1)[0])])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict) -> Built:
+    """Compiled kernels for ``trace``'s (single-element) output, from memory, disk or scratch."""
+    start = time.perf_counter()
+    key = trace_key(trace, wrt, options)
+    timings["cache_lookup"] = time.perf_counter() - start
+    if key in _MEMORY:
+        return _MEMORY[key]
+    built = _from_disk(key) if options.cache else None
+    if built is None:
+        built = _from_scratch(trace, wrt, options, timings)
+        if options.cache:
+            _to_disk(key, built)
+    _MEMORY[key] = built
+    return built
+
+
+def derive(trace: Trace, wrt, options: Options, timings: dict):
+    """The symbolic stages: differentiate and simplify."""
+    from .differentiate import differentiate
+    from .simplify import simplify
+
+    variables, parameters = split_variables(trace, wrt)
+    start = time.perf_counter()
+    derivs = differentiate(trace.output.reshape(-1)[0], variables, parameters)
+    timings["differentiate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    derivs, mode = simplify(derivs, options.simplify, options.simplify_budget)
+    timings["simplify"] = time.perf_counter() - start
+    return derivs, mode
+
+
+def _from_scratch(trace, wrt, options, timings) -> Built:
+    from .codegen import generate, source_key
+    from .jit import load
+
+    derivs, mode = derive(trace, wrt, options, timings)
+    start = time.perf_counter()
+    source = generate(derivs)
+    timings["generate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    module = load(source, cache_dir() if options.cache else _scratch_dir())
+    timings["jit"] = time.perf_counter() - start
+    layout = Layout(len(derivs.variables), len(derivs.parameters), derivs.rows, derivs.cols,
+                    source_key(source), mode)
+    return Built(module, layout, source, derivatives=derivs)
+
+
+def _scratch_dir():
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.gettempdir()) / "symhess-nocache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _metadata_path(key: str):
+    return cache_dir() / f"symhess_{key}.json"
+
+
+def _to_disk(key: str, built: Built) -> None:
+    layout = built.layout
+    write_once(_metadata_path(key), json.dumps({
+        "n": layout.n, "m": layout.m, "rows": layout.rows.tolist(), "cols": layout.cols.tolist(),
+        "source_key": layout.source_key, "simplify": layout.simplify}))
+
+
+def _from_disk(key: str) -> Built | None:
+    from .jit import import_file, module_path
+
+    path = _metadata_path(key)
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+        source_path = module_path(meta["source_key"])
+        source = source_path.read_text()
+    except (OSError, ValueError, KeyError):
+        return None
+    module = import_file(source_path, meta["source_key"])
+    layout = Layout(meta["n"], meta["m"], np.array(meta["rows"], dtype=np.int64),
+                    np.array(meta["cols"], dtype=np.int64), meta["source_key"], meta["simplify"])
+    return Built(module, layout, source)

@@ -1,0 +1,104 @@
+"""Stage 3, simplify: make derivative expressions neater and cheaper, within a budget.
+
+``"none"`` keeps the expressions; ``"fast"`` expands an entry when that makes it
+smaller (linear cost); ``"full"`` runs SymPy's ``simplify`` entry by entry under
+a time budget, keeping the smaller of the two forms; ``"auto"`` uses ``full``
+for teaching-size problems and ``fast`` for the rest.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import replace
+
+import symengine as se
+import sympy as sp
+
+from .differentiate import Derivatives, hessian_vector_product
+
+MODES = ("auto", "none", "fast", "full")
+AUTO_FULL_MAX_OPS = 400
+"""``auto`` runs SymPy's simplify when the gradient and Hessian hold at most this many operations."""
+
+
+def operation_count(expressions) -> int:
+    return sum(se.count_ops(e) for e in expressions)
+
+
+def resolve_mode(mode: str, derivs: Derivatives) -> str:
+    if mode not in MODES:
+        raise ValueError(f"simplify={mode!r} is not one of {', '.join(map(repr, MODES))}")
+    if mode != "auto":
+        return mode
+    size = operation_count(derivs.gradient) + operation_count(derivs.hessian.values())
+    return "full" if size <= AUTO_FULL_MAX_OPS else "fast"
+
+
+def simplify(derivs: Derivatives, mode: str = "auto", budget: float = 5.0) -> tuple[Derivatives, str]:
+    """Simplified derivatives and the mode actually used."""
+    mode = resolve_mode(mode, derivs)
+    if mode == "none":
+        return derivs, mode
+    rewrite = _expand_if_smaller if mode == "fast" else _Full(budget)
+    gradient = tuple(rewrite(e) for e in derivs.gradient)
+    hessian = {key: rewrite(e) for key, e in derivs.hessian.items()}
+    hessian = {key: e for key, e in hessian.items() if e != 0}
+    return replace(derivs, gradient=gradient, hessian=hessian,
+                   hvp=hessian_vector_product(hessian, derivs.direction)), mode
+
+
+def _expand_if_smaller(expr):
+    expanded = se.expand(expr)
+    return expanded if se.count_ops(expanded) < se.count_ops(expr) else expr
+
+
+class _Full:
+    """SymPy ``simplify`` per entry until the budget (seconds) is spent."""
+
+    def __init__(self, budget: float):
+        self.deadline = time.monotonic() + budget
+        self.can_interrupt = threading.current_thread() is threading.main_thread()
+
+    def __call__(self, expr):
+        fast = _expand_if_smaller(expr)
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0 or not self.can_interrupt or expr.is_Number or expr.is_Symbol:
+            return fast
+        try:
+            simplified = _with_alarm(lambda: sp.simplify(expr._sympy_()), remaining)
+            candidate = se.sympify(simplified)
+        except (_OutOfTime, Exception):  # any SymPy failure: keep the unsimplified form
+            return fast
+        if not _printable(candidate) or se.count_ops(candidate) > se.count_ops(fast):
+            return fast
+        return candidate
+
+
+def _printable(expr) -> bool:
+    from .codegen import NumbaPrinter
+
+    names = {s: "s" for s in expr.free_symbols}
+    try:
+        NumbaPrinter(names).doprint(expr)
+    except (NotImplementedError, KeyError):
+        return False
+    return True
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def _with_alarm(work, seconds: float):
+    def stop(signum, frame):
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    try:
+        return work()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,84 @@
+"""Stage 1, trace: call ``func`` once on placeholder tensors, keep the expressions."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import symengine as se
+
+from .errors import TraceError, trace_error
+from .tensor import Tensor, as_objects
+
+__all__ = ["Trace", "TraceError", "Tensor", "trace_function", "input_names", "placeholders"]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What one call of ``func`` on placeholders produced."""
+
+    names: tuple[str, ...]              # one per input, from func's parameters
+    shapes: tuple[tuple[int, ...], ...]  # example input shapes
+    symbols: tuple[np.ndarray, ...]     # object arrays of se.Symbol, shaped like inputs
+    outputs: tuple[np.ndarray, ...]     # object arrays of se.Basic, one per output
+    output_is_tuple: bool               # func returned a tuple/list of tensors
+    output_types: tuple[type, ...] = ()  # type of each raw output (for drop-in validation)
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.outputs[0]
+
+
+def input_names(func, count: int) -> tuple[str, ...]:
+    """Readable names for the inputs: ``func``'s positional parameter names."""
+    try:
+        params = [p for p in inspect.signature(func).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params[:count]]
+    if len(names) < count or len(set(names)) < len(names):
+        names = [f"x{k}" for k in range(count)] if count > 1 else ["x"]
+    return tuple(names)
+
+
+def placeholders(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """One symbol per element, named ``x[0, 1]`` (``x`` for a scalar)."""
+    symbols = np.empty(shape, dtype=object)
+    for index in np.ndindex(*shape):
+        label = name if not shape else f"{name}[{', '.join(map(str, index))}]"
+        symbols[index] = se.Symbol(label)
+    return symbols
+
+
+def trace_function(func, shapes, names=None) -> Trace:
+    """Call ``func`` on placeholders of the given shapes and capture its output(s)."""
+    shapes = tuple(tuple(int(n) for n in s) for s in shapes)
+    names = names or input_names(func, len(shapes))
+    symbols = tuple(placeholders(n, s) for n, s in zip(names, shapes))
+    try:
+        result = func(*(Tensor(s.copy()) for s in symbols))
+    except Exception as error:  # NumPy re-raises our errors as ValueError: unwrap them
+        cause = error.__cause__
+        if isinstance(cause, TraceError) and not isinstance(error, TraceError):
+            raise cause from None
+        raise
+    is_tuple = isinstance(result, tuple)
+    raw = result if is_tuple else (result,)
+    outputs = tuple(_output_array(r, k) for k, r in enumerate(raw))
+    return Trace(names, shapes, symbols, outputs, is_tuple, tuple(type(r) for r in raw))
+
+
+def _output_array(value, position: int) -> np.ndarray:
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise trace_error(f"func returned {type(value).__name__} (output {position})",
+                          "return a tensor (a traced value, NumPy array or number)")
+    try:
+        array = as_objects(value)
+    except TraceError:
+        raise
+    flat = array.reshape(-1)
+    for k, item in enumerate(flat):
+        flat[k] = se.sympify(item)
+    return array

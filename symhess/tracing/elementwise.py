@@ -1,0 +1,170 @@
+"""Elementwise operations on scalar SymEngine expressions: one table, one line each.
+
+Every NumPy ufunc, tensor method and ``torch.*`` function that acts elementwise is
+translated through :data:`ELEMENTWISE`.  Non-smooth operations follow PyTorch's
+derivative conventions at their kinks.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import symengine as se
+import sympy as sp
+
+from . import primitives as P
+
+
+def constant(value):
+    """A Python/NumPy number as a SymEngine number (integral floats become integers)."""
+    if isinstance(value, se.Basic):
+        return value
+    if isinstance(value, (bool, numbers.Integral)):
+        return se.Integer(int(value))
+    value = float(value)
+    if value.is_integer() and abs(value) < 2**53:
+        return se.Integer(int(value))
+    return se.RealDouble(value)
+
+
+def apply(primitive, *args):
+    """Build ``primitive(*args)`` from SymEngine arguments (folding numbers)."""
+    return se.sympify(primitive(*(sp.sympify(constant(a)) for a in args)))
+
+
+# ----- comparisons and logic: conditions are 0/1 expressions -----------------
+
+def compare(op: str, a, b):
+    return apply(P.Compare, P.COMPARISONS.index(op), a, b)
+
+
+def logical_and(a, b):
+    return constant(a) * constant(b)
+
+
+def logical_or(a, b):
+    return constant(a) + constant(b) - constant(a) * constant(b)
+
+
+def logical_not(a):
+    return 1 - constant(a)
+
+
+def where(cond, a, b):
+    return apply(P.Select, cond, a, b)
+
+
+# ----- non-smooth functions (PyTorch's derivative at the kink) ----------------
+
+def relu(u):
+    return where(compare(">", u, 0), u, 0)
+
+
+def maximum(a, b):
+    """Gradient 1 to the larger argument, 1/2 to each on a tie (PyTorch)."""
+    return apply(P.MaxOf, a, b)
+
+
+def minimum(a, b):
+    return apply(P.MinOf, a, b)
+
+
+def clamp(u, low=None, high=None):
+    """``clamp``: gradient 1 where ``low <= u <= high`` (inclusive, as PyTorch)."""
+    result = u
+    if high is not None:
+        result = where(compare(">", u, high), high, result)
+    if low is not None:
+        result = where(compare("<", u, low), low, result)
+    return result
+
+
+def power(a, b):
+    a, b = constant(a), constant(b)
+    return a**b
+
+
+def sigmoid(u):
+    return 1 / (1 + se.exp(-constant(u)))
+
+
+def hypot(a, b):
+    return se.sqrt(constant(a) ** 2 + constant(b) ** 2)
+
+
+def logaddexp(a, b):
+    return apply(P.LogSumExp, a, b)
+
+
+ELEMENTWISE = {
+    # arithmetic
+    "add": lambda a, b: constant(a) + b,
+    "subtract": lambda a, b: constant(a) - b,
+    "multiply": lambda a, b: constant(a) * b,
+    "divide": lambda a, b: constant(a) / b,
+    "power": power,
+    "negative": lambda u: -constant(u),
+    "positive": lambda u: constant(u),
+    "reciprocal": lambda u: 1 / constant(u),
+    "square": lambda u: constant(u) ** 2,
+    # exponentials and logarithms
+    "exp": lambda u: se.exp(constant(u)),
+    "exp2": lambda u: 2 ** constant(u),
+    "expm1": lambda u: apply(P.Expm1, u),
+    "log": lambda u: se.log(constant(u)),
+    "log2": lambda u: se.log(constant(u)) / se.log(2),
+    "log10": lambda u: se.log(constant(u)) / se.log(10),
+    "log1p": lambda u: apply(P.Log1p, u),
+    "logaddexp": logaddexp,
+    "sqrt": lambda u: se.sqrt(constant(u)),
+    "rsqrt": lambda u: 1 / se.sqrt(constant(u)),
+    "cbrt": lambda u: apply(P.Cbrt, u),
+    # trigonometric and hyperbolic
+    "sin": lambda u: se.sin(constant(u)),
+    "cos": lambda u: se.cos(constant(u)),
+    "tan": lambda u: se.tan(constant(u)),
+    "arcsin": lambda u: se.asin(constant(u)),
+    "arccos": lambda u: se.acos(constant(u)),
+    "arctan": lambda u: se.atan(constant(u)),
+    "arctan2": lambda a, b: se.atan2(constant(a), constant(b)),
+    "hypot": hypot,
+    "sinh": lambda u: se.sinh(constant(u)),
+    "cosh": lambda u: se.cosh(constant(u)),
+    "tanh": lambda u: se.tanh(constant(u)),
+    "arcsinh": lambda u: se.asinh(constant(u)),
+    "arccosh": lambda u: se.acosh(constant(u)),
+    "arctanh": lambda u: se.atanh(constant(u)),
+    "deg2rad": lambda u: constant(u) * (se.pi / 180),
+    "rad2deg": lambda u: constant(u) * (180 / se.pi),
+    # neural-network activations
+    "sigmoid": sigmoid,
+    "relu": relu,
+    "softplus": lambda u: apply(P.Softplus, u),
+    "erf": lambda u: se.erf(constant(u)),
+    # non-smooth
+    "abs": lambda u: apply(P.Abs, u),
+    "sign": lambda u: apply(P.Sign, u),
+    "maximum": maximum,
+    "minimum": minimum,
+    "clamp": lambda u, low, high: clamp(u, low, high),
+    "clamp_min": lambda u, low: clamp(u, low, None),
+    "clamp_max": lambda u, high: clamp(u, None, high),
+    "floor": lambda u: apply(P.Floor, u),
+    "ceil": lambda u: apply(P.Ceil, u),
+    "round": lambda u: apply(P.Round, u),
+    "detach": lambda u: apply(P.StopGradient, u),
+    # conditions
+    "less": lambda a, b: compare("<", a, b),
+    "less_equal": lambda a, b: compare("<=", a, b),
+    "greater": lambda a, b: compare(">", a, b),
+    "greater_equal": lambda a, b: compare(">=", a, b),
+    "equal": lambda a, b: compare("==", a, b),
+    "not_equal": lambda a, b: compare("!=", a, b),
+    "logical_and": logical_and,
+    "logical_or": logical_or,
+    "logical_not": logical_not,
+    "where": where,
+}
+
+ARITY = {name: fn.__code__.co_argcount for name, fn in ELEMENTWISE.items()}
+

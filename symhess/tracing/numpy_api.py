@@ -1,0 +1,231 @@
+"""NumPy's protocols for placeholders: ufunc and function translation tables.
+
+``UFUNCS`` maps each supported ufunc to an :data:`~.elementwise.ELEMENTWISE`
+entry; ``FUNCTIONS`` maps NumPy functions to implementations on tensors.  Shape
+functions that only move elements run NumPy itself on the object array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import arrays
+from .errors import trace_error
+
+UFUNCS = {
+    np.add: "add", np.subtract: "subtract", np.multiply: "multiply",
+    np.divide: "divide", np.power: "power", np.float_power: "power",
+    np.negative: "negative", np.positive: "positive", np.reciprocal: "reciprocal",
+    np.square: "square", np.exp: "exp", np.exp2: "exp2", np.expm1: "expm1",
+    np.log: "log", np.log2: "log2", np.log10: "log10", np.log1p: "log1p",
+    np.logaddexp: "logaddexp", np.sqrt: "sqrt", np.cbrt: "cbrt",
+    np.sin: "sin", np.cos: "cos", np.tan: "tan", np.arcsin: "arcsin",
+    np.arccos: "arccos", np.arctan: "arctan", np.arctan2: "arctan2", np.hypot: "hypot",
+    np.sinh: "sinh", np.cosh: "cosh", np.tanh: "tanh", np.arcsinh: "arcsinh",
+    np.arccosh: "arccosh", np.arctanh: "arctanh", np.deg2rad: "deg2rad",
+    np.radians: "deg2rad", np.rad2deg: "rad2deg", np.degrees: "rad2deg",
+    np.absolute: "abs", np.fabs: "abs", np.sign: "sign",
+    np.maximum: "maximum", np.minimum: "minimum", np.fmax: "maximum", np.fmin: "minimum",
+    np.floor: "floor", np.ceil: "ceil", np.rint: "round",
+    np.less: "less", np.less_equal: "less_equal", np.greater: "greater",
+    np.greater_equal: "greater_equal", np.equal: "equal", np.not_equal: "not_equal",
+    np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_not: "logical_not",
+    np.conjugate: "positive",
+}
+
+REDUCERS = {np.add: arrays.reduce_sum, np.multiply: arrays.prod,
+            np.maximum: arrays.amax, np.minimum: arrays.amin}
+
+
+def ufunc_call(ufunc, method, inputs, kwargs):
+    from .tensor import elementwise, wrap
+
+    if kwargs.get("out") is not None:
+        raise trace_error(f"numpy.{ufunc.__name__}(..., out=...) writes into a preallocated array",
+                          "assign the result instead: y = np.{0}(...)".format(ufunc.__name__))
+    name = UFUNCS.get(ufunc)
+    if name is None:
+        raise trace_error(f"numpy.{ufunc.__name__} is not supported by symhess",
+                          f"use one of the supported functions ({_supported()}), or open an issue")
+    if method == "__call__":
+        if ufunc is np.matmul:
+            return arrays.matmul(*inputs)
+        return elementwise(name, *inputs)
+    if method == "reduce" and ufunc in REDUCERS:
+        axis = kwargs.get("axis", 0)
+        return REDUCERS[ufunc](inputs[0], axis, kwargs.get("keepdims", False))
+    if method == "accumulate" and ufunc is np.add:
+        return wrap(np.cumsum(_objects(inputs[0]), axis=kwargs.get("axis", 0)))
+    raise trace_error(f"numpy.{ufunc.__name__}.{method}", "use the plain call or np.sum / np.prod")
+
+
+def _objects(value):
+    from .tensor import as_objects
+
+    return as_objects(value)
+
+
+def _supported():
+    names = sorted({f"np.{u.__name__}" for u in UFUNCS} | {f"np.{_name(f)}" for f in FUNCTIONS})
+    return ", ".join(names)
+
+
+def _name(func):
+    module = getattr(func, "__module__", "") or ""
+    return ("linalg." if "linalg" in module else "") + func.__name__
+
+
+def _structural(func):
+    """Run NumPy's own function on the object arrays: for shape-only functions."""
+    from .tensor import Tensor, wrap
+
+    def unwrap(value):
+        if isinstance(value, Tensor):
+            return value.data
+        if isinstance(value, (list, tuple)):
+            return type(value)(unwrap(v) for v in value)
+        return value
+
+    def run(*args, **kwargs):
+        result = func(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()})
+        if isinstance(result, (list, tuple)):
+            return type(result)(wrap(r) for r in result)
+        return wrap(result)
+
+    return run
+
+
+def _reduction(impl):
+    def run(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _no_out(out, impl.__name__)
+        return impl(a, axis, bool(keepdims))
+
+    return run
+
+
+def _no_out(out, name):
+    if out is not None:
+        raise trace_error(f"np.{name}(..., out=...) writes into a preallocated array",
+                          "assign the result instead")
+
+
+def _where(cond, a=None, b=None):
+    from .tensor import elementwise
+
+    if a is None or b is None:
+        raise trace_error("np.where(cond) with one argument returns indices of traced values",
+                          "use np.where(cond, a, b)")
+    return elementwise("where", cond, a, b)
+
+
+def _clip(a, a_min=None, a_max=None, out=None, **kwargs):
+    from .tensor import _clamp
+
+    _no_out(out, "clip")
+    a_min = kwargs.get("min", a_min)
+    a_max = kwargs.get("max", a_max)
+    return _clamp(a, a_min, a_max)
+
+
+def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _no_out(out, "trace")
+    from .tensor import as_objects, wrap
+
+    return arrays.reduce_sum(wrap(np.diagonal(as_objects(a), offset, axis1, axis2)), -1)
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):
+    return arrays.norm(x, ord, axis, keepdims)
+
+
+def _outer(a, b, out=None):
+    _no_out(out, "outer")
+    from .tensor import as_objects, wrap
+
+    return wrap(np.multiply.outer(as_objects(a).reshape(-1), as_objects(b).reshape(-1)))
+
+
+def _tensordot(a, b, axes=2):
+    from .tensor import as_objects, wrap
+
+    a, b = as_objects(a), as_objects(b)
+    if isinstance(axes, int):
+        axes_a, axes_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
+    else:
+        axes_a, axes_b = ([x] if isinstance(x, int) else list(x) for x in axes)
+    free_a = [k for k in range(a.ndim) if k not in [x % a.ndim for x in axes_a]]
+    free_b = [k for k in range(b.ndim) if k not in [x % b.ndim for x in axes_b]]
+    a2 = np.transpose(a, free_a + [x % a.ndim for x in axes_a])
+    b2 = np.transpose(b, [x % b.ndim for x in axes_b] + free_b)
+    k = int(np.prod([a.shape[x] for x in axes_a], dtype=np.int64))
+    product = arrays.matmul(a2.reshape(-1, k), b2.reshape(k, -1)).data
+    return wrap(product.reshape([a.shape[x] for x in free_a] + [b.shape[x] for x in free_b]))
+
+
+def _asarray(a, dtype=None, *args, **kwargs):
+    from .tensor import Tensor, as_objects, wrap
+
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise trace_error(f"converting traced values to {np.dtype(dtype)}",
+                          "keep traced values floating point")
+    return a if isinstance(a, Tensor) else wrap(as_objects(a))
+
+
+FUNCTIONS = {
+    # reductions
+    np.sum: _reduction(arrays.reduce_sum), np.prod: _reduction(arrays.prod),
+    np.mean: _reduction(arrays.mean), np.max: _reduction(arrays.amax),
+    np.min: _reduction(arrays.amin), np.amax: _reduction(arrays.amax),
+    np.amin: _reduction(arrays.amin),
+    np.var: lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False:
+        arrays.var(a, axis, keepdims, ddof),
+    np.std: lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False:
+        arrays.var(a, axis, keepdims, ddof).sqrt(),
+    np.linalg.norm: _norm, np.trace: _trace,
+    # elementwise functions that are not ufuncs
+    np.where: _where, np.clip: _clip,
+    # linear algebra
+    np.dot: arrays.dot, np.vdot: lambda a, b: arrays.dot(_flat(a), _flat(b)),
+    np.matmul: arrays.matmul, np.inner: arrays.inner, np.outer: _outer,
+    np.einsum: arrays.einsum, np.tensordot: _tensordot,
+    np.linalg.det: arrays.det, np.linalg.inv: arrays.inv,
+    # conversions
+    np.asarray: _asarray, np.array: _asarray, np.asanyarray: _asarray,
+    np.ascontiguousarray: _asarray,
+}
+
+STRUCTURAL = [
+    np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.concatenate,
+    np.stack, np.hstack, np.vstack, np.column_stack, np.diag, np.diagonal, np.triu,
+    np.tril, np.broadcast_to, np.squeeze, np.expand_dims, np.flip, np.roll, np.tile,
+    np.repeat, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.split, np.array_split,
+    np.append, np.delete, np.insert, np.take, np.diagflat, np.copy, np.fliplr, np.flipud,
+    np.rot90, np.cumsum, np.diff, np.kron, np.zeros_like, np.ones_like, np.full_like,
+    np.shape, np.ndim, np.size, np.result_type,
+]
+_PLAIN = {np.shape, np.ndim, np.size, np.result_type}
+for _func in STRUCTURAL:
+    FUNCTIONS[_func] = _func if _func in _PLAIN else _structural(_func)
+
+
+def _flat(value):
+    from .tensor import as_objects
+
+    return as_objects(value).reshape(-1)
+
+
+def function_call(func, args, kwargs):
+    impl = FUNCTIONS.get(func)
+    if impl is None:
+        raise trace_error(f"numpy function {_name(func)} is not supported by symhess",
+                          "write it with supported NumPy functions (see the docs page "
+                          "'What can be traced'), or open an issue")
+    if func in _PLAIN:
+        return _plain_call(func, args, kwargs)
+    return impl(*args, **kwargs)
+
+
+def _plain_call(func, args, kwargs):
+    from .tensor import Tensor
+
+    return func(*(a.data if isinstance(a, Tensor) else a for a in args), **kwargs)

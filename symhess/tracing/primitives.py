@@ -1,0 +1,340 @@
+"""Symbolic functions SymPy/SymEngine lack, each with its derivative (``fdiff``).
+
+They follow PyTorch's conventions at kinks (``relu'(0) = 0``, ``abs'(0) = 0``,
+``maximum`` splits the gradient evenly on a tie).  They are SymPy ``Function``
+subclasses, so SymEngine differentiates them through SymPy's own hook, and the
+code generator prints each through its ``numba`` attribute.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import symengine as se
+import sympy as sp
+from sympy.core.function import FunctionClass
+
+
+def to_symengine(expr):
+    """Convert a SymPy expression (possibly holding our primitives) to SymEngine."""
+    return se.sympify(expr)
+
+
+class _PrimitiveClass(FunctionClass):
+    """Orders primitive classes by name: SymEngine sorts terms with ``<`` on classes."""
+
+    def __lt__(cls, other):
+        return cls.__name__ < getattr(other, "__name__", str(other))
+
+    def __gt__(cls, other):
+        return cls.__name__ > getattr(other, "__name__", str(other))
+
+    def __hash__(cls):
+        return zlib.crc32(cls.__name__.encode())
+
+
+class Primitive(sp.Function, metaclass=_PrimitiveClass):
+    """A symhess function: derivative by ``fdiff``, value by ``evaluate``."""
+
+    numba: str = ""  # helper name in the generated module (see codegen)
+
+    @staticmethod
+    def evaluate(*values: float) -> float:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @classmethod
+    def eval(cls, *args):
+        if all(a.is_Number for a in args):
+            return sp.Float(cls.evaluate(*(float(a) for a in args)))
+        return None
+
+    def __hash__(self):
+        # SymPy's hash depends on PYTHONHASHSEED; SymEngine orders terms by it, so
+        # a stable hash keeps the generated source identical across processes.
+        cached = self.__dict__.get("_stable_hash")
+        if cached is None:
+            text = type(self).__name__ + "|" + "|".join(str(se.sympify(a)) for a in self.args)
+            cached = zlib.crc32(text.encode())
+            self.__dict__["_stable_hash"] = cached
+        return cached
+
+    def _latex(self, printer):
+        args = ", ".join(printer._print(a) for a in self.args)
+        return rf"\operatorname{{{self.latex_name}}}\left({args}\right)"
+
+    latex_name = "f"
+
+
+class StopGradient(Primitive):
+    """``detach``: the value of its argument, with derivative zero."""
+
+    nargs = 1
+    numba = ""
+    latex_name = "sg"
+
+    @staticmethod
+    def evaluate(u):
+        return u
+
+    @classmethod
+    def eval(cls, u):
+        if not u.free_symbols:
+            return u
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class Select(Primitive):
+    """``a if flag != 0 else b``; ``flag`` is a stop-gradient indicator."""
+
+    nargs = 3
+    numba = "_select"
+    latex_name = "select"
+
+    @staticmethod
+    def evaluate(flag, a, b):
+        return a if flag != 0 else b
+
+    @classmethod
+    def eval(cls, flag, a, b):
+        if a == b:
+            return a
+        if flag.is_Number:
+            return a if flag != 0 else b
+        return None
+
+    def fdiff(self, argindex=1):
+        flag = self.args[0]
+        if argindex == 1:
+            return sp.S.Zero
+        if argindex == 2:
+            return Select(flag, 1, 0)
+        return Select(flag, 0, 1)
+
+    def _latex(self, printer):
+        flag, a, b = (printer._print(x) for x in self.args)
+        return rf"\begin{{cases}} {a} & {flag} \neq 0 \\ {b} & \text{{otherwise}} \end{{cases}}"
+
+
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+"""Codes of :class:`Compare`, by position: its first argument indexes this tuple."""
+
+
+class Compare(Primitive):
+    """1.0 where ``a <op> b`` holds, else 0.0; a mask, so its derivative is zero.
+
+    Conditions are numbers (not SymPy booleans) so that they can be multiplied
+    (and), negated (1 - c) and differentiated like any other expression.
+    """
+
+    nargs = 3
+    numba = "_compare"
+    latex_name = "1"
+
+    @staticmethod
+    def evaluate(code, a, b):
+        op = COMPARISONS[int(code)]
+        return float({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b,
+                      "==": a == b, "!=": a != b}[op])
+
+    @classmethod
+    def eval(cls, code, a, b):
+        if a.is_Number and b.is_Number:
+            return sp.Float(cls.evaluate(float(code), float(a), float(b)))
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    def _latex(self, printer):
+        code, a, b = self.args
+        op = {"<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq", "==": "=", "!=": r"\neq"}[
+            COMPARISONS[int(code)]]
+        return rf"\mathbb{{1}}\left[{printer._print(a)} {op} {printer._print(b)}\right]"
+
+
+class Sign(Primitive):
+    """``sign(u)`` with sign(0) = 0 and NaN kept, derivative zero (PyTorch's)."""
+
+    nargs = 1
+    numba = "_sign"
+    latex_name = "sign"
+
+    @staticmethod
+    def evaluate(u):
+        return u if math.isnan(u) else float((u > 0) - (u < 0))
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class Abs(Primitive):
+    """``|u|`` whose derivative is ``sign(u)`` (0 at the kink, as PyTorch)."""
+
+    nargs = 1
+    numba = "abs"
+    latex_name = "abs"
+
+    @staticmethod
+    def evaluate(u):
+        return abs(u)
+
+    def fdiff(self, argindex=1):
+        return Sign(self.args[0])
+
+    def _latex(self, printer):
+        return rf"\left|{printer._print(self.args[0])}\right|"
+
+
+class Log1p(Primitive):
+    """``log(1 + u)`` accurate for small ``u``."""
+
+    nargs = 1
+    numba = "math.log1p"
+    latex_name = "log1p"
+
+    @staticmethod
+    def evaluate(u):
+        return math.log1p(u) if u > -1 else (-math.inf if u == -1 else math.nan)
+
+    def fdiff(self, argindex=1):
+        return 1 / (1 + self.args[0])
+
+
+class Expm1(Primitive):
+    """``exp(u) - 1`` accurate for small ``u``."""
+
+    nargs = 1
+    numba = "math.expm1"
+    latex_name = "expm1"
+
+    @staticmethod
+    def evaluate(u):
+        return math.expm1(u)
+
+    def fdiff(self, argindex=1):
+        return sp.exp(self.args[0])
+
+
+class Cbrt(Primitive):
+    """Real cube root (negative for negative ``u``, unlike ``u**(1/3)``)."""
+
+    nargs = 1
+    numba = "np.cbrt"
+    latex_name = "cbrt"
+
+    @staticmethod
+    def evaluate(u):
+        return math.copysign(abs(u) ** (1.0 / 3.0), u)
+
+    def fdiff(self, argindex=1):
+        return 1 / (3 * Cbrt(self.args[0]) ** 2)
+
+    def _latex(self, printer):
+        return rf"\sqrt[3]{{{printer._print(self.args[0])}}}"
+
+
+class Softplus(Primitive):
+    """``log(1 + exp(u))`` computed without overflow."""
+
+    nargs = 1
+    numba = "_softplus"
+    latex_name = "softplus"
+
+    @staticmethod
+    def evaluate(u):
+        return u + math.log1p(math.exp(-u)) if u > 0 else math.log1p(math.exp(u))
+
+    def fdiff(self, argindex=1):
+        return 1 / (1 + sp.exp(-self.args[0]))
+
+
+class LogSumExp(Primitive):
+    """``log(sum(exp(u_k)))`` computed stably; its gradient is the softmax."""
+
+    numba = "_logsumexp"
+    latex_name = "logsumexp"
+
+    @staticmethod
+    def evaluate(*u):
+        top = max(u)
+        if math.isinf(top):
+            return top
+        return top + math.log(sum(math.exp(v - top) for v in u))
+
+    def fdiff(self, argindex=1):
+        return sp.exp(self.args[argindex - 1] - self)
+
+
+class Floor(Primitive):
+    """``floor(u)``, derivative zero (as PyTorch)."""
+
+    nargs = 1
+    numba = "math.floor"
+    latex_name = "floor"
+
+    @staticmethod
+    def evaluate(u):
+        return float(math.floor(u))
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class Ceil(Floor):
+    """``ceil(u)``, derivative zero (as PyTorch)."""
+
+    numba = "math.ceil"
+    latex_name = "ceil"
+
+    @staticmethod
+    def evaluate(u):
+        return float(math.ceil(u))
+
+
+class Round(Floor):
+    """Round half to even (NumPy and PyTorch), derivative zero."""
+
+    numba = "np.round"
+    latex_name = "round"
+
+    @staticmethod
+    def evaluate(u):
+        return float(round(u))
+
+
+class MaxOf(Primitive):
+    """Maximum of the arguments; the gradient is split evenly among tied maxima.
+
+    That is PyTorch's rule for ``amax``/``maximum`` (``maximum(a, a)`` gives 1/2 to
+    each); NaN propagates.
+    """
+
+    numba = "_maxof"
+    latex_name = "max"
+
+    @staticmethod
+    def evaluate(*u):
+        return math.nan if any(math.isnan(v) for v in u) else max(u)
+
+    def fdiff(self, argindex=1):
+        ties = [Compare(4, a, self) for a in self.args]
+        return ties[argindex - 1] / sp.Add(*ties)
+
+
+class MinOf(MaxOf):
+    """Minimum of the arguments; the gradient is split evenly among tied minima."""
+
+    numba = "_minof"
+    latex_name = "min"
+
+    @staticmethod
+    def evaluate(*u):
+        return math.nan if any(math.isnan(v) for v in u) else min(u)
+
+
+ALL = (StopGradient, Select, Compare, Sign, Abs, Log1p, Expm1, Cbrt, Softplus,
+       LogSumExp, Floor, Ceil, Round, MaxOf, MinOf)

@@ -1,0 +1,469 @@
+"""The placeholder tensor: an array of SymEngine expressions that only forwards.
+
+``Tensor`` holds a NumPy object array of scalar expressions.  Python operators,
+PyTorch-style methods and NumPy's ``__array_ufunc__`` / ``__array_function__``
+protocols all translate through the tables in :mod:`.elementwise` and
+:mod:`.numpy_api`; the placeholder itself never computes a number.
+"""
+
+from __future__ import annotations
+
+import dis
+import sys
+
+import numpy as np
+import symengine as se
+
+from . import arrays
+from .elementwise import ARITY, ELEMENTWISE, constant
+from .errors import trace_error
+
+
+def as_objects(value) -> np.ndarray:
+    """Any traced or constant array-like as an object array of scalar expressions."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        if value.dtype.kind not in "biuf":
+            raise trace_error(f"a constant array of dtype {value.dtype}",
+                              "use real (float or integer) constants")
+        return _constant_array(value)
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype == object):
+        array = np.array(value, dtype=object)
+        flat = array.reshape(-1)
+        for k, item in enumerate(flat):
+            flat[k] = _scalar(item)
+        return array
+    return _zero_dim(_scalar(value))
+
+
+def _constant_array(value: np.ndarray) -> np.ndarray:
+    flat = np.array([constant(v) for v in value.reshape(-1).tolist()] or [], dtype=object)
+    return flat.reshape(value.shape)
+
+
+def _scalar(item):
+    if isinstance(item, Tensor):
+        if item.data.size != 1:
+            raise trace_error(f"a traced array of shape {item.shape} used where one number is expected",
+                              "index it down to a single element")
+        return item.data.reshape(-1)[0]
+    if isinstance(item, np.ndarray):
+        if item.size != 1:
+            raise trace_error("a nested array inside an array of traced values",
+                              "build arrays with np.stack / np.concatenate")
+        return _scalar(item.reshape(-1)[0])
+    if isinstance(item, se.Basic):
+        return item
+    if _is_torch_tensor(item):
+        return _scalar(item.detach().cpu().double().numpy())
+    try:
+        return constant(item)
+    except (TypeError, ValueError):
+        raise trace_error(f"a value of type {type(item).__name__} mixed with traced values",
+                          "use numbers, NumPy arrays or traced tensors") from None
+
+
+def _is_torch_tensor(value) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def _zero_dim(item) -> np.ndarray:
+    array = np.empty((), dtype=object)
+    array[()] = item
+    return array
+
+
+def wrap(result) -> Tensor:
+    """Wrap an object array (or one scalar expression) as a Tensor."""
+    if isinstance(result, Tensor):
+        return result
+    if not isinstance(result, np.ndarray):
+        return Tensor(_zero_dim(_scalar(result)))
+    if result.dtype != object:
+        return Tensor(as_objects(result))
+    return Tensor(result)
+
+
+_UFUNCS = {name: np.frompyfunc(fn, ARITY[name], 1) for name, fn in ELEMENTWISE.items()}
+
+
+def elementwise(name: str, *operands) -> Tensor:
+    """Apply a table entry elementwise with NumPy broadcasting."""
+    result = _UFUNCS[name](*(as_objects(op) for op in operands))
+    return wrap(result if isinstance(result, np.ndarray) else _zero_dim(result))
+
+
+class _Size(int):
+    """``x.size`` is NumPy's element count, ``x.size()`` PyTorch's shape."""
+
+    def __new__(cls, shape):
+        obj = super().__new__(cls, int(np.prod(shape, dtype=np.int64)))
+        obj.shape = tuple(shape)
+        return obj
+
+    def __call__(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+
+def _assigning_into_array(frame) -> bool:
+    """Is the calling Python line doing ``array[index] = traced_value``?"""
+    try:
+        return dis.opname[frame.f_code.co_code[frame.f_lasti]] == "STORE_SUBSCR"
+    except (AttributeError, IndexError):
+        return False
+
+
+def _refuse_store(frame) -> None:
+    if _assigning_into_array(frame):
+        raise trace_error(
+            "a traced value was written into a preallocated NumPy array (out[i] = ...)",
+            "collect the values in a list and build the array with np.array([...]) or "
+            "np.stack, or start from a traced array: out = np.zeros_like(x)")
+
+
+def _refuse(what: str, fix: str):
+    def method(self, *args, **kwargs):
+        _refuse_store(sys._getframe(1))
+        raise trace_error(what, fix)
+
+    return method
+
+
+class Tensor:
+    """A symbolic placeholder tensor (see module docstring)."""
+
+    __slots__ = ("data",)
+    __array_priority__ = 1000.0
+    __hash__ = None
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+
+    # ----- metadata ---------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: _Size(self.data.shape))
+    dtype = property(lambda self: np.dtype(np.float64))
+    T = property(lambda self: wrap(self.data.transpose()))
+    mT = property(lambda self: wrap(np.swapaxes(self.data, -1, -2)))
+    device = property(lambda self: "cpu")
+    requires_grad = property(lambda self: True)
+    is_cuda = False
+
+    def dim(self):
+        return self.data.ndim
+
+    def numel(self):
+        return self.data.size
+
+    def __len__(self):
+        _refuse_store(sys._getframe(1))
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        for k in range(len(self)):
+            yield self[k]
+
+    def __repr__(self):
+        if self.data.ndim == 0:
+            return f"Tensor({self.data[()]})"
+        return f"Tensor(shape={self.shape}, symbolic)"
+
+    # ----- refused conversions ----------------------------------------------
+    __bool__ = _refuse(
+        "a traced value was used as a Python bool (an `if`, `while`, `and`/`or` or "
+        "assert on a value that depends on the inputs)",
+        "express the choice with np.where(cond, a, b) / torch.where, or np.maximum / "
+        "np.minimum / np.clip, which are traced")
+    __float__ = _refuse(
+        "float() of a traced value (float(x), math.* functions, or writing a traced value "
+        "into a preallocated NumPy float array such as out = np.zeros(n); out[i] = ...)",
+        "use np.* instead of math.*, and build arrays with np.array([...]), np.stack or "
+        "np.concatenate instead of filling a preallocated array")
+    __int__ = _refuse("int() of a traced value", "keep the value symbolic; integers of "
+                      "inputs have no derivative")
+    __index__ = _refuse("a traced value used as an index or a size",
+                        "index with Python integers or constant NumPy arrays")
+    __complex__ = _refuse("complex() of a traced value", "symhess differentiates real functions")
+    item = _refuse("x.item() turns a traced value into a Python number",
+                   "keep the computation on tensors")
+    tolist = _refuse("x.tolist() turns traced values into Python numbers",
+                     "keep the computation on tensors")
+    numpy = _refuse("x.numpy() on a traced value", "operate on the tensor directly")
+
+    def __array__(self, dtype=None, copy=None):
+        """For ``np.asarray(x)`` in third-party code: an object array of 0-d Tensors."""
+        _refuse_store(sys._getframe(1))
+        if dtype is not None and np.dtype(dtype) != object:
+            raise trace_error(f"converting a traced value to a NumPy {np.dtype(dtype)} array",
+                              "leave the dtype out (np.asarray(x)) so that the values stay symbolic")
+        out = np.empty(self.data.shape, dtype=object)
+        flat_out, flat_in = out.reshape(-1), self.data.reshape(-1)
+        for k, item in enumerate(flat_in):
+            flat_out[k] = Tensor(_zero_dim(item))
+        return out
+
+    # ----- NumPy protocols ----------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from .numpy_api import ufunc_call
+
+        return ufunc_call(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from .numpy_api import function_call
+
+        return function_call(func, args, kwargs)
+
+    # ----- indexing -----------------------------------------------------------
+    def __getitem__(self, index):
+        return wrap(self.data[_plain_index(index)])
+
+    def __setitem__(self, index, value):
+        self.data[_plain_index(index)] = as_objects(value)
+
+    # ----- Python operators -----------------------------------------------------
+    def __add__(self, other): return elementwise("add", self, other)
+    def __radd__(self, other): return elementwise("add", other, self)
+    def __sub__(self, other): return elementwise("subtract", self, other)
+    def __rsub__(self, other): return elementwise("subtract", other, self)
+    def __mul__(self, other): return elementwise("multiply", self, other)
+    def __rmul__(self, other): return elementwise("multiply", other, self)
+    def __truediv__(self, other): return elementwise("divide", self, other)
+    def __rtruediv__(self, other): return elementwise("divide", other, self)
+    def __pow__(self, other): return elementwise("power", self, other)
+    def __rpow__(self, other): return elementwise("power", other, self)
+    def __matmul__(self, other): return arrays.matmul(self, other)
+    def __rmatmul__(self, other): return arrays.matmul(other, self)
+    def __neg__(self): return elementwise("negative", self)
+    def __pos__(self): return self
+    def __abs__(self): return elementwise("abs", self)
+    def __lt__(self, other): return elementwise("less", self, other)
+    def __le__(self, other): return elementwise("less_equal", self, other)
+    def __gt__(self, other): return elementwise("greater", self, other)
+    def __ge__(self, other): return elementwise("greater_equal", self, other)
+    def __eq__(self, other): return elementwise("equal", self, other)
+    def __ne__(self, other): return elementwise("not_equal", self, other)
+    def __and__(self, other): return elementwise("logical_and", self, other)
+    def __rand__(self, other): return elementwise("logical_and", other, self)
+    def __or__(self, other): return elementwise("logical_or", self, other)
+    def __ror__(self, other): return elementwise("logical_or", other, self)
+    def __invert__(self): return elementwise("logical_not", self)
+
+    # ----- PyTorch-style methods (and the NumPy method names object loops call) --
+    def pow(self, exponent): return elementwise("power", self, exponent)
+    def exp(self): return elementwise("exp", self)
+    def expm1(self): return elementwise("expm1", self)
+    def log(self): return elementwise("log", self)
+    def log1p(self): return elementwise("log1p", self)
+    def log2(self): return elementwise("log2", self)
+    def log10(self): return elementwise("log10", self)
+    def sqrt(self): return elementwise("sqrt", self)
+    def rsqrt(self): return elementwise("rsqrt", self)
+    def cbrt(self): return elementwise("cbrt", self)
+    def sin(self): return elementwise("sin", self)
+    def cos(self): return elementwise("cos", self)
+    def tan(self): return elementwise("tan", self)
+    def arcsin(self): return elementwise("arcsin", self)
+    def arccos(self): return elementwise("arccos", self)
+    def arctan(self): return elementwise("arctan", self)
+    def arctan2(self, other): return elementwise("arctan2", self, other)
+    def sinh(self): return elementwise("sinh", self)
+    def cosh(self): return elementwise("cosh", self)
+    def tanh(self): return elementwise("tanh", self)
+    def arcsinh(self): return elementwise("arcsinh", self)
+    def arccosh(self): return elementwise("arccosh", self)
+    def arctanh(self): return elementwise("arctanh", self)
+    asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
+    asinh, acosh, atanh = arcsinh, arccosh, arctanh
+    def hypot(self, other): return elementwise("hypot", self, other)
+    def exp2(self): return elementwise("exp2", self)
+    def deg2rad(self): return elementwise("deg2rad", self)
+    def rad2deg(self): return elementwise("rad2deg", self)
+    def sigmoid(self): return elementwise("sigmoid", self)
+    def relu(self): return elementwise("relu", self)
+    def erf(self): return elementwise("erf", self)
+    def abs(self): return elementwise("abs", self)
+    def sign(self): return elementwise("sign", self)
+    def neg(self): return elementwise("negative", self)
+    negative = neg
+    def reciprocal(self): return elementwise("reciprocal", self)
+    def square(self): return elementwise("square", self)
+    def floor(self): return elementwise("floor", self)
+    def ceil(self): return elementwise("ceil", self)
+    def round(self): return elementwise("round", self)
+    def detach(self): return elementwise("detach", self)
+    def conjugate(self): return self
+    conj = conjugate
+    def maximum(self, other): return elementwise("maximum", self, other)
+    def minimum(self, other): return elementwise("minimum", self, other)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+        return _clamp(self, min, max)
+
+    clip = clamp
+
+    def add(self, other, alpha=1): return self + other * alpha
+    def sub(self, other, alpha=1): return self - other * alpha
+    def mul(self, other): return self * other
+    def div(self, other): return self / other
+    def float(self): return self
+    def double(self): return self
+    def clone(self): return wrap(self.data.copy())
+    def copy(self): return wrap(self.data.copy())
+    def contiguous(self): return self
+    def requires_grad_(self, requires_grad=True): return self
+    def to(self, *args, **kwargs): return self
+    def cpu(self): return self
+    def astype(self, dtype, copy=True):
+        if np.dtype(dtype).kind != "f":
+            raise trace_error(f"casting a traced value to {np.dtype(dtype)}",
+                              "keep traced values floating point")
+        return self
+
+    def long(self):
+        raise trace_error("x.long() / x.int() turns a traced value into integers",
+                          "keep traced values floating point")
+
+    int = long
+
+    # reductions
+    def sum(self, dim=None, keepdim=False, axis=None, keepdims=None, dtype=None):
+        return arrays.reduce_sum(self, _axis(dim, axis), _keep(keepdim, keepdims))
+
+    def mean(self, dim=None, keepdim=False, axis=None, keepdims=None, dtype=None):
+        return arrays.mean(self, _axis(dim, axis), _keep(keepdim, keepdims))
+
+    def prod(self, dim=None, keepdim=False, axis=None, keepdims=None, dtype=None):
+        return arrays.prod(self, _axis(dim, axis), _keep(keepdim, keepdims))
+
+    def max(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        return arrays.amax(self, _axis(dim, axis), _keep(keepdim, keepdims))
+
+    def min(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        return arrays.amin(self, _axis(dim, axis), _keep(keepdim, keepdims))
+
+    amax, amin = max, min
+
+    def logsumexp(self, dim=None, keepdim=False):
+        return arrays.logsumexp(self, dim, keepdim)
+
+    def softmax(self, dim=-1):
+        return arrays.softmax(self, dim)
+
+    def log_softmax(self, dim=-1):
+        return arrays.log_softmax(self, dim)
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        return arrays.norm(self, p, dim, keepdim)
+
+    def var(self, dim=None, keepdim=False, unbiased=True, axis=None, ddof=None, keepdims=None):
+        correction = ddof if ddof is not None else (1 if (unbiased and axis is None) else 0)
+        return arrays.var(self, _axis(dim, axis), _keep(keepdim, keepdims), correction)
+
+    def std(self, *args, **kwargs):
+        return self.var(*args, **kwargs).sqrt()
+
+    def cumsum(self, dim=None, axis=None):
+        return wrap(np.cumsum(self.data, axis=_axis(dim, axis)))
+
+    # shape
+    def reshape(self, *shape, order="C"):
+        return wrap(self.data.reshape(_shape_args(shape), order=order))
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1, order="C"):
+        if start_dim == 0 and end_dim == -1:
+            return wrap(self.data.reshape(-1, order=order))
+        return arrays.flatten(self, start_dim, end_dim)
+
+    def ravel(self, order="C"):
+        return wrap(self.data.reshape(-1, order=order))
+
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return wrap(self.data.T)
+
+    def transpose(self, *dims):
+        """Two integers swap two dimensions (PyTorch); otherwise NumPy's permutation."""
+        if len(dims) == 2 and all(isinstance(d, int) for d in dims):
+            return wrap(np.swapaxes(self.data, *dims))
+        return wrap(self.data.transpose(*dims))
+
+    def swapaxes(self, a, b): return wrap(np.swapaxes(self.data, a, b))
+    def permute(self, *dims): return wrap(self.data.transpose(_shape_args(dims)))
+    def squeeze(self, dim=None, axis=None): return arrays.squeeze(self, _axis(dim, axis))
+    def unsqueeze(self, dim): return wrap(np.expand_dims(self.data, dim))
+
+    def narrow(self, dim, start, length):
+        index = [slice(None)] * self.ndim
+        index[dim] = slice(start, start + length)
+        return wrap(self.data[tuple(index)])
+
+    def expand(self, *sizes):
+        sizes = _shape_args(sizes)
+        target = tuple(s if s != -1 else self.shape[k - len(sizes) + self.ndim]
+                       for k, s in enumerate(sizes))
+        return wrap(np.broadcast_to(self.data, target))
+
+    def expand_as(self, other): return wrap(np.broadcast_to(self.data, other.shape))
+    def flip(self, dims): return wrap(np.flip(self.data, dims))
+    def diagonal(self, offset=0, dim1=0, dim2=1): return wrap(np.diagonal(self.data, offset, dim1, dim2))
+    def trace(self): return arrays.reduce_sum(self.diagonal(), None, False)
+
+    # linear algebra
+    def matmul(self, other): return arrays.matmul(self, other)
+    def dot(self, other): return arrays.dot(self, other)
+
+    def mm(self, other):
+        if self.ndim != 2 or np.ndim(other) != 2:
+            raise RuntimeError("self must be a matrix")
+        return arrays.matmul(self, other)
+
+    def mv(self, other):
+        if self.ndim != 2 or np.ndim(other) != 1:
+            raise RuntimeError("vector + matrix @ vector expected, got wrong dimensions")
+        return arrays.matmul(self, other)
+
+
+def _clamp(x, low, high) -> Tensor:
+    if high is None:
+        return elementwise("clamp_min", x, low)
+    if low is None:
+        return elementwise("clamp_max", x, high)
+    return elementwise("clamp", x, low, high)
+
+
+def _axis(dim, axis):
+    return axis if dim is None else dim
+
+
+def _keep(keepdim, keepdims):
+    return bool(keepdim if keepdims is None else keepdims)
+
+
+def _shape_args(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _plain_index(index):
+    if isinstance(index, tuple):
+        return tuple(_plain_index_item(i) for i in index)
+    return _plain_index_item(index)
+
+
+def _plain_index_item(item):
+    if isinstance(item, Tensor):
+        raise trace_error("indexing with a traced value (a mask or index computed from the inputs)",
+                          "use np.where(cond, a, b) instead of boolean masks of traced values")
+    if _is_torch_tensor(item):
+        return item.detach().cpu().numpy()
+    return item
