@@ -9,6 +9,7 @@ that it can be written to a file, imported and cached by Numba.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import symengine as se
@@ -17,144 +18,166 @@ from . import __version__
 from .differentiate import Derivatives
 
 FUNCTIONS = {
-    "sin": "math.sin", "cos": "math.cos", "tan": "math.tan", "asin": "math.asin",
-    "acos": "math.acos", "atan": "math.atan", "atan2": "math.atan2", "sinh": "math.sinh",
-    "cosh": "math.cosh", "tanh": "math.tanh", "asinh": "math.asinh", "acosh": "math.acosh",
-    "atanh": "math.atanh", "log": "math.log", "erf": "math.erf", "Abs": "abs",
-    "floor": "math.floor", "ceiling": "math.ceil", "sign": "_sign",
+    "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
+    "atan2": "atan2", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "asinh": "asinh",
+    "acosh": "acosh", "atanh": "atanh", "log": "log", "erf": "erf", "Abs": "fabs",
+    "floor": "floor", "ceiling": "ceil", "sign": "sign",
+    # symhess primitives (SymPy functions carried by SymEngine as PyFunction)
+    "Sign": "sign", "Abs_": "fabs", "Log1p": "log1p", "Expm1": "expm1", "Cbrt": "cbrt",
+    "Softplus": "softplus", "Floor": "floor", "Ceil": "ceil", "Round": "rint",
+    "MaxOf": "maxof", "MinOf": "minof", "LogSumExp": "logsumexp", "Select": "select",
 }
-"""SymEngine function name -> Numba-callable name."""
+"""SymEngine function or symhess primitive -> three-address function (see symhess.llvm)."""
 
-PRIMITIVES = {
-    "StopGradient": "{0}", "Select": "({1} if {0} != 0.0 else {2})", "Sign": "_sign({0})",
-    "Abs": "abs({0})", "Log1p": "math.log1p({0})", "Expm1": "math.expm1({0})",
-    "Cbrt": "_cbrt({0})", "Softplus": "_softplus({0})", "Floor": "math.floor({0})",
-    "Ceil": "math.ceil({0})", "Round": "_round({0})",
-}
-"""symhess primitive -> source template; n-ary and comparison ones are methods below."""
-
-COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
+COMPARE_OPS = ("lt", "le", "gt", "ge", "eq", "ne")
+"""Three-address comparison functions, indexed like ``primitives.COMPARISONS``."""
 
 
-class NumbaPrinter:
-    """Prints one SymEngine expression as a Numba-compatible Python expression."""
+class ThreeAddressPrinter:
+    """Prints SymEngine expressions as three-address code: one operation per line.
+
+    One ``_print_<Class>`` method per construct; each returns the name of the
+    temporary (or the literal) holding the value and appends the lines it needs.
+    """
 
     def __init__(self, names: dict):
-        self.names = names  # Symbol -> source name (array reads and temporaries)
+        self.names = names          # Symbol -> "x[3]"-like array element, or a temporary
+        self.lines: list[str] = []
+        self.memo: dict = {}
+        self.count = 0
+
+    def new(self, text: str) -> str:
+        name = f"t{self.count}"
+        self.count += 1
+        self.lines.append(f"    {name} = {text}")
+        return name
 
     def doprint(self, expr) -> str:
+        cached = self.memo.get(expr)
+        if cached is not None:
+            return cached
         method = getattr(self, "_print_" + type(expr).__name__, None)
         if method is None:
-            if expr.is_Integer:
-                return self._print_Integer(expr)
-            if expr.is_Rational:
-                return self._print_Rational(expr)
-            if expr.is_Function:
-                return self._print_function(expr)
-            raise NotImplementedError(f"symhess cannot generate code for {type(expr).__name__}: {expr}")
-        return method(expr)
+            if expr.is_Integer or expr.is_Rational or expr.is_Number:
+                method = self._print_number
+            elif expr.is_Function:
+                method = self._print_function
+            else:
+                raise NotImplementedError(
+                    f"symhess cannot generate code for {type(expr).__name__}: {expr}")
+        result = method(expr)
+        self.memo[expr] = result
+        return result
 
     def _print_Symbol(self, expr):
-        return self.names[expr]
+        source = self.names[expr]
+        return self.new(source) if "[" in source else source
 
     _print_Dummy = _print_Symbol
 
-    def _print_Integer(self, expr):
-        return f"{float(int(expr))!r}"
-
-    def _print_Rational(self, expr):
-        p, q = expr.get_num_den()
-        return f"({float(int(p))!r} / {float(int(q))!r})"
-
-    def _print_RealDouble(self, expr):
-        value = float(expr)
-        return repr(value) if value == value and abs(value) != float("inf") else f"float('{value}')"
+    def _print_number(self, expr):
+        return _literal(float(expr))
 
     def _print_Exp1(self, expr):
-        return "math.e"
+        return _literal(math.e)
 
     def _print_Pi(self, expr):
-        return "math.pi"
-
-    def _print_Infty(self, expr):
-        return "math.inf" if float(expr) > 0 else "(-math.inf)"
-
-    def _print_NaN(self, expr):
-        return "math.nan"
+        return _literal(math.pi)
 
     def _print_Add(self, expr):
-        parts = []
+        result = None
         for term in expr.args:
+            negated = _negated(term)
+            if result is not None and negated is not None:
+                result = self.new(f"{result} - {self.doprint(negated)}")
+                continue
             text = self.doprint(term)
-            if parts and text.startswith("-"):
-                parts.append(f"- {text[1:]}")
-            else:
-                parts.append(f"+ {text}" if parts else text)
-        return "(" + " ".join(parts) + ")"
+            result = text if result is None else self.new(f"{result} + {text}")
+        return result
 
     def _print_Mul(self, expr):
         numerator, denominator = [], []
         for factor in expr.args:
             if factor.is_Pow and factor.args[1].is_Number and float(factor.args[1]) < 0:
                 base, exponent = factor.args
-                denominator.append(self._print_Pow(se.Pow(base, -exponent), bare=True)
-                                   if exponent != -1 else self._atom(base))
+                denominator.append(base if exponent == -1 else se.Pow(base, -exponent))
             else:
                 numerator.append(factor)
-        sign = ""
-        if numerator and numerator[0] == -1:
-            sign, numerator = "-", numerator[1:]
-        text = " * ".join(self._atom(f) for f in numerator) or "1.0"
-        if denominator:
-            text += " / " + (denominator[0] if len(denominator) == 1 else
-                             "(" + " * ".join(denominator) + ")")
-        return f"({sign}{text})" if sign else text
+        negate = bool(numerator) and numerator[0] == -1
+        if negate:
+            numerator = numerator[1:]
+        result = None
+        for factor in numerator:
+            text = self.doprint(factor)
+            result = text if result is None else self.new(f"{result} * {text}")
+        below = None
+        for factor in denominator:
+            text = self.doprint(factor)
+            below = text if below is None else self.new(f"{below} * {text}")
+        if below is not None:
+            result = self.new(f"{result or '1.0'} / {below}")
+        if result is None:
+            result = "1.0"
+        return self.new(f"-{result}") if negate else result
 
-    def _atom(self, expr):
-        text = self.doprint(expr)
-        plain = expr.is_Symbol or expr.is_Function or text.startswith("(") or (
-            expr.is_Number and not text.startswith("-") and "/" not in text)
-        return text if plain else f"({text})"
-
-    def _print_Pow(self, expr, bare=False):
+    def _print_Pow(self, expr):
         base, exponent = expr.args
         if base == se.E:
-            return f"math.exp({self.doprint(exponent)})"
-        b = self._atom(base)
+            return self.new(f"exp({self.doprint(exponent)})")
         if exponent.is_Integer:
             n = int(exponent)
-            if 0 < n <= 4:
-                return "(" + " * ".join([b] * n) + ")"
-            if -4 <= n < 0:
-                return f"(1.0 / (" + " * ".join([b] * -n) + "))"
-            return f"({b} ** {float(n)!r})"
+            if n < 0:
+                return self.new(f"1.0 / {self._integer_power(base, -n)}")
+            return self._integer_power(base, n)
         if exponent == se.Rational(1, 2):
-            return f"math.sqrt({self.doprint(base)})"
+            return self.new(f"sqrt({self.doprint(base)})")
         if exponent == se.Rational(-1, 2):
-            return f"(1.0 / math.sqrt({self.doprint(base)}))"
-        return f"({b} ** {self._atom(exponent)})"
+            return self.new(f"1.0 / {self.new(f'sqrt({self.doprint(base)})')}")
+        return self.new(f"pow({self.doprint(base)}, {self.doprint(exponent)})")
+
+    def _integer_power(self, base, n: int) -> str:
+        """``base**n`` by repeated squaring (n >= 0)."""
+        if n == 0:
+            return "1.0"
+        square = self.doprint(base)
+        result = None
+        while n:
+            if n & 1:
+                result = square if result is None else self.new(f"{result} * {square}")
+            n >>= 1
+            if n:
+                square = self.new(f"{square} * {square}")
+        return result
 
     def _print_function(self, expr):
-        name = expr.get_name() if hasattr(expr, "get_name") else type(expr).__name__
-        args = [self.doprint(a) for a in expr.args]
-        if type(expr).__name__ == "PyFunction":
-            return self._print_primitive(name, expr, args)
-        target = FUNCTIONS.get(type(expr).__name__) or FUNCTIONS.get(name)
+        name = expr.get_name() if type(expr).__name__ == "PyFunction" else type(expr).__name__
+        if name == "StopGradient":
+            return self.doprint(expr.args[0])
+        if name == "Compare":
+            code, a, b = expr.args
+            return self.new(f"{COMPARE_OPS[int(float(code))]}({self.doprint(a)}, {self.doprint(b)})")
+        if name == "Abs" and type(expr).__name__ == "PyFunction":
+            name = "Abs_"
+        target = FUNCTIONS.get(name)
         if target is None:
             raise NotImplementedError(f"symhess has no code for the function {name}")
-        return f"{target}({', '.join(args)})"
+        args = ", ".join(self.doprint(a) for a in expr.args)
+        return self.new(f"{target}({args})")
 
-    def _print_primitive(self, name, expr, args):
-        if name == "Compare":
-            op = COMPARE_OPS[int(float(expr.args[0]))]
-            return f"(1.0 if {args[1]} {op} {args[2]} else 0.0)"
-        if name in ("MaxOf", "MinOf", "LogSumExp"):
-            helper = {"MaxOf": "_maxof", "MinOf": "_minof", "LogSumExp": "_logsumexp"}[name]
-            return f"{helper}(({', '.join(args)},))"
-        template = PRIMITIVES.get(name)
-        if template is None:
-            raise NotImplementedError(f"symhess has no code for the primitive {name}")
-        return template.format(*args)
+
+def _literal(value: float) -> str:
+    if value != value:
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
+def _negated(term):
+    """``-term`` when ``term`` is a product with a negative number in front, else None."""
+    if term.is_Mul and term.args[0].is_Number and float(term.args[0]) < 0:
+        return -term
+    return None
 
 
 @dataclass(frozen=True)
@@ -188,22 +211,28 @@ def symbol_names(derivs: Derivatives) -> dict:
 
 
 def kernel_source(kernel: Kernel, names: dict) -> list[str]:
-    """Lines of one kernel: CSE temporaries, output stores, the returned value."""
+    """Three-address code of one kernel (CSE first), and its Numba wrapper."""
     expressions = [kernel.returns] + [e for _, e in kernel.outputs]
     replacements, reduced = se.cse(expressions)
     local = dict(names)
-    printer = NumbaPrinter(local)
-    body = []
-    for k, (temp, expr) in enumerate(replacements):
-        text = printer.doprint(expr)
-        local[temp] = f"t{k}"
-        body.append(f"    t{k} = {text}")
+    printer = ThreeAddressPrinter(local)
+    for temp, expr in replacements:
+        local[temp] = printer.doprint(expr)
     for (target, _), expr in zip(kernel.outputs, reduced[1:]):
-        body.append(f"    {target} = {printer.doprint(expr)}")
-    body.append(f"    return {printer.doprint(reduced[0])}")
+        printer.lines.append(f"    {target} = {printer.doprint(expr)}")
+    printer.lines.append(f"    return {printer.doprint(reduced[0])}")
+    arguments = ", ".join(kernel.arguments)
     signature = "float64(" + ", ".join("float64[::1]" for _ in kernel.arguments) + ")"
-    return [f'@numba.njit("{signature}", **_JIT)',
-            f"def {kernel.name}({', '.join(kernel.arguments)}):", *body, ""]
+    code_name = kernel.name.upper() + "_CODE"
+    return [f'{code_name} = """',
+            f"def {kernel.name}({arguments}):", *printer.lines, '"""',
+            f"_{kernel.name} = kernel({kernel.arguments!r}, {code_name})",
+            "",
+            "",
+            f'@numba.njit("{signature}", **_JIT)',
+            f"def {kernel.name}({arguments}):",
+            f"    return _{kernel.name}({arguments})",
+            "", ""]
 
 
 BATCHED = '''
@@ -222,7 +251,7 @@ def header(n: int, nnz: int) -> list[str]:
         "import numba",
         "import numpy as np",
         "",
-        "from symhess.runtime import _cbrt, _logsumexp, _maxof, _minof, _round, _sign, _softplus",
+        "from symhess.llvm import kernel",
         "",
         '_JIT = dict(cache=True, nogil=True, error_model="numpy")',
         '_BATCH = dict(cache=True, nogil=True, error_model="numpy")',

@@ -77,11 +77,11 @@ class _Full:
 
 
 def _printable(expr) -> bool:
-    from .codegen import NumbaPrinter
+    from .codegen import ThreeAddressPrinter
 
-    names = {s: "s" for s in expr.free_symbols}
+    names = {s: "s[0]" for s in expr.free_symbols}
     try:
-        NumbaPrinter(names).doprint(expr)
+        ThreeAddressPrinter(names).doprint(expr)
     except (NotImplementedError, KeyError):
         return False
     return True
