@@ -307,17 +307,20 @@ class Compiled:
         """Sizes and seconds spent per stage of this compile."""
         layout = self._built.layout
         return {"n": layout.n, "parameters": layout.m, "nonzeros": int(len(layout.rows)),
-                "simplify": layout.simplify, "cache_hit": self._built.derivatives is None
-                or "differentiate" not in self._timings,
+                "simplify": layout.simplify, "cache_hit": "differentiate" not in self._timings,
                 "seconds": dict(self._timings)}
 
     def latex(self) -> str:
         """LaTeX of the function, its gradient and its Hessian."""
         import sympy as sp
 
-        return (f"f = {sp.latex(self.expression)}\\\\ \\nabla f = "
-                f"{sp.latex(self.gradient_expression)}\\\\ \\nabla^2 f = "
-                f"{sp.latex(self.hessian_expression)}")
+        names = {s: _latex_name(s) for s in self.expression.free_symbols}
+
+        def show(expr):
+            return sp.latex(expr, symbol_names=names)
+
+        return (f"f = {show(self.expression)}\\\\ \\nabla f = {show(self.gradient_expression)}"
+                f"\\\\ \\nabla^2 f = {show(self.hessian_expression)}")
 
     def _repr_latex_(self):
         layout = self._built.layout
@@ -326,8 +329,49 @@ class Compiled:
                     f"{len(layout.rows)}\\ \\text{{Hessian non-zeros (upper)}}$")
         return f"$\\displaystyle {self.latex()}$"
 
+    # ----- pickling: the generated source and layout travel, kernels are re-imported ---
+    def __reduce__(self):
+        layout = self._built.layout
+        state = {
+            "names": self._trace.names, "shapes": self._trace.shapes,
+            "expression": self.expression, "source": self._built.source,
+            "layout": (layout.n, layout.m, layout.rows.tolist(), layout.cols.tolist(),
+                       layout.source_key, layout.simplify),
+            "specs": [(s.name, s.shape, str(np.dtype(s.dtype))) for s in self._specs],
+            "wrt": self.wrt, "single": self._single, "options": self._options,
+            "timings": self._timings,
+        }
+        return _restore, (state,)
+
     def __repr__(self):
         shapes = ", ".join(f"{s.name}{list(s.shape)}" for s in self._specs)
         layout = self._built.layout
         return f"<symhess.Compiled f({shapes}), n={layout.n}, Hessian non-zeros={len(layout.rows)}>"
 
+
+
+def _latex_name(symbol) -> str:
+    """``x[0, 1]`` -> ``x_{0,1}`` for LaTeX."""
+    name, _, index = str(symbol).partition("[")
+    return f"{name}_{{{index.rstrip(']').replace(' ', '')}}}" if index else name
+
+
+def _restore(state) -> Compiled:
+    """Rebuild a pickled :class:`Compiled` (Numba loads its cache or recompiles once)."""
+    import symengine as se
+
+    from .jit import load
+    from .pipeline import Built, Layout
+    from .tracing import Trace, placeholders
+
+    symbols = tuple(placeholders(n, s) for n, s in zip(state["names"], state["shapes"]))
+    output = np.empty((), dtype=object)
+    output[()] = se.sympify(state["expression"])
+    trace = Trace(tuple(state["names"]), tuple(state["shapes"]), symbols, (output,), False)
+    n, m, rows, cols, key, mode = state["layout"]
+    layout = Layout(n, m, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), key, mode)
+    options = state["options"]
+    module = load(state["source"])
+    built = Built(module, layout, state["source"])
+    specs = tuple(InputSpec(name, tuple(shape), np.dtype(dtype)) for name, shape, dtype in state["specs"])
+    return Compiled(trace, built, specs, tuple(state["wrt"]), state["single"], options, state["timings"])

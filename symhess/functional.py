@@ -173,7 +173,7 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
              strategy="reverse-mode"):
     """Jacobian blocks ``J[i][j]`` of shape ``out_i.shape + in_j.shape`` (nesting as PyTorch)."""
-    from .jacobian import evaluate_jacobian
+    from .jacobians import evaluate_jacobian
 
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
     if strategy not in STRATEGIES:

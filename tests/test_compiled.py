@@ -1,0 +1,128 @@
+"""Compile once, evaluate many: values, wrt/parameters, batches, pickling, inspection."""
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.optimize as so
+import sympy as sp
+
+import symhess
+
+
+def quadratic_form(x, A):
+    return (x @ A @ x) / 2 + np.sin(x).sum()
+
+
+@pytest.fixture(scope="module")
+def compiled_form():
+    return symhess.compile(quadratic_form, np.ones(3), np.eye(3), wrt=0)
+
+
+def test_parameters_change_without_recompiling(compiled_form, rng):
+    x = rng.standard_normal(3)
+    for _ in range(2):
+        A = rng.standard_normal((3, 3))
+        A = A + A.T
+        np.testing.assert_allclose(compiled_form.hessian(x, A), A - np.diag(np.sin(x)), atol=1e-12)
+        np.testing.assert_allclose(compiled_form.gradient(x, A), A @ x + np.cos(x), atol=1e-12)
+        assert compiled_form.value(x, A) == pytest.approx(quadratic_form(x, A))
+
+
+def test_batched_evaluation_matches_pointwise(compiled_form, rng):
+    X = rng.standard_normal((4, 5, 3))
+    A = np.eye(3)
+    H = compiled_form.hessian(X, A)
+    assert H.shape == (4, 5, 3, 3)
+    np.testing.assert_allclose(H[2, 3], compiled_form.hessian(X[2, 3], A))
+    assert compiled_form.value(X, A).shape == (4, 5)
+    assert compiled_form.gradient(X, A).shape == (4, 5, 3)
+    value, product = compiled_form.hvp(X, A, v=np.ones(3))
+    assert value.shape == (4, 5) and product.shape == (4, 5, 3)
+    np.testing.assert_allclose(product[1, 1], H[1, 1] @ np.ones(3))
+
+
+def test_batched_parameters_broadcast(compiled_form, rng):
+    x = rng.standard_normal(3)
+    As = rng.standard_normal((6, 3, 3))
+    H = compiled_form.hessian(x, As)
+    assert H.shape == (6, 3, 3)
+    np.testing.assert_allclose(H[4], compiled_form.hessian(x, As[4]))
+
+
+def test_hvp_without_forming_the_hessian(rng):
+    f = symhess.compile(so.rosen, np.ones(30))
+    assert "h[" not in f.source.split("HVP_CODE")[1].split('"""')[1]
+    x, v = rng.standard_normal(30), rng.standard_normal(30)
+    np.testing.assert_allclose(f.hvp(x, v=v)[1], so.rosen_hess_prod(x, v), rtol=1e-12)
+    np.testing.assert_allclose(f.vhp(x, v=v)[1], so.rosen_hess_prod(x, v), rtol=1e-12)
+
+
+def test_multiple_inputs_give_nested_blocks(rng):
+    f = symhess.compile(lambda x, y: (x[:, None] * y).sum() ** 2, np.ones(2), np.ones(3))
+    H = f.hessian(rng.random(2), rng.random(3))
+    assert [[b.shape for b in row] for row in H] == [[(2, 2), (2, 3)], [(3, 2), (3, 3)]]
+    g = f.gradient(np.ones(2), np.ones(3))
+    assert isinstance(g, tuple) and g[0].shape == (2,) and g[1].shape == (3,)
+    f1 = symhess.compile(lambda x, y: (x[:, None] * y).sum() ** 2, np.ones(2), np.ones(3), wrt=(1,))
+    assert isinstance(f1.hessian(np.ones(2), np.ones(3)), tuple)
+
+
+def test_pickle_round_trip(compiled_form, rng):
+    restored = pickle.loads(pickle.dumps(compiled_form))
+    x, A = rng.standard_normal(3), np.eye(3)
+    np.testing.assert_allclose(restored.hessian(x, A), compiled_form.hessian(x, A))
+    assert restored.expression == compiled_form.expression
+
+
+def test_inspection_attributes():
+    f = symhess.compile(lambda x: (x[0] - 1) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2, np.zeros(2))
+    assert [str(s) for s in f.symbols[0]] == ["x[0]", "x[1]"]
+    x0, x1 = sp.symbols("x[0] x[1]")
+    assert sp.simplify(f.expression - ((x0 - 1) ** 2 + 100 * (x1 - x0**2) ** 2)) == 0
+    assert f.gradient_expression.shape == (2, 1)
+    expected = sp.hessian((x0 - 1) ** 2 + 100 * (x1 - x0**2) ** 2, (x0, x1))
+    assert sp.simplify(f.hessian_expression - expected) == sp.zeros(2, 2)
+    assert f.sparsity.dtype == bool and f.sparsity.all()
+    assert "def hessian(x, p, g, h):" in f.source
+    stats = f.stats
+    assert stats["n"] == 2 and stats["nonzeros"] == 3
+    assert set(stats["seconds"]) >= {"trace", "total"}
+    assert r"\nabla^2 f" in f.latex() and "x_{0}" in f.latex()
+    assert f._repr_latex_().startswith("$")
+
+
+def test_sparse_problem_has_sparse_pattern():
+    f = symhess.compile(so.rosen, np.ones(20))
+    assert f.stats["nonzeros"] == 20 + 19
+    assert f.sparsity.sum() == 20 + 2 * 19
+
+
+def test_bad_arguments_are_explained():
+    f = symhess.compile(lambda x: (x**2).sum(), np.ones(3))
+    with pytest.raises(ValueError, match=r"input 'x' has shape \(4,\); compiled for \(3,\)"):
+        f.hessian(np.ones(4))
+    with pytest.raises(TypeError, match=r"expected 1 input\(s\) \(x\), got 2"):
+        f.hessian(np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match="simplify='fastest' is not one of"):
+        symhess.compile(lambda x: x.sum(), np.ones(2), simplify="fastest")
+    with pytest.raises(ValueError, match="wrt=5: 5 is not the index of one of the 1 inputs"):
+        symhess.compile(lambda x: x.sum(), np.ones(2), wrt=5)
+    with pytest.raises(RuntimeError, match="single-element tensor"):
+        symhess.compile(lambda x: x * 2, np.ones(2))
+
+
+def test_nan_and_infinity_propagate():
+    f = symhess.compile(lambda x: (np.log(x) + x**2).sum(), np.ones(2))
+    value = f.value(np.array([-1.0, 1.0]))
+    assert np.isnan(value)
+    assert np.isinf(f.value(np.array([0.0, 1.0])))
+    assert np.isinf(f.hessian(np.array([0.0, 1.0]))[0, 0])
+
+
+@pytest.mark.parametrize("mode", ["none", "fast", "full", "auto"])
+def test_simplify_modes_agree_numerically(mode, rng):
+    f = symhess.compile(lambda x: np.exp(x[0] * x[1]) / (1 + x[0] ** 2), np.ones(2), simplify=mode)
+    x = rng.standard_normal(2)
+    reference = symhess.compile(lambda x: np.exp(x[0] * x[1]) / (1 + x[0] ** 2), np.ones(2), simplify="none")
+    np.testing.assert_allclose(f.hessian(x), reference.hessian(x), rtol=1e-12)

@@ -1,0 +1,185 @@
+"""The drop-in API: PyTorch's doc examples, shapes, nesting, errors and strict mode."""
+
+import numpy as np
+import pytest
+import scipy.optimize as so
+
+import symhess
+
+
+def pow_reducer(x):
+    return x.pow(3).sum()
+
+
+def pow_adder_reducer(x, y):
+    return (2 * x.pow(2) + 3 * y.pow(2)).sum()
+
+
+def test_hessian_doc_example_single_input(rng):
+    x = rng.random((2, 2))
+    H = symhess.hessian(pow_reducer, x)
+    assert H.shape == (2, 2, 2, 2)
+    assert H.dtype == np.float64
+    np.testing.assert_allclose(H.reshape(4, 4), np.diag(6 * x.reshape(-1)))
+
+
+def test_hessian_doc_example_two_inputs(rng):
+    H = symhess.hessian(pow_adder_reducer, (rng.random(2), rng.random(2)))
+    assert isinstance(H, tuple) and all(isinstance(row, tuple) for row in H)
+    np.testing.assert_array_equal(H[0][0], 4 * np.eye(2))
+    np.testing.assert_array_equal(H[0][1], np.zeros((2, 2)))
+    np.testing.assert_array_equal(H[1][0], np.zeros((2, 2)))
+    np.testing.assert_array_equal(H[1][1], 6 * np.eye(2))
+
+
+@pytest.mark.parametrize("n", [2, 5, 50])
+def test_rosenbrock_matches_scipy(n, rng):
+    x0 = rng.uniform(-2, 2, n)
+    p = rng.standard_normal(n)
+    H = symhess.hessian(so.rosen, x0)
+    np.testing.assert_allclose(H, so.rosen_hess(x0), rtol=1e-10, atol=1e-10)
+    value, product = symhess.hvp(so.rosen, x0, p)
+    np.testing.assert_allclose(product, so.rosen_hess_prod(x0, p), rtol=1e-10)
+    assert value == pytest.approx(so.rosen(x0), rel=1e-12)
+    _, product = symhess.vhp(so.rosen, x0, p)
+    np.testing.assert_allclose(product, so.rosen_hess_prod(x0, p), rtol=1e-10)
+
+
+def test_hvp_and_vhp_structure_follows_inputs(rng):
+    inputs = (rng.random(2), rng.random(2))
+    v = (np.zeros(2), np.ones(2))
+    for fn in (symhess.hvp, symhess.vhp):
+        value, product = fn(pow_adder_reducer, inputs, v)
+        assert np.shape(value) == ()
+        assert isinstance(product, tuple) and len(product) == 2
+        np.testing.assert_array_equal(product[0], [0.0, 0.0])
+        np.testing.assert_array_equal(product[1], [6.0, 6.0])
+
+
+def test_func_output_is_not_squeezed():
+    value, _ = symhess.hvp(lambda x: x.pow(2).sum().reshape(1, 1), np.ones(2), np.ones(2))
+    assert np.shape(value) == (1, 1)
+    H = symhess.hessian(lambda x: (x * x).sum(dim=0, keepdim=True), np.ones(2))
+    np.testing.assert_array_equal(H, 2 * np.eye(2))
+
+
+def test_scalar_input_and_v_none():
+    value, product = symhess.hvp(lambda x: x**3, np.array(2.0))
+    assert value == 8.0 and product == 12.0
+    assert symhess.hessian(lambda x: x**3, 2.0) == 12.0
+
+
+def test_float32_inputs_give_float32_blocks(rng):
+    x, y = rng.random(2).astype(np.float32), rng.random(3)
+    H = symhess.hessian(lambda a, b: (a.sum() * b).sum(), (x, y))
+    assert H[0][0].dtype == np.float32 and H[1][0].dtype == np.float32
+    assert H[0][1].dtype == np.float64 and H[1][1].dtype == np.float64
+
+
+def test_jacobian_shapes_and_nesting(rng):
+    x, y = rng.random(3), rng.random((2, 2))
+    J = symhess.jacobian(lambda a: a.exp(), x)
+    np.testing.assert_allclose(J, np.diag(np.exp(x)))
+    J = symhess.jacobian(lambda a, b: (a * 2, b.sum() * a), (x, y))
+    assert J[0][0].shape == (3, 3) and J[0][1].shape == (3, 2, 2)
+    assert J[1][1].shape == (3, 2, 2)
+    np.testing.assert_allclose(J[1][1], np.broadcast_to(x[:, None, None], (3, 2, 2)))
+
+
+def test_repeated_calls_reuse_the_compiled_pipeline(rng):
+    from symhess import pipeline
+
+    def f(x):
+        return (x**4).sum()
+
+    symhess.hessian(f, rng.random(3))
+    count = len(pipeline._MEMORY)
+    for _ in range(3):
+        symhess.hessian(f, rng.random(3))
+    assert len(pipeline._MEMORY) == count
+
+
+def test_captured_constants_stay_current():
+    weights = np.array([1.0, 2.0])
+
+    def f(x):
+        return (weights * x**2).sum()
+
+    np.testing.assert_array_equal(symhess.hessian(f, np.ones(2)), np.diag([2.0, 4.0]))
+    weights = np.array([3.0, 5.0])  # noqa: F841 - read by f through the closure
+    np.testing.assert_array_equal(symhess.hessian(f, np.ones(2)), np.diag([6.0, 10.0]))
+
+
+# ----- validation errors: PyTorch's types and texts --------------------------------
+
+def test_non_tensor_input_is_a_type_error():
+    with pytest.raises(TypeError, match="The inputs given to hessian must be either a Tensor or a "
+                                        "tuple of Tensors but the given inputs has type <class 'str'>."):
+        symhess.hessian(pow_reducer, "x")
+    with pytest.raises(TypeError, match="but the value at index 1 has type <class 'list'>"):
+        symhess.hessian(pow_adder_reducer, (np.ones(2), [1.0]))
+
+
+def test_non_tensor_output_is_a_type_error():
+    with pytest.raises(TypeError, match="The outputs of the user-provided function given to hessian "
+                                        "must be either a Tensor or a tuple of Tensors"):
+        symhess.hessian(lambda x: 3.0, np.ones(2))
+
+
+def test_tuple_and_multi_element_outputs_are_runtime_errors():
+    with pytest.raises(RuntimeError, match="The function given to hessian should return a single Tensor"):
+        symhess.hessian(lambda x: (x.sum(), x.sum()), np.ones(2))
+    with pytest.raises(RuntimeError, match="The Tensor returned by the function given to hvp should "
+                                           "contain a single element"):
+        symhess.hvp(lambda x: x * 2, np.ones(2), np.ones(2))
+
+
+def test_v_validation_messages():
+    with pytest.raises(RuntimeError, match="The vector v can only be None if the input to the "
+                                           "user-provided function is a single Tensor with a single element."):
+        symhess.hvp(pow_reducer, np.ones(2))
+    with pytest.raises(RuntimeError, match=r"v has invalid size: should be torch.Size\(\[2\]\) but got "
+                                           r"torch.Size\(\[3\]\)."):
+        symhess.vhp(pow_reducer, np.ones(2), np.ones(3))
+    with pytest.raises(RuntimeError, match="v is a tuple of invalid length: should be 2 but got 1."):
+        symhess.hvp(pow_adder_reducer, (np.ones(2), np.ones(2)), (np.ones(2),))
+    with pytest.raises(RuntimeError, match=r"Entry 1 in v has invalid size"):
+        symhess.hvp(pow_adder_reducer, (np.ones(2), np.ones(2)), (np.ones(2), np.ones(1)))
+    with pytest.raises(RuntimeError, match="The given v should contain a single Tensor."):
+        symhess.hvp(pow_reducer, np.ones(2), (np.ones(2), np.ones(2)))
+
+
+def test_strategy_and_vectorize_validation():
+    with pytest.raises(AssertionError, match='Expected strategy to be either "forward-mode" or "reverse-mode".'):
+        symhess.hessian(pow_reducer, np.ones(2), outer_jacobian_strategy="sideways")
+    with pytest.raises(NotImplementedError, match="only implemented for `vectorize=True`"):
+        symhess.hessian(pow_reducer, np.ones(2), outer_jacobian_strategy="forward-mode")
+    with pytest.raises(RuntimeError, match="`strict=True` and `vectorized=True` are not supported together"):
+        symhess.hessian(pow_reducer, np.ones(2), strict=True, vectorize=True)
+    H = symhess.hessian(pow_reducer, np.ones(2), vectorize=True, outer_jacobian_strategy="forward-mode")
+    np.testing.assert_array_equal(H, 6 * np.eye(2))
+
+
+# ----- strict ---------------------------------------------------------------------
+
+def test_strict_linear_function_raises():
+    with pytest.raises(RuntimeError, match="jacobian of the user-provided function with respect to "
+                                           "input 0 is independent of the input"):
+        symhess.hessian(lambda x: (2 * x).sum(), np.ones(2), strict=True)
+    np.testing.assert_array_equal(symhess.hessian(lambda x: (2 * x).sum(), np.ones(2)), np.zeros((2, 2)))
+
+
+def test_strict_detached_output_raises():
+    with pytest.raises(RuntimeError, match="Output 0 of the user-provided function does not require gradients"):
+        symhess.hessian(lambda x: x.detach().pow(2).sum(), np.ones(2), strict=True)
+
+
+def test_strict_independent_input_raises_and_non_strict_gives_zeros():
+    def f(x, y):
+        return (x**3).sum()
+
+    with pytest.raises(RuntimeError, match="independent of input 1"):
+        symhess.hvp(f, (np.ones(2), np.ones(2)), (np.ones(2), np.ones(2)), strict=True)
+    H = symhess.hessian(f, (np.ones(2), np.ones(2)))
+    np.testing.assert_array_equal(H[1][1], np.zeros((2, 2)))
+    np.testing.assert_array_equal(H[0][1], np.zeros((2, 2)))

@@ -1,0 +1,47 @@
+"""The disk cache: a new process finds generated code and Numba machine code."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import json, time
+    import numpy as np
+    from scipy.optimize import rosen
+    import symhess
+    start = time.perf_counter()
+    f = symhess.compile(rosen, np.ones({n}))
+    seconds = time.perf_counter() - start
+    f.hessian(np.ones({n}))
+    print(json.dumps({{"seconds": seconds, "cache_hit": f.stats["cache_hit"]}}))
+""")
+
+
+def run_compile(cache, n):
+    env = dict(os.environ, SYMHESS_CACHE_DIR=str(cache))
+    out = subprocess.run([sys.executable, "-c", SCRIPT.format(n=n)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_second_process_reuses_the_disk_cache(tmp_path):
+    first = run_compile(tmp_path, 100)
+    second = run_compile(tmp_path, 100)
+    assert not first["cache_hit"]
+    assert second["cache_hit"]
+    assert second["seconds"] < first["seconds"]
+    print(f"\nRosenbrock n=100 compile: empty cache {first['seconds']:.2f} s, "
+          f"warm cache {second['seconds']:.2f} s")
+
+
+def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    from symhess.cache import cache_dir
+
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path / "here"))
+    assert cache_dir() == tmp_path / "here"
+    assert cache_dir().is_dir()
