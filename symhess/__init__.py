@@ -2,10 +2,9 @@
 
 __version__ = "0.1.0"
 
-from .compiled import Compiled, compile  # noqa: E402
-from .functional import hessian, hvp, jacobian, vhp  # noqa: E402
-from .tracing import TraceError  # noqa: E402
-from .api_trace import trace  # noqa: E402
+from .api_trace import trace
+from .compiled import Compiled, compile  # noqa: A004 - the public name is fixed by API.md
+from .functional import hessian, hvp, jacobian, vhp
+from .tracing import TraceError
 
-__all__ = ["Compiled", "TraceError", "compile", "hessian", "hvp", "jacobian", "trace", "vhp",
-           "__version__"]
+__all__ = ["Compiled", "TraceError", "__version__", "compile", "hessian", "hvp", "jacobian", "trace", "vhp"]

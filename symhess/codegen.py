@@ -73,7 +73,7 @@ class ThreeAddressPrinter:
         source = self.names[expr]
         return self.new(source) if "[" in source else source
 
-    _print_Dummy = _print_Symbol
+    _print_Dummy = _print_Symbol  # noqa: N815 - SymPy printer naming
 
     def _print_number(self, expr):
         return _literal(float(expr))
@@ -274,7 +274,7 @@ def generate(derivs: Derivatives) -> str:
         call = BATCHED.format(name=name, outs=out_args, rows=rows)
         if not outs:
             call = call.replace("X[b], P[b], )", "X[b], P[b])")
-        lines += call.strip("\n").split("\n") + [""]
+        lines += [*call.strip("\n").split("\n"), ""]
     return "\n".join(lines) + "\n"
 
 

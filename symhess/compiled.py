@@ -76,7 +76,7 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
         shape = trace.output.shape if not trace.output_is_tuple else "a tuple"
         raise RuntimeError(f"symhess.compile needs func to return a single-element tensor, got "
                            f"{shape}; use symhess.jacobian for vector-valued functions")
-    single = wrt is None and len(example_inputs) == 1 or isinstance(wrt, (int, np.integer))
+    single = (wrt is None and len(example_inputs) == 1) or isinstance(wrt, (int, np.integer))
     return compile_trace(trace, example_inputs, wrt_indices, single, options, seconds)
 
 
@@ -252,8 +252,9 @@ class Compiled:
     @property
     def variables(self):
         """The differentiated scalars, in the order of gradient and Hessian rows."""
-        from .pipeline import split_variables
         import sympy as sp
+
+        from .pipeline import split_variables
 
         return tuple(sp.Symbol(str(s)) for s in split_variables(self._trace, self.wrt)[0])
 
@@ -306,7 +307,7 @@ class Compiled:
     def stats(self) -> dict:
         """Sizes and seconds spent per stage of this compile."""
         layout = self._built.layout
-        return {"n": layout.n, "parameters": layout.m, "nonzeros": int(len(layout.rows)),
+        return {"n": layout.n, "parameters": layout.m, "nonzeros": len(layout.rows),
                 "simplify": layout.simplify, "cache_hit": "differentiate" not in self._timings,
                 "seconds": dict(self._timings)}
 

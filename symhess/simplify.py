@@ -69,7 +69,7 @@ class _Full:
         try:
             simplified = _with_alarm(lambda: sp.simplify(expr._sympy_()), remaining)
             candidate = se.sympify(simplified)
-        except (_OutOfTime, Exception):  # any SymPy failure: keep the unsimplified form
+        except (_OutOfTimeError, Exception):  # any SymPy failure: keep the unsimplified form
             return fast
         if not _printable(candidate) or se.count_ops(candidate) > se.count_ops(fast):
             return fast
@@ -79,7 +79,7 @@ class _Full:
 def _printable(expr) -> bool:
     from .codegen import ThreeAddressPrinter
 
-    names = {s: "s[0]" for s in expr.free_symbols}
+    names = dict.fromkeys(expr.free_symbols, "s[0]")
     try:
         ThreeAddressPrinter(names).doprint(expr)
     except (NotImplementedError, KeyError):
@@ -87,13 +87,13 @@ def _printable(expr) -> bool:
     return True
 
 
-class _OutOfTime(Exception):
+class _OutOfTimeError(Exception):
     pass
 
 
 def _with_alarm(work, seconds: float):
     def stop(signum, frame):
-        raise _OutOfTime
+        raise _OutOfTimeError
 
     previous = signal.signal(signal.SIGALRM, stop)
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))

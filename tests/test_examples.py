@@ -28,7 +28,7 @@ def test_pytorch_doc_examples(capsys):
 
 
 def test_compile_once(capsys):
-    f, H = load("compile_once")["main"](n=20, points=50)
+    _, H = load("compile_once")["main"](n=20, points=50)
     assert H.shape == (20, 20)
     assert "matches scipy.optimize.rosen_hess: True" in capsys.readouterr().out
 
