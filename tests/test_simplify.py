@@ -1,0 +1,59 @@
+"""Simplification modes: neat small results, bounded time, same numbers."""
+
+import time
+
+import numpy as np
+import pytest
+import symengine as se
+
+from symhess.differentiate import differentiate
+from symhess.simplify import resolve_mode, simplify
+
+
+def derivatives_of(expr, symbols):
+    return differentiate(expr, symbols)
+
+
+def test_auto_is_full_for_small_and_fast_for_large():
+    x = se.symbols("x0:3")
+    assert resolve_mode("auto", derivatives_of(se.sin(x[0]) ** 2 + se.cos(x[0]) ** 2 * x[1], x)) == "full"
+    many = se.symbols("y0:300")
+    big = se.Add(*[se.exp(a * b) for a, b in zip(many, many[1:])])
+    assert resolve_mode("auto", derivatives_of(big, many)) == "fast"
+
+
+def test_full_gives_the_neater_form():
+    x, y = se.symbols("x y")
+    derivs = derivatives_of(se.sin(x) ** 2 * y + se.cos(x) ** 2 * y, (x, y))
+    simplified, mode = simplify(derivs, "full")
+    assert mode == "full"
+    assert simplified.gradient[0] == 0
+    assert simplified.gradient[1] == 1
+    assert simplified.hessian == {}
+
+
+def test_full_respects_its_time_budget():
+    xs = se.symbols("x0:6")
+    expr = se.Add(*[se.sin(a) ** 3 * se.cos(b) ** 2 / (1 + a**2 + b**4) for a in xs for b in xs])
+    derivs = derivatives_of(expr, xs)
+    start = time.perf_counter()
+    simplify(derivs, "full", budget=0.2)
+    assert time.perf_counter() - start < 10  # generous: the budget stops SymPy, not the cheap passes
+
+
+def test_unknown_mode_is_explained():
+    x = se.Symbol("x")
+    with pytest.raises(ValueError, match="simplify='quick' is not one of 'auto', 'none', 'fast', 'full'"):
+        simplify(derivatives_of(x**2, (x,)), "quick")
+
+
+def test_trace_returns_sympy():
+    import sympy as sp
+
+    import symhess
+
+    expr = symhess.trace(lambda x: (x**2).sum(), np.ones(2))
+    assert isinstance(expr, sp.Expr)
+    assert expr == sp.Symbol("x[0]") ** 2 + sp.Symbol("x[1]") ** 2
+    array = symhess.trace(lambda x: x * 2, np.ones(2))
+    assert array.shape == (2,)
