@@ -16,9 +16,9 @@ SCRIPT = textwrap.dedent("""
     import json, time
     start = time.perf_counter()
     import numpy as np
+    from scipy.optimize import rosen
     import symhess
     imported = time.perf_counter()
-    from scipy.optimize import rosen
     f = symhess.compile(rosen, np.ones({n}))
     compiled = time.perf_counter()
     f.hessian(np.ones({n}))

@@ -222,14 +222,13 @@ def kernel_source(kernel: Kernel, names: dict) -> list[str]:
         printer.lines.append(f"    {target} = {printer.doprint(expr)}")
     printer.lines.append(f"    return {printer.doprint(reduced[0])}")
     arguments = ", ".join(kernel.arguments)
-    signature = "float64(" + ", ".join("float64[::1]" for _ in kernel.arguments) + ")"
     code_name = kernel.name.upper() + "_CODE"
     return [f'{code_name} = """',
             f"def {kernel.name}({arguments}):", *printer.lines, '"""',
             f"_{kernel.name} = kernel({kernel.arguments!r}, {code_name})",
             "",
             "",
-            f'@numba.njit("{signature}", **_JIT)',
+            "@numba.njit(**_JIT)",
             f"def {kernel.name}({arguments}):",
             f"    return _{kernel.name}({arguments})",
             "", ""]

@@ -113,10 +113,24 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     timings["generate"] = time.perf_counter() - start
     start = time.perf_counter()
     module = load(source, cache_dir() if options.cache else _scratch_dir())
-    timings["jit"] = time.perf_counter() - start
     layout = Layout(len(derivs.variables), len(derivs.parameters), derivs.rows, derivs.cols,
                     source_key(source), mode)
+    compile_kernels(module, layout)
+    timings["jit"] = time.perf_counter() - start
     return Built(module, layout, source, derivatives=derivs)
+
+
+def compile_kernels(module, layout: Layout) -> None:
+    """JIT every single-point kernel now (Numba compiles on first call, for these types).
+
+    A process that later finds this module in the cache skips this: Numba then loads
+    each kernel's machine code from its own cache when the kernel is first called.
+    """
+    x, p, v = np.zeros(layout.n), np.zeros(layout.m), np.zeros(layout.n)
+    module.value(x, p)
+    module.gradient(x, p, np.empty(layout.n))
+    module.hessian(x, p, np.empty(layout.n), np.empty(len(layout.rows)))
+    module.hvp(x, p, v, np.empty(layout.n))
 
 
 def _scratch_dir():
