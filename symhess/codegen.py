@@ -234,6 +234,37 @@ def kernel_source(kernel: Kernel, names: dict) -> list[str]:
             "", ""]
 
 
+DENSE = '''
+ROWS = np.array({rows}, dtype=np.int64)
+COLS = np.array({cols}, dtype=np.int64)
+
+
+@numba.njit(**_JIT)
+def hessian_dense(x, p):
+    """The dense symmetric Hessian in one call (scatter of the upper triangle)."""
+    g = np.empty(N)
+    h = np.empty(NNZ)
+    hessian(x, p, g, h)
+    out = np.zeros((N, N))
+    for k in range(NNZ):
+        out[ROWS[k], COLS[k]] = h[k]
+        out[COLS[k], ROWS[k]] = h[k]
+    return out
+
+
+@numba.njit(parallel=True, **_BATCH)
+def hessian_dense_batch(X, P):
+    out = np.zeros((X.shape[0], N, N))
+    for b in numba.prange(X.shape[0]):
+        g = np.empty(N)
+        h = np.empty(NNZ)
+        hessian(X[b], P[b], g, h)
+        for k in range(NNZ):
+            out[b, ROWS[k], COLS[k]] = h[k]
+            out[b, COLS[k], ROWS[k]] = h[k]
+    return out
+'''
+
 BATCHED = '''
 @numba.njit(parallel=True, **_BATCH)
 def {name}_batch(X, P, {outs}, values):
@@ -266,6 +297,8 @@ def generate(derivs: Derivatives) -> str:
     lines = header(len(derivs.variables), len(derivs.hessian))
     for kernel in kernels(derivs):
         lines += kernel_source(kernel, names)
+    dense = DENSE.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])
+    lines += [*dense.strip("\n").split("\n"), ""]
     for name, outs in (("value", ()), ("gradient", ("G",)), ("hessian", ("G", "H")),
                        ("hvp", ("V", "HV"))):
         out_args = ", ".join(outs) if outs else "_"

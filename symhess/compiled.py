@@ -107,10 +107,18 @@ class Compiled:
         self._offsets = np.cumsum([0] + [specs[i].size for i in wrt]).tolist()
         self._output_shape = trace.output.shape
         self._empty = np.zeros(0)
+        # one float64 input, no parameters: the common case gets a lean path
+        self._fast = specs[0].shape if (len(specs) == 1 and single) else None
+        self._fast_dtype = len(specs) == 1 and np.dtype(specs[0].dtype) == np.float64
 
     # ----- argument packing ---------------------------------------------------
     def _pack(self, args):
         """Flat float64 ``x`` and ``p`` (or batched ``X``, ``P``) and the batch shape."""
+        if self._fast and len(args) == 1:
+            array = args[0]
+            if type(array) is np.ndarray and array.dtype == np.float64 and array.shape == self._fast:
+                flat = array.reshape(-1)
+                return (flat if flat.flags.c_contiguous else np.ascontiguousarray(flat)), self._empty, ()
         if len(args) != len(self._specs):
             names = ", ".join(s.name for s in self._specs)
             raise TypeError(f"expected {len(self._specs)} input(s) ({names}), got {len(args)}")
@@ -124,6 +132,8 @@ class Compiled:
             batches.append(array.shape[:array.ndim - len(spec.shape)])
         batch = np.broadcast_shapes(*batches) if any(batches) else ()
         x = self._flatten([arrays[i] for i in self.wrt], [self._specs[i].shape for i in self.wrt], batch)
+        if not batch and not self._params:
+            return x, self._empty, batch
         p = self._flatten([arrays[i] for i in self._params],
                           [self._specs[i].shape for i in self._params], batch)
         return x, p, batch
@@ -165,21 +175,7 @@ class Compiled:
     def hessian(self, *args):
         """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
         x, p, batch = self._pack(args)
-        layout = self._built.layout
-        n, nnz = layout.n, len(layout.rows)
-        if not batch:
-            g, h = np.empty(n), np.empty(nnz)
-            self._kernels.hessian(x, p, g, h)
-            dense = np.zeros((n, n))
-            dense[layout.rows, layout.cols] = h
-            dense[layout.cols, layout.rows] = h
-        else:
-            count = x.shape[0]
-            g, h = np.empty((count, n)), np.empty((count, nnz))
-            self._kernels.hessian_batch(x, p, g, h, np.empty(count))
-            dense = np.zeros((count, n, n))
-            dense[:, layout.rows, layout.cols] = h
-            dense[:, layout.cols, layout.rows] = h
+        dense = self._kernels.hessian_dense(x, p) if not batch else self._kernels.hessian_dense_batch(x, p)
         return self._split_matrix(dense, batch)
 
     def hvp(self, *args, v):
@@ -221,6 +217,8 @@ class Compiled:
         return np.full(self._output_shape, value)
 
     def _split_vector(self, flat, batch):
+        if self._fast is not None and self._fast_dtype:
+            return flat.reshape(batch + self._fast)
         blocks = []
         for k, i in enumerate(self.wrt):
             spec = self._specs[i]
@@ -229,6 +227,8 @@ class Compiled:
         return blocks[0] if self._single else tuple(blocks)
 
     def _split_matrix(self, dense, batch):
+        if self._fast is not None and self._fast_dtype:
+            return dense.reshape(batch + self._fast + self._fast)
         rows = []
         for a, i in enumerate(self.wrt):
             row = []
@@ -239,6 +239,7 @@ class Compiled:
                 row.append(block.reshape(shape).astype(self._specs[j].dtype, copy=False))
             rows.append(tuple(row))
         return rows[0][0] if self._single else tuple(rows)
+
 
     # ----- inspection -------------------------------------------------------------
     @property

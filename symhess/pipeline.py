@@ -8,10 +8,12 @@ machine code from its own cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -65,8 +67,17 @@ def split_variables(trace: Trace, wrt: tuple[int, ...]):
     return variables, parameters
 
 
+@functools.cache
+def package_fingerprint() -> str:
+    """Hash of symhess's own sources: any change to the generators invalidates the cache."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def trace_key(trace: Trace, wrt, options: Options) -> str:
-    text = "\n".join([__version__, repr(trace.shapes), repr(trace.names), repr(tuple(wrt)),
+    text = "\n".join([package_fingerprint(), repr(trace.shapes), repr(trace.names), repr(tuple(wrt)),
                       options.simplify, repr(options.simplify_budget),
                       str(trace.output.reshape(-1)[0])])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -131,11 +142,11 @@ def compile_kernels(module, layout: Layout) -> None:
     module.gradient(x, p, np.empty(layout.n))
     module.hessian(x, p, np.empty(layout.n), np.empty(len(layout.rows)))
     module.hvp(x, p, v, np.empty(layout.n))
+    module.hessian_dense(x, p)
 
 
 def _scratch_dir():
     import tempfile
-    from pathlib import Path
 
     path = Path(tempfile.gettempdir()) / "symhess-nocache"
     path.mkdir(exist_ok=True)
