@@ -12,8 +12,8 @@ import numpy as np
 
 from . import strict as strict_checks
 from .compiled import compile_trace
-from .convert import is_tensor, is_torch_tensor, like, to_float64
-from .pipeline import Options
+from .convert import is_tensor, is_torch_tensor, like, result_dtype, to_float64
+from .pipeline import Options, trace_key
 from .tracing import Tensor, trace_function
 
 _OPTIONS = Options()
@@ -76,8 +76,17 @@ def _tensor_type(kind) -> bool:
         kind.__module__.split(".")[0] == "torch" and kind.__name__ == "Tensor")
 
 
+_COMPILED: dict = {}
+
+
 def _compiled(trace, inputs):
-    return compile_trace(trace, inputs, tuple(range(len(inputs))), False, _OPTIONS)
+    """The compiled pipeline for this trace, reused while the traced expression is the same."""
+    wrt = tuple(range(len(inputs)))
+    key = (trace_key(trace, wrt, _OPTIONS), tuple(str(result_dtype(x)) for x in inputs))
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _COMPILED[key] = compile_trace(trace, inputs, wrt, False, _OPTIONS)
+    return compiled
 
 
 def _restore(array, template, dtype=None):
