@@ -71,6 +71,7 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
     shapes = [np.shape(to_float64(v)) for v in example_inputs]
     start = time.perf_counter()
     trace = trace_function(func, shapes)
+    _require_deterministic(func, shapes, trace)
     seconds = time.perf_counter() - start
     if trace.output_is_tuple or trace.output.size != 1:
         shape = trace.output.shape if not trace.output_is_tuple else "a tuple"
@@ -78,6 +79,20 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
                            f"{shape}; use symhess.jacobian for vector-valued functions")
     single = (wrt is None and len(example_inputs) == 1) or isinstance(wrt, (int, np.integer))
     return compile_trace(trace, example_inputs, wrt_indices, single, options, seconds)
+
+
+def _require_deterministic(func, shapes, trace) -> None:
+    """Trace twice: a function of random numbers or changing state would be frozen silently."""
+    from .tracing import TraceError
+
+    again = trace_function(func, shapes)
+    if any(a.shape != b.shape or any(x != y for x, y in zip(a.reshape(-1), b.reshape(-1)))
+           for a, b in zip(trace.outputs, again.outputs)):
+        raise TraceError(
+            "symhess cannot compile this: func returned different expressions on two calls with the "
+            "same placeholders, so it depends on something other than its inputs (np.random, the "
+            "time, global state that changes)\n  fix: pass such values as extra inputs (they become "
+            "runtime parameters with wrt=...), or make func deterministic (e.g. a fixed seed inside it)")
 
 
 def compile_trace(trace, example_inputs, wrt, single, options, trace_seconds=0.0):

@@ -15,6 +15,20 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("SYMHESS_CACHE_DIR", str(ROOT / ".pytest_cache" / "symhess"))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the checks marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow checks run in CI (CI=true) or with --slow; a local default run stays quick."""
+    if os.environ.get("CI") or config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow check: run with --slow (CI always runs it)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
