@@ -11,7 +11,7 @@ import symengine as se
 from .errors import TraceError, trace_error
 from .tensor import Tensor, as_objects
 
-__all__ = ["Trace", "TraceError", "Tensor", "trace_function", "input_names", "placeholders"]
+__all__ = ["Tensor", "Trace", "TraceError", "input_names", "placeholders", "trace_function"]
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,7 @@ def _output_array(value, position: int) -> np.ndarray:
     if value is None or isinstance(value, (str, bytes, dict)):
         raise trace_error(f"func returned {type(value).__name__} (output {position})",
                           "return a tensor (a traced value, NumPy array or number)")
-    try:
-        array = as_objects(value)
-    except TraceError:
-        raise
+    array = np.array(as_objects(value), dtype=object, order="C")  # views may be read-only
     flat = array.reshape(-1)
     for k, item in enumerate(flat):
         flat[k] = se.sympify(item)

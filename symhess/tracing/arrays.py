@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import symengine as se
 
-from . import primitives as P
+from . import primitives as P  # noqa: N812 - short, as in elementwise
 from .elementwise import apply
 
 
@@ -100,7 +100,7 @@ def softmax(x, axis=-1):
     return log_softmax(x, axis).exp()
 
 
-def norm(x, ord=None, axis=None, keepdims=False):
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
     """Vector p-norms and the Frobenius norm (PyTorch's ``p``, NumPy's ``ord``)."""
     _, as_objects, wrap = _tensor()
     t = wrap(as_objects(x))
@@ -135,7 +135,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     if data.ndim == 0:
         return wrap(data.reshape(1))
     start, end = start_dim % data.ndim, end_dim % data.ndim
-    shape = data.shape[:start] + (-1,) + data.shape[end + 1:]
+    shape = (*data.shape[:start], -1, *data.shape[end + 1:])
     return wrap(data.reshape(shape))
 
 

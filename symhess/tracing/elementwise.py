@@ -12,7 +12,7 @@ import numbers
 import symengine as se
 import sympy as sp
 
-from . import primitives as P
+from . import primitives as P  # noqa: N812 - one letter keeps the table lines short
 
 
 def constant(value):
@@ -38,16 +38,25 @@ def compare(op: str, a, b):
     return apply(P.Compare, P.COMPARISONS.index(op), a, b)
 
 
+def truth(a):
+    """NumPy's truth value as 0/1: any non-zero number is true (conditions already are 0/1)."""
+    a = constant(a)
+    if type(a).__name__ == "PyFunction" and a.get_name() == "Compare":
+        return a
+    return compare("!=", a, 0)
+
+
 def logical_and(a, b):
-    return constant(a) * constant(b)
+    return truth(a) * truth(b)
 
 
 def logical_or(a, b):
-    return constant(a) + constant(b) - constant(a) * constant(b)
+    a, b = truth(a), truth(b)
+    return a + b - a * b
 
 
 def logical_not(a):
-    return 1 - constant(a)
+    return 1 - truth(a)
 
 
 def where(cond, a, b):

@@ -42,14 +42,14 @@ def ufunc_call(ufunc, method, inputs, kwargs):
 
     if kwargs.get("out") is not None:
         raise trace_error(f"numpy.{ufunc.__name__}(..., out=...) writes into a preallocated array",
-                          "assign the result instead: y = np.{0}(...)".format(ufunc.__name__))
+                          f"assign the result instead: y = np.{ufunc.__name__}(...)")
+    if ufunc is np.matmul and method == "__call__":  # a ufunc, but not elementwise
+        return arrays.matmul(*inputs)
     name = UFUNCS.get(ufunc)
     if name is None:
         raise trace_error(f"numpy.{ufunc.__name__} is not supported by symhess",
                           f"use one of the supported functions ({_supported()}), or open an issue")
     if method == "__call__":
-        if ufunc is np.matmul:
-            return arrays.matmul(*inputs)
         return elementwise(name, *inputs)
     if method == "reduce" and ufunc in REDUCERS:
         axis = kwargs.get("axis", 0)
@@ -95,12 +95,25 @@ def _structural(func):
     return run
 
 
-def _reduction(impl):
+def _reduction(impl, name):
     def run(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        _no_out(out, impl.__name__)
+        _no_out(out, name)
+        if kwargs:  # initial= / where=: ignoring them would change the value silently
+            raise trace_error(f"np.{name}(..., {'=..., '.join(kwargs)}=...)",
+                              f"apply the mask or the initial value before calling np.{name}")
         return impl(a, axis, bool(keepdims))
 
     return run
+
+
+def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    _no_out(out, "var")
+    return arrays.var(a, axis, keepdims, ddof)
+
+
+def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    _no_out(out, "std")
+    return arrays.var(a, axis, keepdims, ddof).sqrt()
 
 
 def _no_out(out, name):
@@ -134,8 +147,21 @@ def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     return arrays.reduce_sum(wrap(np.diagonal(as_objects(a), offset, axis1, axis2)), -1)
 
 
-def _norm(x, ord=None, axis=None, keepdims=False):
-    return arrays.norm(x, ord, axis, keepdims)
+def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
+    """NumPy's rule: a 2-D input (or a pair of axes) takes matrix norms, not vector p-norms."""
+    from .tensor import as_objects, wrap
+
+    data = as_objects(x)
+    axes = tuple(range(data.ndim)) if axis is None else axis
+    if ord in (None, "fro") or not (isinstance(axes, tuple) and len(axes) == 2):
+        return arrays.norm(x, ord, axis, keepdims)
+    if ord not in (1, -1, np.inf, -np.inf):
+        raise trace_error(f"np.linalg.norm of a matrix with ord={ord!r} (singular values)",
+                          "use ord=None/'fro', 1, -1, inf or -inf")
+    rows, cols = axes if abs(ord) == 1 else axes[::-1]  # 1: largest column sum, inf: row sum
+    sums = arrays.reduce_sum(abs(wrap(data)), rows, keepdims=True)
+    result = (arrays.amax if ord > 0 else arrays.amin)(sums, cols, keepdims=True)
+    return result if keepdims else arrays.squeeze(result, axes)
 
 
 def _outer(a, b, out=None):
@@ -173,14 +199,10 @@ def _asarray(a, dtype=None, *args, **kwargs):
 
 FUNCTIONS = {
     # reductions
-    np.sum: _reduction(arrays.reduce_sum), np.prod: _reduction(arrays.prod),
-    np.mean: _reduction(arrays.mean), np.max: _reduction(arrays.amax),
-    np.min: _reduction(arrays.amin), np.amax: _reduction(arrays.amax),
-    np.amin: _reduction(arrays.amin),
-    np.var: lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False:
-        arrays.var(a, axis, keepdims, ddof),
-    np.std: lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False:
-        arrays.var(a, axis, keepdims, ddof).sqrt(),
+    np.sum: _reduction(arrays.reduce_sum, "sum"), np.prod: _reduction(arrays.prod, "prod"),
+    np.mean: _reduction(arrays.mean, "mean"), np.max: _reduction(arrays.amax, "max"),
+    np.min: _reduction(arrays.amin, "min"), np.amax: _reduction(arrays.amax, "amax"),
+    np.amin: _reduction(arrays.amin, "amin"), np.var: _var, np.std: _std,
     np.linalg.norm: _norm, np.trace: _trace,
     # elementwise functions that are not ufuncs
     np.where: _where, np.clip: _clip,

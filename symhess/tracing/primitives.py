@@ -24,13 +24,13 @@ def to_symengine(expr):
 class _PrimitiveClass(FunctionClass):
     """Orders primitive classes by name: SymEngine sorts terms with ``<`` on classes."""
 
-    def __lt__(cls, other):
+    def __lt__(cls, other):  # noqa: N805 - a metaclass: the instance is a class
         return cls.__name__ < getattr(other, "__name__", str(other))
 
-    def __gt__(cls, other):
+    def __gt__(cls, other):  # noqa: N805
         return cls.__name__ > getattr(other, "__name__", str(other))
 
-    def __hash__(cls):
+    def __hash__(cls):  # noqa: N805
         return zlib.crc32(cls.__name__.encode())
 
 
@@ -102,8 +102,8 @@ class Select(Primitive):
     def eval(cls, flag, a, b):
         if a == b:
             return a
-        if flag.is_Number:
-            return a if flag != 0 else b
+        if flag.is_Number:  # not ``flag != 0``: SymPy has Float(0.0) != 0
+            return b if flag.is_zero else a
         return None
 
     def fdiff(self, argindex=1):

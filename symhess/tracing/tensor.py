@@ -106,16 +106,16 @@ class _Size(int):
         return self.shape if dim is None else self.shape[dim]
 
 
-def _assigning_into_array(frame) -> bool:
-    """Is the calling Python line doing ``array[index] = traced_value``?"""
+def _instruction(frame) -> str:
+    """The bytecode the calling Python line is executing (``STORE_SUBSCR``: ``a[i] = v``)."""
     try:
-        return dis.opname[frame.f_code.co_code[frame.f_lasti]] == "STORE_SUBSCR"
+        return dis.opname[frame.f_code.co_code[frame.f_lasti]]
     except (AttributeError, IndexError):
-        return False
+        return ""
 
 
 def _refuse_store(frame) -> None:
-    if _assigning_into_array(frame):
+    if _instruction(frame) == "STORE_SUBSCR":
         raise trace_error(
             "a traced value was written into a preallocated NumPy array (out[i] = ...)",
             "collect the values in a list and build the array with np.array([...]) or "
@@ -146,7 +146,7 @@ class Tensor:
     size = property(lambda self: _Size(self.data.shape))
     dtype = property(lambda self: np.dtype(np.float64))
     T = property(lambda self: wrap(self.data.transpose()))
-    mT = property(lambda self: wrap(np.swapaxes(self.data, -1, -2)))
+    mT = property(lambda self: wrap(np.swapaxes(self.data, -1, -2)))  # noqa: N815 - PyTorch's name
     device = property(lambda self: "cpu")
     requires_grad = property(lambda self: True)
     is_cuda = False
@@ -196,7 +196,10 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         """For ``np.asarray(x)`` in third-party code: an object array of 0-d Tensors."""
-        _refuse_store(sys._getframe(1))
+        frame = sys._getframe(1)
+        _refuse_store(frame)
+        if _instruction(frame) == "BINARY_SUBSCR":  # constant[traced]: NumPy converts the index
+            _plain_index_item(self)
         if dtype is not None and np.dtype(dtype) != object:
             raise trace_error(f"converting a traced value to a NumPy {np.dtype(dtype)} array",
                               "leave the dtype out (np.asarray(x)) so that the values stay symbolic")
@@ -222,7 +225,8 @@ class Tensor:
         return wrap(self.data[_plain_index(index)])
 
     def __setitem__(self, index, value):
-        self.data[_plain_index(index)] = as_objects(value)
+        value = as_objects(value)  # one element: store the expression, not a 0-d array
+        self.data[_plain_index(index)] = value[()] if value.ndim == 0 else value
 
     # ----- Python operators -----------------------------------------------------
     def __add__(self, other): return elementwise("add", self, other)
@@ -347,7 +351,7 @@ class Tensor:
     def min(self, dim=None, keepdim=False, axis=None, keepdims=None):
         return arrays.amin(self, _axis(dim, axis), _keep(keepdim, keepdims))
 
-    amax, amin = max, min
+    amax, amin = max, min  # noqa: A003 - NumPy's and PyTorch's names
 
     def logsumexp(self, dim=None, keepdim=False):
         return arrays.logsumexp(self, dim, keepdim)

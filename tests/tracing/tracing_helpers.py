@@ -2,7 +2,7 @@
 
 ``evaluate`` reads a trace's values by substituting numbers (no Numba compile, so
 value checks are free); ``dual`` pairs a traced function with a NumPy reference so
-that :func:`symhess.testing.check_derivatives` can compare the two.
+that :func:`symhess.testing.check_derivatives` (through ``check``) compares the two.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import symengine as se
 
+from symhess.testing import check_derivatives
 from symhess.tracing import Tensor, trace_function
 
 
@@ -51,3 +52,20 @@ def scalarize(func, shape):
         return np.sum(w * (out + 0.3 * out * out))
 
     return scalar
+
+
+def check(func, *inputs):
+    """``check_derivatives`` with fast simplification (SymPy's is tested elsewhere and
+    would double the run time); inputs of different ndim are joined into one flat input
+    (``symhess.testing`` splits a Hessian block ``H[i][j]`` at ``ndim // 2``, which is
+    wrong when inputs ``i`` and ``j`` differ in ndim).
+    """
+    if len({np.ndim(x) for x in inputs}) <= 1:
+        return check_derivatives(func, *inputs, simplify="fast")
+    shapes = [np.shape(x) for x in inputs]
+    bounds = np.cumsum([0] + [int(np.prod(s, dtype=np.int64)) for s in shapes]).tolist()
+
+    def joined(z):
+        return func(*(z[bounds[k]:bounds[k + 1]].reshape(s) for k, s in enumerate(shapes)))
+
+    return check_derivatives(joined, np.concatenate([np.ravel(x) for x in inputs]), simplify="fast")
