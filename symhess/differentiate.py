@@ -65,7 +65,8 @@ def differentiate(value, variables, parameters=()) -> Derivatives:
         for j, entry in sparse_gradient(g, index, lowest=i).items():
             hessian[(i, j)] = entry
     hessian = dict(sorted(hessian.items()))
-    direction = tuple(se.Symbol(f"v[{k}]") for k in range(len(variables)))
+    # "hvp.v" cannot be the name of an input (inputs are Python identifiers)
+    direction = tuple(se.Symbol(f"hvp.v[{k}]") for k in range(len(variables)))
     return Derivatives(variables, tuple(parameters), value, gradient, hessian, direction,
                        hessian_vector_product(hessian, direction))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,8 @@ import symengine as se
 
 from .errors import TraceError, trace_error
 from .tensor import Tensor, as_objects
+
+_OBJECT_LOOP = re.compile(r"has no callable \w+ method|not supported for the input types")
 
 __all__ = ["Tensor", "Trace", "TraceError", "input_names", "placeholders", "trace_function"]
 
@@ -63,6 +66,12 @@ def trace_function(func, shapes, names=None) -> Trace:
         cause = error.__cause__
         if isinstance(cause, TraceError) and not isinstance(error, TraceError):
             raise cause from None
+        if isinstance(error, TypeError) and _OBJECT_LOOP.search(str(error)):
+            raise trace_error(
+                f"NumPy could not apply a function to an array mixing numbers and traced values "
+                f"({error})", "build arrays of traced values with np.stack / np.concatenate, or "
+                "make every entry traced (e.g. x[0] * 0 + 1.0), instead of np.array([...]) of a "
+                "list that mixes plain numbers and traced values") from None
         raise
     is_tuple = isinstance(result, tuple)
     raw = result if is_tuple else (result,)

@@ -131,6 +131,16 @@ def _where(cond, a=None, b=None):
     return elementwise("where", cond, a, b)
 
 
+def _round(a, decimals=0, out=None):
+    from .tensor import elementwise
+
+    _no_out(out, "round")
+    if decimals != 0:
+        raise trace_error(f"np.round(x, decimals={decimals}) of a traced value",
+                          "use np.round(x * 10**d) / 10**d")
+    return elementwise("round", a)
+
+
 def _clip(a, a_min=None, a_max=None, out=None, **kwargs):
     from .tensor import _clamp
 
@@ -205,7 +215,7 @@ FUNCTIONS = {
     np.amin: _reduction(arrays.amin, "amin"), np.var: _var, np.std: _std,
     np.linalg.norm: _norm, np.trace: _trace,
     # elementwise functions that are not ufuncs
-    np.where: _where, np.clip: _clip,
+    np.where: _where, np.clip: _clip, np.round: _round, np.around: _round,
     # linear algebra
     np.dot: arrays.dot, np.vdot: lambda a, b: arrays.dot(_flat(a), _flat(b)),
     np.matmul: arrays.matmul, np.inner: arrays.inner, np.outer: _outer,

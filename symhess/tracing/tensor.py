@@ -346,12 +346,24 @@ class Tensor:
         return arrays.prod(self, _axis(dim, axis), _keep(keepdim, keepdims))
 
     def max(self, dim=None, keepdim=False, axis=None, keepdims=None):
-        return arrays.amax(self, _axis(dim, axis), _keep(keepdim, keepdims))
+        """PyTorch: ``x.max()`` a value, ``x.max(dim)`` a (values, indices) pair; NumPy's ``axis=``."""
+        values = arrays.amax(self, _axis(dim, axis), _keep(keepdim, keepdims))
+        return values if dim is None else ValuesIndices(values, "max")
 
     def min(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        values = arrays.amin(self, _axis(dim, axis), _keep(keepdim, keepdims))
+        return values if dim is None else ValuesIndices(values, "min")
+
+    def amax(self, dim=None, keepdim=False, axis=None, keepdims=None):
+        return arrays.amax(self, _axis(dim, axis), _keep(keepdim, keepdims))
+
+    def amin(self, dim=None, keepdim=False, axis=None, keepdims=None):
         return arrays.amin(self, _axis(dim, axis), _keep(keepdim, keepdims))
 
-    amax, amin = max, min  # noqa: A003 - NumPy's and PyTorch's names
+    def __round__(self, ndigits=None):
+        if ndigits is not None:
+            raise trace_error("round(x, ndigits) of a traced value", "use round(x) or np.round(x)")
+        return elementwise("round", self)
 
     def logsumexp(self, dim=None, keepdim=False):
         return arrays.logsumexp(self, dim, keepdim)
@@ -434,6 +446,29 @@ class Tensor:
         if self.ndim != 2 or np.ndim(other) != 1:
             raise RuntimeError("vector + matrix @ vector expected, got wrong dimensions")
         return arrays.matmul(self, other)
+
+
+class ValuesIndices:
+    """What PyTorch's ``x.max(dim)`` returns; the indices of traced values are not traceable."""
+
+    def __init__(self, values: Tensor, name: str):
+        self.values = values
+        self._name = name
+
+    @property
+    def indices(self):
+        raise trace_error(f"the indices of x.{self._name}(dim) depend on the traced values",
+                          f"use x.{self._name}(dim).values, or x.a{self._name}(dim)")
+
+    def __getitem__(self, index):
+        return (self.values, None)[index] if index in (0, -2) else self.indices
+
+    def __iter__(self):
+        yield self.values
+        yield self.indices
+
+    def __len__(self):
+        return 2
 
 
 def _clamp(x, low, high) -> Tensor:
