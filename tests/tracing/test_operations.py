@@ -195,6 +195,8 @@ def _cases():
     add(np.clip, "lower", lambda x: np.clip(x, -0.5, None), X)
     add(np.clip, "arrays", lambda x: np.clip(x, Y - 1.05, Y), X)
     add(np.clip, "keywords", lambda x: np.clip(x, min=-0.5, max=0.5), X)
+    add(np.round, "", lambda x: np.round(3 * x) * x, X)
+    add(np.around, "", lambda x: np.around(3 * x) * x, X)
     add(np.dot, "vector-vector", lambda u, v: np.dot(u, v), V3, V3[::-1])
     add(np.dot, "matrix-vector", lambda a, v: np.dot(a, v), A23, V3)
     add(np.dot, "matrix-matrix", lambda a: np.dot(a, B32), A23)
