@@ -345,7 +345,7 @@ METHODS = {  # id: (traced, NumPy reference, inputs)
     "mean-dim": (lambda a: a.mean(dim=1, keepdim=True), lambda a: a.mean(1, keepdims=True), (A23,)),
     "prod": (lambda a: a.prod(), np.prod, (A23,)),
     "prod-dim": (lambda a: a.prod(1), lambda a: np.prod(a, 1), (A23,)),
-    "max-dim": (lambda a: a.max(dim=0), lambda a: np.max(a, 0), (A23,)),
+    "max-dim": (lambda a: a.max(dim=0).values, lambda a: np.max(a, 0), (A23,)),
     "min": (lambda a: a.min(), np.min, (A23,)),
     "amax-amin": (lambda a: a.amax(dim=1, keepdim=True) * a.amin(0, keepdim=True),
                   lambda a: np.max(a, 1, keepdims=True) * np.min(a, 0, keepdims=True), (A23,)),
