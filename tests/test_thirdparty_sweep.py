@@ -47,8 +47,6 @@ def test_no_wrong_numbers_for_deterministic_functions(sweep):
     assert not wrong, "symhess returned wrong numbers:\n" + _describe(sweep, wrong)
 
 
-@pytest.mark.xfail(reason="np.random inside func is frozen at trace time: symhess silently returns the "
-                          "derivatives of one draw (Quartic, XinSheYang01, CEC 2005 F4)")
 def test_stochastic_functions_are_refused(sweep):
     stochastic = [r for r in sweep["functions"] if r["class"] == "stochastic"]
     assert stochastic
@@ -56,8 +54,6 @@ def test_stochastic_functions_are_refused(sweep):
         sweep, [r["name"] for r in stochastic if r["status"] != "trace_error"])
 
 
-@pytest.mark.xfail(reason="np.array(x) / np.asarray([1.0, x[0]]) make a plain object ndarray that NumPy's "
-                          "object loops then reject with a bare TypeError (Cola, CEC F42022, F72017)")
 def test_failures_are_clear_trace_errors(sweep):
     unclear = sweep["summary"]["all"]["unclear_errors"]
     assert not unclear, "not a symhess.TraceError:\n" + _describe(sweep, unclear)
