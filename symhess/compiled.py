@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .convert import is_tensor, result_dtype, to_float64
+from .convert import is_tensor, result_dtype, to_float64, trace_style
 from .pipeline import Options, build, derive
 from .tracing import trace_function
 
@@ -70,8 +70,9 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
     wrt_indices = normalize_wrt(wrt, len(example_inputs))
     shapes = [np.shape(to_float64(v)) for v in example_inputs]
     start = time.perf_counter()
-    trace = trace_function(func, shapes)
-    _require_deterministic(func, shapes, trace)
+    style = trace_style(example_inputs)
+    trace = trace_function(func, shapes, style=style)
+    _require_deterministic(func, shapes, trace, style)
     seconds = time.perf_counter() - start
     if trace.output_is_tuple or trace.output.size != 1:
         shape = trace.output.shape if not trace.output_is_tuple else "a tuple"
@@ -81,11 +82,11 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
     return compile_trace(trace, example_inputs, wrt_indices, single, options, seconds)
 
 
-def _require_deterministic(func, shapes, trace) -> None:
+def _require_deterministic(func, shapes, trace, style) -> None:
     """Trace twice: a function of random numbers or changing state would be frozen silently."""
     from .tracing import TraceError
 
-    again = trace_function(func, shapes)
+    again = trace_function(func, shapes, style=style)
     if any(a.shape != b.shape or any(x != y for x, y in zip(a.reshape(-1), b.reshape(-1)))
            for a, b in zip(trace.outputs, again.outputs)):
         raise TraceError(

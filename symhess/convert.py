@@ -25,10 +25,11 @@ def to_float64(value) -> np.ndarray:
 
 
 def result_dtype(value) -> np.dtype:
-    """The floating dtype results take for an input like ``value``."""
-    dtype = value.dtype if isinstance(value, (np.ndarray, np.generic)) else np.dtype(np.float64)
+    """The NumPy floating dtype results take for an input like ``value``."""
     if is_torch_tensor(value):
-        return value.dtype
+        name = str(value.dtype).removeprefix("torch.")
+        return np.dtype(name) if name in ("float16", "float32", "float64") else np.dtype(np.float64)
+    dtype = value.dtype if isinstance(value, (np.ndarray, np.generic)) else np.dtype(np.float64)
     return dtype if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
 
 
@@ -37,7 +38,20 @@ def like(array: np.ndarray, template, dtype=None):
     if is_torch_tensor(template):
         import torch
 
-        return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype or template.dtype,
+        return torch.as_tensor(np.array(array, order="C"), dtype=dtype or template.dtype,
                                device=template.device)
-    dtype = dtype if dtype is not None else result_dtype(template)
-    return np.asarray(array, dtype=dtype)
+    return np.asarray(array, dtype=dtype if dtype is not None else result_dtype(template))
+
+
+def trace_style(inputs):
+    """(dtype, device) placeholders report while tracing, as the inputs' library would."""
+    torch_inputs = [x for x in inputs if is_torch_tensor(x)]
+    if torch_inputs:
+        import torch
+
+        dtype = torch_inputs[0].dtype
+        for x in torch_inputs[1:]:
+            dtype = torch.promote_types(dtype, x.dtype)
+        return dtype, torch_inputs[0].device
+    dtypes = [result_dtype(x) for x in inputs] or [np.dtype(np.float64)]
+    return np.result_type(*dtypes), "cpu"

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import strict as strict_checks
 from .compiled import compile_trace
-from .convert import is_tensor, is_torch_tensor, like, result_dtype, to_float64
+from .convert import is_tensor, is_torch_tensor, like, result_dtype, to_float64, trace_style
 from .pipeline import Options, trace_key
 from .tracing import Tensor, trace_function
 
@@ -51,7 +51,7 @@ def _validate_v(v, inputs, is_inputs_tuple):
 
 def _scalar_trace(func, inputs, fn_name: str):
     """Trace ``func`` and apply PyTorch's checks on its output."""
-    trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs])
+    trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs], style=trace_style(inputs))
     outputs_kind = trace.output_types
     _check_output_types(outputs_kind, trace.output_is_tuple, fn_name)
     if trace.output_is_tuple:
@@ -191,7 +191,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
             'function has more outputs than inputs, "forward-mode" tends to be more performant. '
             'Otherwise, prefer to use "reverse-mode".')
     _check_jacobian_flags(strict, vectorize, strategy, create_graph)
-    trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs])
+    trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs], style=trace_style(inputs))
     _check_output_types(trace.output_types, trace.output_is_tuple, "jacobian")
     blocks = evaluate_jacobian(trace, inputs, strict)
     result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))

@@ -10,7 +10,7 @@ import numpy as np
 import symengine as se
 
 from .errors import TraceError, trace_error
-from .tensor import Tensor, as_objects
+from .tensor import STYLE, Tensor, as_objects
 
 _OBJECT_LOOP = re.compile(r"has no callable \w+ method|not supported for the input types")
 
@@ -55,11 +55,16 @@ def placeholders(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return symbols
 
 
-def trace_function(func, shapes, names=None) -> Trace:
-    """Call ``func`` on placeholders of the given shapes and capture its output(s)."""
+def trace_function(func, shapes, names=None, style=None) -> Trace:
+    """Call ``func`` on placeholders of the given shapes and capture its output(s).
+
+    ``style`` is the (dtype, device) the placeholders report (``x.dtype``), so that code
+    like ``torch.tensor(c, dtype=x.dtype)`` inside ``func`` sees torch's types.
+    """
     shapes = tuple(tuple(int(n) for n in s) for s in shapes)
     names = names or input_names(func, len(shapes))
     symbols = tuple(placeholders(n, s) for n, s in zip(names, shapes))
+    token = STYLE.set(style) if style is not None else None
     try:
         result = func(*(Tensor(s.copy()) for s in symbols))
     except Exception as error:  # NumPy re-raises our errors as ValueError: unwrap them
@@ -73,6 +78,9 @@ def trace_function(func, shapes, names=None) -> Trace:
                 "make every entry traced (e.g. x[0] * 0 + 1.0), instead of np.array([...]) of a "
                 "list that mixes plain numbers and traced values") from None
         raise
+    finally:
+        if token is not None:
+            STYLE.reset(token)
     is_tuple = isinstance(result, tuple)
     raw = result if is_tuple else (result,)
     outputs = tuple(_output_array(r, k) for k, r in enumerate(raw))

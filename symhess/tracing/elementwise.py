@@ -161,6 +161,7 @@ ELEMENTWISE = {
     "floor": lambda u: apply(P.Floor, u),
     "ceil": lambda u: apply(P.Ceil, u),
     "round": lambda u: apply(P.Round, u),
+    "trunc": lambda u: where(compare(">=", u, 0), apply(P.Floor, u), apply(P.Ceil, u)),
     "detach": lambda u: apply(P.StopGradient, u),
     # conditions
     "less": lambda a, b: compare("<", a, b),

@@ -26,7 +26,7 @@ UFUNCS = {
     np.radians: "deg2rad", np.rad2deg: "rad2deg", np.degrees: "rad2deg",
     np.absolute: "abs", np.fabs: "abs", np.sign: "sign",
     np.maximum: "maximum", np.minimum: "minimum", np.fmax: "maximum", np.fmin: "minimum",
-    np.floor: "floor", np.ceil: "ceil", np.rint: "round",
+    np.floor: "floor", np.ceil: "ceil", np.rint: "round", np.trunc: "trunc",
     np.less: "less", np.less_equal: "less_equal", np.greater: "greater",
     np.greater_equal: "greater_equal", np.equal: "equal", np.not_equal: "not_equal",
     np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_not: "logical_not",

@@ -8,6 +8,7 @@ protocols all translate through the tables in :mod:`.elementwise` and
 
 from __future__ import annotations
 
+import contextvars
 import dis
 import sys
 
@@ -18,11 +19,16 @@ from . import arrays
 from .elementwise import ARITY, ELEMENTWISE, constant
 from .errors import trace_error
 
+STYLE = contextvars.ContextVar("symhess_trace_style", default=(np.dtype(np.float64), "cpu"))
+"""(dtype, device) that placeholders report while tracing: NumPy's, or torch's for torch inputs."""
+
 
 def as_objects(value) -> np.ndarray:
     """Any traced or constant array-like as an object array of scalar expressions."""
     if isinstance(value, Tensor):
         return value.data
+    if _is_torch_tensor(value):
+        value = value.detach().cpu().double().numpy()
     if isinstance(value, np.ndarray) and value.dtype != object:
         if value.dtype.kind not in "biuf":
             raise trace_error(f"a constant array of dtype {value.dtype}",
@@ -144,10 +150,10 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: _Size(self.data.shape))
-    dtype = property(lambda self: np.dtype(np.float64))
+    dtype = property(lambda self: STYLE.get()[0])
     T = property(lambda self: wrap(self.data.transpose()))
     mT = property(lambda self: wrap(np.swapaxes(self.data, -1, -2)))  # noqa: N815 - PyTorch's name
-    device = property(lambda self: "cpu")
+    device = property(lambda self: STYLE.get()[1])
     requires_grad = property(lambda self: True)
     is_cuda = False
 
@@ -219,6 +225,12 @@ class Tensor:
         from .numpy_api import function_call
 
         return function_call(func, args, kwargs)
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        from .torch_api import torch_call
+
+        return torch_call(func, args, kwargs)
 
     # ----- indexing -----------------------------------------------------------
     def __getitem__(self, index):
@@ -330,8 +342,8 @@ class Tensor:
         return self
 
     def long(self):
-        raise trace_error("x.long() / x.int() turns a traced value into integers",
-                          "keep traced values floating point")
+        """Truncation to integers: no gradient flows through it (as in PyTorch)."""
+        return elementwise("detach", elementwise("trunc", self))
 
     int = long
 

@@ -82,7 +82,6 @@ CASES = {  # id: (func, input shape, problem regex, fix regex)
     "item": (lambda x: x[0].item(), (4,), "x.item\\(\\)", "keep the computation on tensors"),
     "tolist": (lambda x: x.tolist(), (4,), "x.tolist\\(\\)", "keep the computation on tensors"),
     "numpy": (lambda x: x.numpy(), (4,), "x.numpy\\(\\)", "operate on the tensor directly"),
-    "long": (lambda x: x.long(), (4,), "x.long\\(\\)", "floating point"),
     "astype-int": (lambda x: x.astype(int), (4,), "casting a traced value to int64", "floating point"),
     "asarray-float-dtype": (lambda x: np.asarray(x, dtype=float), (4,),
                             "converting a traced value to a NumPy float64 array", "leave the dtype out"),

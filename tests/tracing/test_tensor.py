@@ -121,3 +121,11 @@ def test_setitem_stores_expressions():
     a = se.symbols("a[0] a[1]")
     assert list(trace.output) == [2 * a[1], a[0], a[1] + 1]
     np.testing.assert_allclose(evaluate(func, np.array([1.0, 2.0, 3.0])), [4.0, 1.0, 3.0])
+
+
+def test_long_truncates_and_stops_the_gradient():
+    import symhess
+
+    f = symhess.compile(lambda x: (x.long().float() * x).sum(), np.array([1.7, -2.5]))
+    np.testing.assert_array_equal(f.gradient(np.array([1.7, -2.5])), [1.0, -2.0])
+    np.testing.assert_array_equal(f.hessian(np.array([1.7, -2.5])), np.zeros((2, 2)))
