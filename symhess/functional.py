@@ -16,7 +16,7 @@ from .convert import is_tensor, is_torch_tensor, like, result_dtype, to_float64,
 from .pipeline import Options, trace_key
 from .tracing import Tensor, trace_function
 
-_OPTIONS = Options()
+_OPTIONS = Options(simplify="fast", eager_jit=False)  # nobody reads these expressions; one kernel per call
 STRATEGIES = ("forward-mode", "reverse-mode")
 
 

@@ -34,6 +34,7 @@ class Options:
     simplify: str = "auto"
     cache: bool = True
     simplify_budget: float = 5.0
+    eager_jit: bool = True  # compile every kernel now; the drop-in API compiles on first use
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     module = load(source, cache_dir() if options.cache else _scratch_dir())
     layout = Layout(len(derivs.variables), len(derivs.parameters), derivs.rows, derivs.cols,
                     source_key(source), mode)
-    compile_kernels(module, layout)
+    if options.eager_jit:
+        compile_kernels(module, layout)
     timings["jit"] = time.perf_counter() - start
     return Built(module, layout, source, derivatives=derivs)
 
