@@ -121,6 +121,11 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     compiled = _compiled(trace, inputs)
     if strict:
         strict_checks.check_hessian(compiled)
+    if create_graph and any(is_torch_tensor(x) for x in inputs):
+        from .graph import hessian_with_graph
+
+        result = hessian_with_graph(compiled, inputs)
+        return result if is_tuple else result[0][0]
     blocks = compiled.hessian(*inputs)
     result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))
                    for i in range(len(inputs)))
@@ -149,7 +154,7 @@ def _check_jacobian_flags(strict, vectorize, strategy, create_graph):
             "supported together. Please either set `strict=False` or `vectorize=False`.")
 
 
-def _product(func, inputs, v, strict, fn_name):
+def _product(func, inputs, v, strict, fn_name, create_graph=False):
     is_tuple, inputs = _as_tuple(inputs, "inputs", fn_name)
     if v is not None:
         _, v = _as_tuple(v, "v", fn_name)
@@ -163,6 +168,11 @@ def _product(func, inputs, v, strict, fn_name):
     compiled = _compiled(trace, inputs)
     if strict:
         strict_checks.check_product(compiled, fn_name)
+    if create_graph and any(is_torch_tensor(x) for x in inputs):
+        from .graph import product_with_graph
+
+        func_output, result = product_with_graph(compiled, inputs, v)
+        return func_output, (result if is_tuple else result[0])
     value, product = compiled.hvp(*inputs, v=tuple(to_float64(x) for x in v))
     func_output = _func_output(value, inputs, compiled)
     result = tuple(_restore(product[i], inputs[i]) for i in range(len(inputs)))
@@ -171,12 +181,12 @@ def _product(func, inputs, v, strict, fn_name):
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func_output, H @ v)`` without forming the Hessian."""
-    return _product(func, inputs, v, strict, "hvp")
+    return _product(func, inputs, v, strict, "hvp", create_graph)
 
 
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func_output, v @ H)`` (equal to ``hvp``: the Hessian is symmetric)."""
-    return _product(func, inputs, v, strict, "vhp")
+    return _product(func, inputs, v, strict, "vhp", create_graph)
 
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
