@@ -80,7 +80,7 @@ def package_fingerprint() -> str:
 def trace_key(trace: Trace, wrt, options: Options) -> str:
     text = "\n".join([package_fingerprint(), repr(trace.shapes), repr(trace.names), repr(tuple(wrt)),
                       options.simplify, repr(options.simplify_budget),
-                      str(trace.output.reshape(-1)[0])])
+                      repr(trace.output.shape), str(trace.output.reshape(-1)[0])])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
