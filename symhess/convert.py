@@ -38,8 +38,10 @@ def like(array: np.ndarray, template, dtype=None):
     if is_torch_tensor(template):
         import torch
 
-        return torch.as_tensor(np.array(array, order="C"), dtype=dtype or template.dtype,
-                               device=template.device)
+        array = np.asarray(array)
+        tensor = torch.from_numpy(array if array.flags.c_contiguous and array.flags.writeable
+                                  else np.array(array, order="C"))
+        return tensor.to(dtype=dtype or template.dtype, device=template.device)
     return np.asarray(array, dtype=dtype if dtype is not None else result_dtype(template))
 
 

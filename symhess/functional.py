@@ -8,11 +8,14 @@ reuses the compiled pipeline when the traced expression is unchanged.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from . import strict as strict_checks
 from .compiled import compile_trace
 from .convert import is_tensor, is_torch_tensor, like, result_dtype, to_float64, trace_style
+from .guards import fingerprint
 from .pipeline import Options, trace_key
 from .tracing import Tensor, trace_function
 
@@ -47,6 +50,50 @@ def _validate_v(v, inputs, is_inputs_tuple):
             raise RuntimeError(f"{prepend}v has invalid size: should be "
                                f"{_torch_size(np.shape(to_float64(el_in)))} but got "
                                f"{_torch_size(np.shape(to_float64(el_v)))}.")
+
+
+_TRACES: OrderedDict = OrderedDict()
+_UNTRUSTED: set = set()
+_TRACE_CACHE_SIZE = 512
+
+
+def _traced(func, inputs, fn_name: str):
+    """``(trace, compiled)``, re-tracing only while ``func`` may have changed.
+
+    A function is re-traced until two traces under the same fingerprint (see
+    :mod:`symhess.guards`) agree; from then on an unchanged fingerprint reuses them.
+    Functions whose traces differ (random numbers, hidden state) are always re-traced.
+    """
+    signature = tuple(_signature(x) for x in inputs)
+    code = getattr(func, "__code__", None)
+    guard = None if code in _UNTRUSTED else fingerprint(func)
+    if guard is None:
+        trace = _scalar_trace(func, inputs, fn_name)
+        return trace, _compiled(trace, inputs)
+    key = (fn_name, guard, signature)
+    entry = _TRACES.get(key)
+    if entry is not None and entry[2]:
+        _TRACES.move_to_end(key)
+        return entry[0], entry[1]
+    trace = _scalar_trace(func, inputs, fn_name)
+    compiled = _compiled(trace, inputs)
+    if entry is None:
+        _TRACES[key] = [trace, compiled, False, func]
+        if len(_TRACES) > _TRACE_CACHE_SIZE:
+            _TRACES.popitem(last=False)
+    elif entry[1] is compiled:
+        entry[2] = True
+    else:
+        _UNTRUSTED.add(code)
+        del _TRACES[key]
+    return trace, compiled
+
+
+def _signature(x):
+    """Shape, dtype and kind of one input, cheaply (no conversion)."""
+    if isinstance(x, np.ndarray) or is_torch_tensor(x):
+        return (type(x), tuple(x.shape), x.dtype, getattr(x, "device", None))
+    return (type(x), np.shape(x))
 
 
 def _scalar_trace(func, inputs, fn_name: str):
@@ -117,8 +164,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     if outer_jacobian_strategy not in STRATEGIES:
         raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
     _check_jacobian_flags(strict, vectorize, outer_jacobian_strategy, create_graph=False)
-    trace = _scalar_trace(func, inputs, "hessian")
-    compiled = _compiled(trace, inputs)
+    _, compiled = _traced(func, inputs, "hessian")
     if strict:
         strict_checks.check_hessian(compiled)
     if create_graph and any(is_torch_tensor(x) for x in inputs):
@@ -164,8 +210,7 @@ def _product(func, inputs, v, strict, fn_name, create_graph=False):
                            "function is a single Tensor with a single element.")
     else:
         v = (np.ones(np.shape(to_float64(inputs[0]))),)
-    trace = _scalar_trace(func, inputs, fn_name)
-    compiled = _compiled(trace, inputs)
+    _, compiled = _traced(func, inputs, fn_name)
     if strict:
         strict_checks.check_product(compiled, fn_name)
     if create_graph and any(is_torch_tensor(x) for x in inputs):
