@@ -130,9 +130,11 @@ class Compiled:
     # ----- argument packing ---------------------------------------------------
     def _pack(self, args):
         """Flat float64 ``x`` and ``p`` (or batched ``X``, ``P``) and the batch shape."""
-        if self._fast and len(args) == 1:
+        if self._fast is not None and len(args) == 1:
             array = args[0]
-            if type(array) is np.ndarray and array.dtype == np.float64 and array.shape == self._fast:
+            if type(array) is not np.ndarray or array.dtype != np.float64:
+                array = to_float64(array)
+            if array.shape == self._fast:
                 flat = array.reshape(-1)
                 return (flat if flat.flags.c_contiguous else np.ascontiguousarray(flat)), self._empty, ()
         if len(args) != len(self._specs):
@@ -233,8 +235,9 @@ class Compiled:
         return np.full(self._output_shape, value)
 
     def _split_vector(self, flat, batch):
-        if self._fast is not None and self._fast_dtype:
-            return flat.reshape(batch + self._fast)
+        if self._fast is not None:
+            flat = flat.reshape(batch + self._fast)
+            return flat if self._fast_dtype else flat.astype(self._specs[0].dtype)
         blocks = []
         for k, i in enumerate(self.wrt):
             spec = self._specs[i]
@@ -243,8 +246,9 @@ class Compiled:
         return blocks[0] if self._single else tuple(blocks)
 
     def _split_matrix(self, dense, batch):
-        if self._fast is not None and self._fast_dtype:
-            return dense.reshape(batch + self._fast + self._fast)
+        if self._fast is not None:
+            dense = dense.reshape(batch + self._fast + self._fast)
+            return dense if self._fast_dtype else dense.astype(self._specs[0].dtype)
         rows = []
         for a, i in enumerate(self.wrt):
             row = []

@@ -9,6 +9,7 @@ on every call, which is always correct.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import numbers
 import types
@@ -43,7 +44,7 @@ def _function_key(func, visiting: set):
             parts.append(_value_key(cell.cell_contents, visiting))
         except ValueError:  # an empty cell (a name assigned later)
             parts.append("empty")
-    for name in sorted(_global_names(func.__code__)):
+    for name in _global_names(func.__code__):
         if name in func.__globals__:
             parts.append((name, _value_key(func.__globals__[name], visiting)))
     visiting.discard(id(func))
@@ -52,12 +53,14 @@ def _function_key(func, visiting: set):
     return tuple(parts)
 
 
-def _global_names(code) -> set:
+@functools.lru_cache(maxsize=4096)
+def _global_names(code) -> tuple:
+    """Names the code (and its nested functions) may read from globals, sorted."""
     names = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
+            names |= set(_global_names(const))
+    return tuple(sorted(names))
 
 
 def _value_key(value, visiting: set):
