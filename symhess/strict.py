@@ -1,11 +1,13 @@
 """``strict=True``: PyTorch's RuntimeErrors, decided exactly from the symbolic derivatives.
 
-PyTorch detects "independent of an input" from its graph; here the same facts come
-from the structural non-zeros of the gradient and the Hessian, checked in the
+PyTorch detects "independent of an input" from its autograd graph; here the same facts
+come from which input symbols the traced value and its gradient reach, checked in the
 order PyTorch checks them so that the same message is raised first.
 """
 
 from __future__ import annotations
+
+from .tracing.elementwise import graph_inputs
 
 OUTPUT_NO_GRAD = ("Output 0 of the user-provided function does not require gradients. The outputs "
                   "must be computed in a differentiable manner from the input when running in "
@@ -27,50 +29,55 @@ VHP_INDEPENDENT = ("The jacobian of the user-provided function is independent of
 
 
 def _structure(compiled):
-    """Per input: which gradient entries are non-zero, and the Hessian's non-zero pairs."""
+    """PyTorch's graph, by input block: whether the output requires grad, the blocks it
+    reaches (``jac[i]`` is not None), for each ``jac[i]`` whether it requires grad and the
+    blocks it reaches, and the Hessian's non-zero block rows (double backward connects).
+
+    Connections follow the expressions, as PyTorch's graph does (``floor(x)`` reaches ``x``
+    with a zero derivative); ``detach()`` and comparisons cut them.
+    """
     derivs = compiled._derivatives()
     offsets = compiled._offsets
-    owner = [k for k in range(len(offsets) - 1) for _ in range(offsets[k], offsets[k + 1])]
-    gradient_nonzero = [g != 0 for g in derivs.gradient]
-    pairs = set()
-    for i, j in derivs.hessian:
-        pairs.add((i, j))
-        pairs.add((j, i))
-    return offsets, owner, gradient_nonzero, pairs
+    blocks = range(len(offsets) - 1)
+    owner = {s: k for k in blocks for s in derivs.variables[offsets[k]:offsets[k + 1]]}
+    symbols, marked = graph_inputs(compiled._trace.output.reshape(-1))
+    reached = {owner[s] for s in symbols if s in owner}
+    jacobian_grad, jacobian_reached = [], []
+    for k in blocks:
+        symbols, jacobian_marked = graph_inputs(derivs.gradient[offsets[k]:offsets[k + 1]])
+        jacobian_reached.append({owner[s] for s in symbols if s in owner})
+        jacobian_grad.append(bool(jacobian_reached[-1]) or jacobian_marked)
+    variable_block = [k for k in blocks for _ in range(offsets[k], offsets[k + 1])]
+    hessian_rows = {variable_block[i] for pair in derivs.hessian for i in pair}
+    return bool(reached) or marked, reached, jacobian_grad, jacobian_reached, hessian_rows
 
 
 def check_hessian(compiled) -> None:
-    offsets, owner, gradient_nonzero, pairs = _structure(compiled)
-    inputs = range(len(offsets) - 1)
-    if not any(gradient_nonzero):
+    requires_grad, _, jacobian_grad, jacobian_reached, _ = _structure(compiled)
+    if not requires_grad:
         raise RuntimeError(OUTPUT_NO_GRAD)
-    rows_with_entries = {owner[i] for i, _ in pairs}
-    for block in inputs:
-        if block not in rows_with_entries:
-            raise RuntimeError(JACOBIAN_CONSTANT.format(block))
-    touched = {}
-    for i, j in pairs:
-        touched.setdefault(i, set()).add(owner[j])
-    for block in inputs:
-        for element in range(offsets[block], offsets[block + 1]):
-            for other in inputs:
-                if other not in touched.get(element, ()):
-                    raise RuntimeError(BLOCK_INDEPENDENT.format(block, other))
+    for i, grad in enumerate(jacobian_grad):
+        if not grad:
+            raise RuntimeError(JACOBIAN_CONSTANT.format(i))
+    for i, reached in enumerate(jacobian_reached):  # the outer jacobian: jac[i] w.r.t. each input
+        for j in range(len(jacobian_reached)):
+            if j not in reached:
+                raise RuntimeError(BLOCK_INDEPENDENT.format(i, j))
 
 
 def check_product(compiled, fn_name: str) -> None:
-    offsets, owner, gradient_nonzero, pairs = _structure(compiled)
-    inputs = range(len(offsets) - 1)
-    if not any(gradient_nonzero):
+    """hvp and vhp check ``jac[i]`` input by input (None, then requires_grad), then the
+    second backward: through ``grad_jac`` for hvp, to the inputs for vhp."""
+    requires_grad, reached, jacobian_grad, jacobian_reached, hessian_rows = _structure(compiled)
+    if not requires_grad:
         raise RuntimeError(OUTPUT_NO_GRAD)
-    for block in inputs:
-        if not any(gradient_nonzero[offsets[block]:offsets[block + 1]]):
-            raise RuntimeError(OUTPUT_INDEPENDENT.format(block))
-    rows_with_entries = {owner[i] for i, _ in pairs}
-    for block in inputs:
-        if block not in rows_with_entries:
-            raise RuntimeError(JACOBIAN_CONSTANT.format(block))
-    message = HVP_INDEPENDENT if fn_name == "hvp" else VHP_INDEPENDENT
-    for block in inputs:
-        if block not in rows_with_entries:
-            raise RuntimeError(message.format(block))
+    for i, grad in enumerate(jacobian_grad):
+        if i not in reached:
+            raise RuntimeError(OUTPUT_INDEPENDENT.format(i))
+        if not grad:
+            raise RuntimeError(JACOBIAN_CONSTANT.format(i))
+    for i in range(len(jacobian_grad)):
+        if fn_name == "hvp" and i not in hessian_rows:
+            raise RuntimeError(HVP_INDEPENDENT.format(i))
+        if fn_name == "vhp" and not any(i in r for r in jacobian_reached):
+            raise RuntimeError(VHP_INDEPENDENT.format(i))

@@ -24,9 +24,21 @@ class Trace:
     names: tuple[str, ...]              # one per input, from func's parameters
     shapes: tuple[tuple[int, ...], ...]  # example input shapes
     symbols: tuple[np.ndarray, ...]     # object arrays of se.Symbol, shaped like inputs
-    outputs: tuple[np.ndarray, ...]     # object arrays of se.Basic, one per output
+    traced_outputs: tuple               # per output: object array of se.Basic, or its TraceError
     output_is_tuple: bool               # func returned a tuple/list of tensors
     output_types: tuple[type, ...] = ()  # type of each raw output (for drop-in validation)
+
+    @property
+    def outputs(self) -> tuple[np.ndarray, ...]:
+        """Object arrays of se.Basic, one per output.
+
+        An output that is no tensor (``"bar"``, ``None``) raises its TraceError only here, so
+        that the drop-in API can first raise PyTorch's TypeError from ``output_types``.
+        """
+        for output in self.traced_outputs:
+            if isinstance(output, TraceError):
+                raise output
+        return self.traced_outputs
 
     @property
     def output(self) -> np.ndarray:
@@ -83,8 +95,13 @@ def trace_function(func, shapes, names=None, style=None) -> Trace:
             STYLE.reset(token)
     is_tuple = isinstance(result, tuple)
     raw = result if is_tuple else (result,)
-    outputs = tuple(_output_array(r, k) for k, r in enumerate(raw))
-    return Trace(names, shapes, symbols, outputs, is_tuple, tuple(type(r) for r in raw))
+    outputs = []
+    for k, r in enumerate(raw):
+        try:
+            outputs.append(_output_array(r, k))
+        except TraceError as error:
+            outputs.append(error)
+    return Trace(names, shapes, symbols, tuple(outputs), is_tuple, tuple(type(r) for r in raw))
 
 
 def _output_array(value, position: int) -> np.ndarray:

@@ -24,6 +24,8 @@ def _normalize_axes(axis, ndim):
     if axis is None:
         return tuple(range(ndim))
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    if ndim == 0 and set(axes) <= {0, -1}:  # PyTorch: dim 0 (or -1) of a 0-d tensor reduces nothing
+        return ()
     return tuple(sorted(a % ndim if ndim else a for a in axes))
 
 
@@ -124,8 +126,7 @@ def squeeze(x, axis=None):
     data = as_objects(x)
     if axis is None:
         return wrap(np.squeeze(data))
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    axes = tuple(a for a in axes if data.shape[a] == 1)  # PyTorch ignores non-1 dims
+    axes = tuple(a for a in _normalize_axes(axis, data.ndim) if data.shape[a] == 1)  # PyTorch ignores non-1 dims
     return wrap(np.squeeze(data, axis=axes) if axes else data)
 
 

@@ -63,6 +63,48 @@ def where(cond, a, b):
     return apply(P.Select, cond, a, b)
 
 
+# ----- PyTorch's autograd graph: detach, requires_grad_() ----------------------
+
+def _is(expr, name: str) -> bool:
+    return type(expr).__name__ == "PyFunction" and expr.get_name() == name
+
+
+def detach(u):
+    """``StopGradient(u)``, once: detaching undoes a ``requires_grad_()`` mark."""
+    u = constant(u)
+    while _is(u, "StopGradient"):
+        u = u.args[0]
+    return apply(P.StopGradient, u)
+
+
+def mark_requires_grad(u):
+    """``requires_grad_()`` on a value cut from the inputs: a leaf that requires grad.
+
+    Marked ``StopGradient(StopGradient(u))``: the same value and derivative as ``detach``,
+    which never nests, so strict mode can tell it apart (PyTorch's messages differ).
+    """
+    return apply(P.StopGradient, detach(u))
+
+
+def graph_inputs(expressions) -> tuple[set, bool]:
+    """What PyTorch's autograd graph of these values reaches: input symbols, and whether a
+    ``requires_grad_()`` leaf; not through ``detach`` or comparisons (boolean, no graph)."""
+    symbols, marked = set(), False
+    stack, seen = [constant(e) for e in expressions], set()
+    while stack:
+        expr = stack.pop()
+        if expr in seen:
+            continue
+        seen.add(expr)
+        if expr.is_Symbol:
+            symbols.add(expr)
+        elif _is(expr, "StopGradient"):
+            marked = marked or _is(expr.args[0], "StopGradient")
+        elif not _is(expr, "Compare"):
+            stack.extend(expr.args[1:] if _is(expr, "Select") else expr.args)
+    return symbols, marked
+
+
 # ----- non-smooth functions (PyTorch's derivative at the kink) ----------------
 
 def relu(u):
@@ -162,7 +204,7 @@ ELEMENTWISE = {
     "ceil": lambda u: apply(P.Ceil, u),
     "round": lambda u: apply(P.Round, u),
     "trunc": lambda u: where(compare(">=", u, 0), apply(P.Floor, u), apply(P.Ceil, u)),
-    "detach": lambda u: apply(P.StopGradient, u),
+    "detach": detach,
     # conditions
     "less": lambda a, b: compare("<", a, b),
     "less_equal": lambda a, b: compare("<=", a, b),

@@ -16,7 +16,7 @@ import numpy as np
 import symengine as se
 
 from . import arrays
-from .elementwise import ARITY, ELEMENTWISE, constant
+from .elementwise import ARITY, ELEMENTWISE, constant, graph_inputs, mark_requires_grad
 from .errors import trace_error
 
 STYLE = contextvars.ContextVar("symhess_trace_style", default=(np.dtype(np.float64), "cpu"))
@@ -92,6 +92,7 @@ def wrap(result) -> Tensor:
 
 
 _UFUNCS = {name: np.frompyfunc(fn, ARITY[name], 1) for name, fn in ELEMENTWISE.items()}
+_MARK = np.frompyfunc(mark_requires_grad, 1, 1)
 
 
 def elementwise(name: str, *operands) -> Tensor:
@@ -154,7 +155,7 @@ class Tensor:
     T = property(lambda self: wrap(self.data.transpose()))
     mT = property(lambda self: wrap(np.swapaxes(self.data, -1, -2)))  # noqa: N815 - PyTorch's name
     device = property(lambda self: STYLE.get()[1])
-    requires_grad = property(lambda self: True)
+    requires_grad = property(lambda self: any(graph_inputs(self.data.reshape(-1))))
     is_cuda = False
 
     def dim(self):
@@ -332,7 +333,11 @@ class Tensor:
     def clone(self): return wrap(self.data.copy())
     def copy(self): return wrap(self.data.copy())
     def contiguous(self): return self
-    def requires_grad_(self, requires_grad=True): return self
+    def requires_grad_(self, requires_grad=True):
+        """A value cut from the inputs (``x.long().float()``) becomes a leaf that requires grad."""
+        if not requires_grad or self.requires_grad:
+            return self
+        return wrap(_MARK(self.data))
     def to(self, *args, **kwargs): return self
     def cpu(self): return self
     def astype(self, dtype, copy=True):
@@ -441,6 +446,15 @@ class Tensor:
         return wrap(np.broadcast_to(self.data, target))
 
     def expand_as(self, other): return wrap(np.broadcast_to(self.data, other.shape))
+
+    def repeat(self, *sizes):
+        """PyTorch's ``repeat``: NumPy's ``tile``, but never with fewer sizes than dimensions."""
+        sizes = _shape_args(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
+                               "of dimensions of tensor")
+        return wrap(np.tile(self.data, sizes))
+
     def flip(self, dims): return wrap(np.flip(self.data, dims))
     def diagonal(self, offset=0, dim1=0, dim2=1): return wrap(np.diagonal(self.data, offset, dim1, dim2))
     def trace(self): return arrays.reduce_sum(self.diagonal(), None, False)

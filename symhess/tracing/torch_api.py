@@ -24,7 +24,7 @@ METHOD_NAMES = {
     "pow", "clamp", "clip", "maximum", "minimum", "sum", "mean", "prod", "amax", "amin",
     "logsumexp", "softmax", "log_softmax", "norm", "var", "std", "cumsum", "reshape", "view",
     "flatten", "t", "transpose", "permute", "squeeze", "unsqueeze", "narrow", "expand",
-    "expand_as", "flip", "diagonal", "trace", "matmul", "mm", "mv", "dot", "detach", "clone",
+    "expand_as", "repeat", "flip", "diagonal", "trace", "matmul", "mm", "mv", "dot", "detach", "clone",
     "float", "double", "long", "int", "contiguous", "requires_grad_", "to", "cpu", "add",
     "sub", "mul", "div", "true_divide", "multiply", "subtract", "divide",
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",

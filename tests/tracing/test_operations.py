@@ -420,6 +420,7 @@ METHODS = {  # id: (traced, NumPy reference, inputs)
     "unsqueeze": (lambda v: v.unsqueeze(0) * v.unsqueeze(-1), lambda v: np.outer(v, v), (V3,)),
     "expand": (lambda v: v.unsqueeze(0).expand(2, -1) * v.expand_as(B23), lambda v: np.stack([v * v] * 2),
                (V3,)),
+    "repeat": (lambda a: a.repeat(2, 1, 2), lambda a: np.tile(a, (2, 1, 2)), (A23,)),
     "flip-diagonal-trace": (lambda m: m.flip(0).diagonal() * m.trace(),
                             lambda m: np.diagonal(np.flip(m, 0)) * np.trace(m), (M2,)),
     "matmul": (lambda a, v: a.matmul(v), np.matmul, (A23, V3)),
