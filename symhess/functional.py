@@ -57,7 +57,7 @@ _UNTRUSTED: set = set()
 _TRACE_CACHE_SIZE = 512
 
 
-def _traced(func, inputs, fn_name: str):
+def _traced(func, inputs, fn_name: str, strict: bool = False):
     """``(trace, compiled)``, re-tracing only while ``func`` may have changed.
 
     A function is re-traced until two traces under the same fingerprint (see
@@ -68,14 +68,14 @@ def _traced(func, inputs, fn_name: str):
     code = getattr(func, "__code__", None)
     guard = None if code in _UNTRUSTED else fingerprint(func)
     if guard is None:
-        trace = _scalar_trace(func, inputs, fn_name)
+        trace = _scalar_trace(func, inputs, fn_name, strict)
         return trace, _compiled(trace, inputs)
     key = (fn_name, guard, signature)
     entry = _TRACES.get(key)
     if entry is not None and entry[2]:
         _TRACES.move_to_end(key)
         return entry[0], entry[1]
-    trace = _scalar_trace(func, inputs, fn_name)
+    trace = _scalar_trace(func, inputs, fn_name, strict)
     compiled = _compiled(trace, inputs)
     if entry is None:
         _TRACES[key] = [trace, compiled, False, func]
@@ -96,11 +96,13 @@ def _signature(x):
     return (type(x), np.shape(x))
 
 
-def _scalar_trace(func, inputs, fn_name: str):
-    """Trace ``func`` and apply PyTorch's checks on its output."""
+def _scalar_trace(func, inputs, fn_name: str, strict: bool = False):
+    """Trace ``func`` and apply PyTorch's checks on its output, in PyTorch's order."""
     trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs], style=trace_style(inputs))
     outputs_kind = trace.output_types
     _check_output_types(outputs_kind, trace.output_is_tuple, fn_name)
+    if strict:
+        strict_checks.check_outputs(trace)
     if trace.output_is_tuple:
         raise RuntimeError(f"The function given to {fn_name} should return a single Tensor")
     if trace.output.size != 1:
@@ -163,10 +165,12 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     is_tuple, inputs = _as_tuple(inputs, "inputs", "hessian")
     if outer_jacobian_strategy not in STRATEGIES:
         raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
-    _check_jacobian_flags(strict, vectorize, outer_jacobian_strategy, create_graph=False)
-    _, compiled = _traced(func, inputs, "hessian")
+    if outer_jacobian_strategy == "forward-mode":
+        _check_forward_mode(strict, vectorize, create_graph)
+    _require_floating(inputs)
+    _, compiled = _traced(func, inputs, "hessian", strict)
     if strict:
-        strict_checks.check_hessian(compiled)
+        strict_checks.check_hessian(compiled, vectorize)
     if create_graph and any(is_torch_tensor(x) for x in inputs):
         from .graph import hessian_with_graph
 
@@ -178,26 +182,30 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     return result if is_tuple else result[0][0]
 
 
-def _check_jacobian_flags(strict, vectorize, strategy, create_graph):
-    if strategy == "forward-mode":
-        if create_graph:
-            raise NotImplementedError(
-                "torch.autograd.functional.jacobian: `create_graph=True` and `strategy=\"forward-mode\"` "
-                "are not supported together (yet). Please either set `create_graph=False` or "
-                "`strategy=\"reverse-mode\"`.")
-        if strict:
-            raise RuntimeError(
-                "torch.autograd.functional.jacobian: `strict=True` and `strategy=\"forward-mode\"` "
-                "are not supported together (yet). Please either set `strict=False` or "
-                "`strategy=\"reverse-mode\"`.")
-        if not vectorize:
-            raise NotImplementedError(
-                "Computing Jacobian using forward-AD or forward-over-reverse Hessian is only "
-                "implemented for `vectorize=True`.")
-    if vectorize and strict:
+def _require_floating(inputs):
+    """PyTorch differentiates floating-point tensors only."""
+    for x in inputs:
+        if is_torch_tensor(x) and not x.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+
+
+def _check_forward_mode(strict, vectorize, create_graph):
+    """PyTorch's checks of ``strategy="forward-mode"``, in its order (before calling func)."""
+    if create_graph:
+        raise NotImplementedError(
+            "torch.autograd.functional.jacobian: `create_graph=True` and `strategy=\"forward-mode\"` "
+            "are not supported together (yet). Please either set `create_graph=False` or "
+            "`strategy=\"reverse-mode\"`.")
+    if strict:
         raise RuntimeError(
-            "torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not "
-            "supported together. Please either set `strict=False` or `vectorize=False`.")
+            "torch.autograd.functional.jacobian: `strict=True` and `strategy=\"forward-mode\"` "
+            "are not supported together (yet). Please either set `strict=False` or "
+            "`strategy=\"reverse-mode\"`.")
+    if not vectorize:
+        # PyTorch's text, including its missing space ("isonly"), so that matching code keeps working
+        raise NotImplementedError(
+            "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
+            "only implemented for `vectorize=True`.")
 
 
 def _product(func, inputs, v, strict, fn_name, create_graph=False):
@@ -210,7 +218,8 @@ def _product(func, inputs, v, strict, fn_name, create_graph=False):
                            "function is a single Tensor with a single element.")
     else:
         v = (np.ones(np.shape(to_float64(inputs[0]))),)
-    _, compiled = _traced(func, inputs, fn_name)
+    _require_floating(inputs)
+    _, compiled = _traced(func, inputs, fn_name, strict)
     if strict:
         strict_checks.check_product(compiled, fn_name)
     if create_graph and any(is_torch_tensor(x) for x in inputs):
@@ -239,18 +248,29 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     """Jacobian blocks ``J[i][j]`` of shape ``out_i.shape + in_j.shape`` (nesting as PyTorch)."""
     from .jacobians import evaluate_jacobian
 
-    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
     if strategy not in STRATEGIES:
         raise AssertionError(
             'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your '
             'function has more outputs than inputs, "forward-mode" tends to be more performant. '
             'Otherwise, prefer to use "reverse-mode".')
-    _check_jacobian_flags(strict, vectorize, strategy, create_graph)
+    if strategy == "forward-mode":
+        _check_forward_mode(strict, vectorize, create_graph)
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
+    _require_floating(inputs)
     trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs], style=trace_style(inputs))
     _check_output_types(trace.output_types, trace.output_is_tuple, "jacobian")
-    blocks = evaluate_jacobian(trace, inputs, strict)
-    result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))
-                   for i in range(len(blocks)))
+    if strict:
+        strict_checks.check_outputs(trace)
+    if vectorize and strict:
+        raise RuntimeError(strict_checks.VECTORIZE_STRICT)
+    if create_graph and any(is_torch_tensor(x) for x in inputs):
+        from .graph import jacobian_with_graph
+
+        result = jacobian_with_graph(trace, inputs, strict)
+    else:
+        blocks = evaluate_jacobian(trace, inputs, strict)
+        result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))
+                       for i in range(len(blocks)))
     if not is_inputs_tuple:
         result = tuple(row[0] for row in result)
     return result if trace.output_is_tuple else result[0]

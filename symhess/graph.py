@@ -66,3 +66,44 @@ def _product_with_graph(compiled, inputs, v):
     result = tuple(flat[1 + offsets[i]:1 + offsets[i + 1]].reshape(inputs[i].shape).to(inputs[i].dtype)
                    for i in range(len(inputs)))
     return func_output, result
+
+
+def jacobian_with_graph(trace, inputs, strict: bool = False):
+    """Jacobian blocks of a traced (tuple of) output(s) as differentiable torch tensors."""
+    import torch
+
+    from .differentiate import jacobian as sparse_jacobian
+
+    outputs = [e for out in trace.outputs for e in out.reshape(-1)]
+    variables = tuple(s for sym in trace.symbols for s in sym.reshape(-1))
+    m, n = len(outputs), len(variables)
+    dense = [[se.Integer(0)] * n for _ in range(m)]
+    for (row, col), entry in sparse_jacobian(outputs, variables).items():
+        dense[row][col] = entry
+    node = ExpressionNode.of([e for row in dense for e in row], variables)
+    out_offsets = np.cumsum([0] + [o.size for o in trace.outputs])
+    in_offsets = np.cumsum([0] + [int(np.prod(s, dtype=np.int64)) for s in trace.shapes])
+    if strict:
+        _check_jacobian_graph(dense, set(variables), out_offsets, in_offsets)
+    with torch.enable_grad():
+        flat = apply(node, differentiable_inputs(inputs)).reshape(m, n)
+        return tuple(
+            tuple(flat[out_offsets[i]:out_offsets[i + 1], in_offsets[j]:in_offsets[j + 1]]
+                  .reshape(tuple(trace.outputs[i].shape) + tuple(inputs[j].shape)).to(inputs[j].dtype)
+                  for j in range(len(inputs)))
+            for i in range(len(trace.outputs)))
+
+
+def _check_jacobian_graph(dense, variables, out_offsets, in_offsets):
+    """PyTorch's strict checks of jacobian(create_graph=True), in its loop order: per output
+    and element, each input's row part must exist and must itself depend on the inputs."""
+    from .strict import BLOCK_INDEPENDENT, GRAPH_JACOBIAN_CONSTANT
+
+    for i in range(len(out_offsets) - 1):
+        for row in range(out_offsets[i], out_offsets[i + 1]):
+            for j in range(len(in_offsets) - 1):
+                part = dense[row][in_offsets[j]:in_offsets[j + 1]]
+                if all(e == 0 for e in part):
+                    raise RuntimeError(BLOCK_INDEPENDENT.format(i, j))
+                if not any(e.free_symbols & variables for e in part):
+                    raise RuntimeError(GRAPH_JACOBIAN_CONSTANT.format(i))

@@ -19,6 +19,8 @@ JACOBIAN_CONSTANT = ("While computing the hessian, found that the jacobian of th
                      "allowed in strict mode. You should ensure that your function is twice "
                      "differentiable and that the jacobian depends on the inputs (this would be "
                      "violated by a linear function for example).")
+GRAPH_JACOBIAN_CONSTANT = ("The jacobian of the user-provided function is independent of input {0}. "
+                           "This is not allowed in strict mode when create_graph=True.")
 BLOCK_INDEPENDENT = ("Output {0} of the user-provided function is independent of input {1}. This is "
                      "not allowed in strict mode.")
 HVP_INDEPENDENT = ("The hessian of the user-provided function is independent of entry {0} in the "
@@ -52,13 +54,31 @@ def _structure(compiled):
     return bool(reached) or marked, reached, jacobian_grad, jacobian_reached, hessian_rows
 
 
-def check_hessian(compiled) -> None:
+VECTORIZE_STRICT = ("torch.autograd.functional.jacobian: `strict=True` and `vectorized=True` are not "
+                    "supported together. Please either set `strict=False` or `vectorize=False`.")
+
+
+def check_outputs(trace) -> None:
+    """PyTorch's first strict check: every output must reach an input (or a
+    ``requires_grad_()`` leaf); the first that does not is named."""
+    inputs = {s for sym in trace.symbols for s in sym.reshape(-1)}
+    for index, out in enumerate(trace.outputs):
+        symbols, marked = graph_inputs(out.reshape(-1))
+        if not (symbols & inputs or marked):
+            raise RuntimeError(OUTPUT_NO_GRAD.replace("Output 0", f"Output {index}"))
+
+
+def check_hessian(compiled, vectorize: bool = False) -> None:
+    """PyTorch's order: output, then ``jac[i]`` (inner jacobian), then the outer jacobian
+    (whose ``vectorize`` check comes after it has called the inner one)."""
     requires_grad, _, jacobian_grad, jacobian_reached, _ = _structure(compiled)
     if not requires_grad:
         raise RuntimeError(OUTPUT_NO_GRAD)
     for i, grad in enumerate(jacobian_grad):
         if not grad:
             raise RuntimeError(JACOBIAN_CONSTANT.format(i))
+    if vectorize:
+        raise RuntimeError(VECTORIZE_STRICT)
     for i, reached in enumerate(jacobian_reached):  # the outer jacobian: jac[i] w.r.t. each input
         for j in range(len(jacobian_reached)):
             if j not in reached:

@@ -179,9 +179,6 @@ def test_number_among_inputs_is_a_type_error(api):
     assert_parity(api, func, (inp, 2), *product_args(api, inp)[1:])
 
 
-@pytest.mark.xfail(strict=True, reason="integer torch inputs are accepted and the results cast to int64 (e.g. "
-                                       "hessian of exp truncated); PyTorch: 'only Tensors of floating point dtype can "
-                                       "require gradients' (functional input checks / convert.like)")
 @pytest.mark.parametrize("api", ALL_APIS)
 def test_integer_inputs_are_refused(api):
     func = (lambda a: a.exp()) if api == "jacobian" else exp_reducer
@@ -249,12 +246,10 @@ def test_v_none_for_a_single_element_input(api, inputs):
 
 FLAGS = [(strategy, vectorize, strict) for strategy in ("reverse-mode", "forward-mode")
          for vectorize in (False, True) for strict in (False, True)]
-TYPO = pytest.mark.xfail(strict=True, reason="PyTorch's message reads 'Hessian isonly implemented' (a missing "
-                                             "space); symhess says 'is only' (functional._check_jacobian_flags)")
 
 
 def flag_cases():
-    return [pytest.param(*flags, marks=TYPO if flags == ("forward-mode", False, False) else (),
+    return [pytest.param(*flags, marks=(),
                          id="-".join([flags[0], "vectorize" * flags[1] or "loop", "strict" * flags[2] or "lax"]))
             for flags in FLAGS]
 
@@ -294,9 +289,6 @@ ORDER = {  # PyTorch calls func (and checks its output) before some flag checks,
 }
 
 
-@pytest.mark.xfail(strict=True, reason="symhess validates flags and output shape before the strict output checks, "
-                                       "and inputs before jacobian's strategy; PyTorch the other way round "
-                                       "(functional.hessian/_product/jacobian)")
 @pytest.mark.parametrize("case", list(ORDER))
 def test_validation_order(case):
     api, func, args, kwargs = ORDER[case]
@@ -547,14 +539,12 @@ def test_vectorize_raises_no_warnings(api):
 
 # ----- create_graph=True (PyTorch's *_create_graph tests): switched on when it lands ---------
 
-in_progress = pytest.mark.skip(reason="create_graph: in progress")
 
 
 def assert_history(result):
     assert all(t.grad_fn is not None for t in flat(result))
 
 
-@in_progress
 @pytest.mark.parametrize("vectorize", [False, True])
 def test_hessian_create_graph(vectorize):
     x = rand(2, 2, dtype=torch.float64, requires_grad=True)
@@ -586,7 +576,6 @@ def test_hessian_create_graph(vectorize):
     assert torch.autograd.gradgradcheck(composed, inputs)
 
 
-@in_progress
 @pytest.mark.parametrize("api", PRODUCT_APIS)
 def test_product_create_graph(api):
     fn = getattr(symhess, api)
@@ -616,7 +605,6 @@ def test_product_create_graph(api):
     assert torch.autograd.gradgradcheck(composed, inputs + vs)
 
 
-@in_progress
 @pytest.mark.parametrize("vectorize", [False, True])
 def test_jacobian_create_graph(vectorize):
     def exp_rows(x):
@@ -653,7 +641,6 @@ def test_jacobian_create_graph(vectorize):
     assert torch.autograd.gradgradcheck(composed, inputs)
 
 
-@in_progress
 @pytest.mark.parametrize("api", ALL_APIS)
 def test_create_graph_under_no_grad_keeps_history(api):
     func = (lambda x: x.exp().sum(dim=1)) if api == "jacobian" else exp_reducer
@@ -664,7 +651,6 @@ def test_create_graph_under_no_grad_keeps_history(api):
     assert all(t.abs().sum() > 0 for t in flat(result))
 
 
-@in_progress
 def test_jacobian_strict_create_graph_constant_jacobian():
     x = rand(4, requires_grad=True)
     assert_parity("jacobian", lambda a: a.clone(), x, create_graph=True, strict=True)
@@ -672,7 +658,6 @@ def test_jacobian_strict_create_graph_constant_jacobian():
     torch.testing.assert_close(J, torch.eye(4))
 
 
-@in_progress
 def test_hessian_forward_mode_create_graph_is_not_implemented():
     assert_parity("hessian", pow_reducer, rand(4), create_graph=True, vectorize=True,
                   outer_jacobian_strategy="forward-mode")
