@@ -154,7 +154,9 @@ def _func_output(value, inputs, compiled):
     if template is not None:
         import torch
 
-        dtype = torch.promote_types(*(x.dtype for x in inputs)) if len(inputs) > 1 else inputs[0].dtype
+        dtype = inputs[0].dtype
+        for x in inputs[1:]:
+            dtype = torch.promote_types(dtype, x.dtype)
         return like(np.asarray(value), template, dtype)
     return np.asarray(value, dtype=_output_dtype(inputs))
 
