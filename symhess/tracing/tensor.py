@@ -402,6 +402,9 @@ class Tensor:
         return self.var(*args, **kwargs).sqrt()
 
     def cumsum(self, dim=None, axis=None):
+        """PyTorch's ``dim`` of a 0-d tensor keeps it 0-d (NumPy's ``axis`` gives shape (1,))."""
+        if dim is not None and self.ndim == 0:
+            return self
         return wrap(np.cumsum(self.data, axis=_axis(dim, axis)))
 
     # shape

@@ -80,7 +80,12 @@ def _softplus(input, beta=1.0, threshold=20.0):  # noqa: A002
     return elementwise("softplus", x) if beta == 1 else elementwise("softplus", x * beta) / beta
 
 
-def _reduce(loss, reduction):
+def _reduce(loss, reduction, weight=None):
+    """``weight`` of mse_loss/l1_loss: the weighted mean divides by the weights' sum (as PyTorch)."""
+    if weight is not None:
+        loss = loss * weight
+        if reduction == "mean":
+            return loss.sum() / _placeholder(weight).sum()
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
@@ -90,13 +95,14 @@ def _reduce(loss, reduction):
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
-def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
+def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):  # noqa: A002
     difference = _placeholder(input) - target
-    return _reduce(difference * difference, reduction)
+    return _reduce(difference * difference, reduction, weight)
 
 
-def _l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
-    return _reduce(abs(_placeholder(input) - target), reduction)
+def _l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):  # noqa: A002
+    # PyTorch 2.13's l1_loss does not pass weight= on to __torch_function__: it never arrives here
+    return _reduce(abs(_placeholder(input) - target), reduction, weight)
 
 
 def _bce_with_logits(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
