@@ -12,10 +12,6 @@ from .autograd import ExpressionNode, apply, differentiable_inputs
 # checks on the function and its gradient (symhess.strict) still apply before this point.
 
 
-def _offsets(compiled):
-    return compiled._offsets
-
-
 def hessian_with_graph(compiled, inputs):
     """Hessian blocks as differentiable torch tensors (third and higher derivatives symbolic)."""
     import torch
@@ -30,7 +26,7 @@ def _hessian_with_graph(compiled, inputs):
     dense = [[se.Integer(0)] * n for _ in range(n)]
     for (i, j), entry in derivs.hessian.items():
         dense[i][j] = dense[j][i] = entry
-    offsets = _offsets(compiled)
+    offsets = compiled._offsets
     node = ExpressionNode.of([e for row in dense for e in row], derivs.variables)
     flat = apply(node, differentiable_inputs(inputs)).reshape(n, n)
     return tuple(
@@ -52,7 +48,7 @@ def _product_with_graph(compiled, inputs, v):
     import torch
 
     derivs = compiled._derivatives()
-    offsets = _offsets(compiled)
+    offsets = compiled._offsets
     node = ExpressionNode.of((derivs.value, *derivs.hvp), derivs.variables + derivs.direction)
     directions = tuple(
         (x.view_as(x) if x.requires_grad else x.detach()) if isinstance(x, torch.Tensor)

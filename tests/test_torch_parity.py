@@ -537,12 +537,16 @@ def test_vectorize_raises_no_warnings(api):
     assert caught == []
 
 
-# ----- create_graph=True (PyTorch's *_create_graph tests): switched on when it lands ---------
-
-
+# ----- create_graph=True (PyTorch's *_create_graph tests) ----------------------------------
 
 def assert_history(result):
     assert all(t.grad_fn is not None for t in flat(result))
+
+
+def assert_twice_differentiable(function, inputs):
+    """torch can differentiate the results once and twice (numerically checked)."""
+    assert torch.autograd.gradcheck(function, inputs)
+    assert torch.autograd.gradgradcheck(function, inputs)
 
 
 @pytest.mark.parametrize("vectorize", [False, True])
@@ -555,8 +559,7 @@ def test_hessian_create_graph(vectorize):
     def hessian(inp):
         return symhess.hessian(pow_reducer, inp, create_graph=True, vectorize=vectorize)
 
-    assert torch.autograd.gradcheck(hessian, (x,))
-    assert torch.autograd.gradgradcheck(hessian, (x,))
+    assert_twice_differentiable(hessian, (x,))
     inputs = (rand(2, 2, dtype=torch.float64, requires_grad=True), rand(2, 2, dtype=torch.float64, requires_grad=True))
     H = symhess.hessian(add_pow_reducer, inputs, create_graph=True, vectorize=vectorize)
     assert_history(H)
@@ -564,16 +567,14 @@ def test_hessian_create_graph(vectorize):
     def blocks(*inp):
         return tuple(flat(symhess.hessian(add_pow_reducer, inp, create_graph=True, vectorize=vectorize)))
 
-    assert torch.autograd.gradcheck(blocks, inputs)
-    assert torch.autograd.gradgradcheck(blocks, inputs)
+    assert_twice_differentiable(blocks, inputs)
 
     def composed(x, y):
         x = x.cos()
         H = symhess.hessian(add_pow_reducer, (x, y), create_graph=True, vectorize=vectorize)
         return sum(h.cos().sum() for h in flat(H)) + x.cos().sum() + y.cos().sum()
 
-    assert torch.autograd.gradcheck(composed, inputs)
-    assert torch.autograd.gradgradcheck(composed, inputs)
+    assert_twice_differentiable(composed, inputs)
 
 
 @pytest.mark.parametrize("api", PRODUCT_APIS)
@@ -583,8 +584,7 @@ def test_product_create_graph(api):
     result = fn(exp_narrow, x, v, create_graph=True)
     assert_same(tuple(t.detach() for t in result), getattr(taf, api)(exp_narrow, x, v))
     assert_history(result)
-    assert torch.autograd.gradcheck(lambda inp, w: fn(exp_narrow, inp, w, create_graph=True), (x, v))
-    assert torch.autograd.gradgradcheck(lambda inp, w: fn(exp_narrow, inp, w, create_graph=True), (x, v))
+    assert_twice_differentiable(lambda inp, w: fn(exp_narrow, inp, w, create_graph=True), (x, v))
     inputs = (rand(3, dtype=torch.float64, requires_grad=True), rand(4, dtype=torch.float64, requires_grad=True))
     vs = (torch.ones(3, dtype=torch.float64, requires_grad=True), torch.ones(4, dtype=torch.float64, requires_grad=True))
     assert_history(fn(add_narrow_exp, inputs, vs, create_graph=True))
@@ -592,8 +592,7 @@ def test_product_create_graph(api):
     def product(*args):
         return fn(add_narrow_exp, args[:2], args[2:], create_graph=True)[1]
 
-    assert torch.autograd.gradcheck(product, inputs + vs)
-    assert torch.autograd.gradgradcheck(product, inputs + vs)
+    assert_twice_differentiable(product, inputs + vs)
 
     def composed(*args):
         x, y = args[:2]
@@ -601,8 +600,7 @@ def test_product_create_graph(api):
         value, grad = fn(add_narrow_exp, (x, y), args[2:], create_graph=True)
         return value.cos() + grad[0].cos().sum() + grad[1].cos() + x.cos().sum() + y.cos()
 
-    assert torch.autograd.gradcheck(composed, inputs + vs)
-    assert torch.autograd.gradgradcheck(composed, inputs + vs)
+    assert_twice_differentiable(composed, inputs + vs)
 
 
 @pytest.mark.parametrize("vectorize", [False, True])
@@ -621,24 +619,21 @@ def test_jacobian_create_graph(vectorize):
     def jacobian(inp):
         return symhess.jacobian(exp_rows, inp, create_graph=True, vectorize=vectorize)
 
-    assert torch.autograd.gradcheck(jacobian, (x,))
-    assert torch.autograd.gradgradcheck(jacobian, (x,))
+    assert_twice_differentiable(jacobian, (x,))
     inputs = (rand(4, 4, dtype=torch.float64, requires_grad=True), rand(4, 4, dtype=torch.float64, requires_grad=True))
     assert_history(symhess.jacobian(add_exp_rows, inputs, create_graph=True, vectorize=vectorize))
 
     def blocks(*inp):
         return symhess.jacobian(add_exp_rows, inp, create_graph=True, vectorize=vectorize)
 
-    assert torch.autograd.gradcheck(blocks, inputs)
-    assert torch.autograd.gradgradcheck(blocks, inputs)
+    assert_twice_differentiable(blocks, inputs)
 
     def composed(x, y):
         x = x.cos()
         J = symhess.jacobian(add_exp_rows, (x, y), create_graph=True, vectorize=vectorize)
         return sum(j.exp().sum() for j in J) + x.exp().sum() + y.exp().sum()
 
-    assert torch.autograd.gradcheck(composed, inputs)
-    assert torch.autograd.gradgradcheck(composed, inputs)
+    assert_twice_differentiable(composed, inputs)
 
 
 @pytest.mark.parametrize("api", ALL_APIS)
