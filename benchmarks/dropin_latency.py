@@ -42,8 +42,8 @@ def main():
     print("|---|---|---|---|---|")
     for name, (func, inputs) in PROBLEMS.items():
         for label, ours, theirs in (
-            ("hessian", lambda: symhess.hessian(func, inputs), lambda: taf.hessian(func, inputs)),
-            ("hvp", lambda: symhess.hvp(func, inputs, inputs), lambda: taf.hvp(func, inputs, inputs)),
+            ("hessian", lambda f=func, x=inputs: symhess.hessian(f, x), lambda f=func, x=inputs: taf.hessian(f, x)),
+            ("hvp", lambda f=func, x=inputs: symhess.hvp(f, x, x), lambda f=func, x=inputs: taf.hvp(f, x, x)),
         ):
             t_ours, t_theirs = seconds_per_call(ours), seconds_per_call(theirs)
             print(f"| {name} | {label} | {t_theirs * 1e6:.1f} us | {t_ours * 1e6:.1f} us | "
