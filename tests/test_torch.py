@@ -83,3 +83,33 @@ def test_import_does_not_import_torch():
 
 def test_numpy_results_unchanged_when_torch_is_installed():
     assert isinstance(symhess.hessian(lambda a: a.pow(3).sum(), np.ones(2)), np.ndarray)
+
+
+def pow_adder_reducer(x, y):
+    return (2 * x.pow(2) + 3 * y.pow(2)).sum()
+
+
+@pytest.mark.parametrize(("dtypes", "v_dtypes"), [
+    ((torch.float32,), (torch.float32,)),
+    ((torch.float64, torch.float32), (torch.float64, torch.float32)),
+    ((torch.float32, torch.float64), (torch.float64, torch.float64)),  # v dtypes differ: full checks
+])
+def test_repeated_calls_take_the_lean_path_with_identical_results(dtypes, v_dtypes):
+    """Calls after the trace is trusted skip validation (symhess.plans): same results as PyTorch."""
+    rng = np.random.default_rng(0)
+    func = (lambda x: x.pow(3).sum()) if len(dtypes) == 1 else pow_adder_reducer
+    for _ in range(4):  # the first calls trace; later ones reuse the plan
+        inputs = tuple(torch.tensor(rng.standard_normal((2, 3)), dtype=d) for d in dtypes)
+        v = tuple(torch.tensor(rng.standard_normal((2, 3)), dtype=d) for d in v_dtypes)
+        args = (inputs, v) if len(dtypes) > 1 else (inputs[0], v[0])
+        assert_same(symhess.hessian(func, args[0]), taf.hessian(func, args[0]))
+        assert_same(symhess.hvp(func, *args), taf.hvp(func, *args))
+        assert_same(symhess.vhp(func, *args), taf.vhp(func, *args))
+
+
+def test_repeated_calls_still_validate_v():
+    x = torch.rand(3, dtype=torch.float64)
+    for _ in range(3):
+        symhess.hvp(lambda a: a.pow(3).sum(), x, x)
+    with pytest.raises(RuntimeError, match="v has invalid size"):
+        symhess.hvp(lambda a: a.pow(3).sum(), x, torch.ones(4, dtype=torch.float64))

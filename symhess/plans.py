@@ -1,0 +1,107 @@
+"""Lean evaluators for repeated drop-in calls with an input signature seen before.
+
+The first call of ``symhess.hessian(func, x)`` validates everything, traces and
+compiles.  Once :mod:`symhess.functional` trusts the trace for a function fingerprint
+and input signature (types, shapes, dtypes, devices), the validation cannot give a
+different answer, so later calls only convert the inputs, call the Numba kernel and
+convert the result: a *plan*, built here once per signature.  Inputs a plan does not
+cover (Python numbers, devices other than the CPU, unusual dtypes) keep the full path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .convert import is_torch_tensor, to_float64
+
+_FLOATS = ("float32", "float64")
+
+
+def hessian_plan(compiled, inputs):
+    """``inputs -> H[i][j]`` blocks in the inputs' types, or None if not covered."""
+    stores, loads = _stores(inputs), _loads(inputs)
+    if stores is None or loads is None:
+        return None
+    kernel, empty = compiled._kernels.hessian_dense, np.zeros(0)
+    shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
+    if len(inputs) == 1:
+        shape, store, load = shapes[0] + shapes[0], stores[0], loads[0]
+        return lambda items: ((store(kernel(load(items[0]), empty).reshape(shape)),),)
+
+    def plan(items):
+        dense = kernel(np.concatenate([load(x) for load, x in zip(loads, items)]), empty)
+        return tuple(tuple(stores[j](dense[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]]
+                                     .reshape(shapes[i] + shapes[j])) for j in range(len(items)))
+                     for i in range(len(items)))
+    return plan
+
+
+def product_plan(compiled, inputs, output_store):
+    """``(inputs, v) -> (func_output, H v)`` or None; v must be checked by the caller."""
+    stores, loads = _stores(inputs), _loads(inputs)
+    if stores is None or loads is None or output_store is None:
+        return None
+    kernel, empty, n = compiled._kernels.hvp, np.zeros(0), compiled._built.layout.n
+    shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
+    output_shape = compiled._output_shape
+
+    def plan(items, v):
+        x = loads[0](items[0]) if len(items) == 1 else np.concatenate([load(t) for load, t in zip(loads, items)])
+        direction = flat64(v[0]) if len(v) == 1 else np.concatenate([flat64(t) for t in v])
+        out = np.empty(n)
+        value = kernel(x, empty, direction, out)
+        product = tuple(stores[i](out[offsets[i]:offsets[i + 1]].reshape(shapes[i])) for i in range(len(items)))
+        return output_store(np.full(output_shape, value)), product
+    return plan
+
+
+def flat64(value) -> np.ndarray:
+    """``value`` (a NumPy array or tensor of any type) as a contiguous flat float64 array."""
+    if type(value) is np.ndarray:
+        return value.astype(np.float64, copy=False).ravel()
+    return to_float64(value).ravel()
+
+
+def _loads(inputs):
+    """One converter per input to contiguous flat float64, for exactly its type, or None."""
+    loads = []
+    for x in inputs:
+        if type(x) is np.ndarray:
+            loads.append(_load_array)
+        elif is_torch_tensor(x) and x.device.type == "cpu" and str(x.dtype)[6:] in _FLOATS:
+            loads.append(_load_cpu_tensor)
+        else:
+            return None
+    return loads
+
+
+def _load_array(array):
+    return array.astype(np.float64, copy=False).ravel()
+
+
+def _load_cpu_tensor(tensor):
+    return tensor.detach().numpy().astype(np.float64, copy=False).ravel()
+
+
+def store_as(template, dtype_name: str):
+    """A function turning a float64 result into ``template``'s kind (NumPy or CPU torch) in ``dtype_name``."""
+    dtype = np.dtype(dtype_name)
+    if type(template) is np.ndarray:
+        return lambda array: np.asarray(array, dtype=dtype, order="C")
+    if is_torch_tensor(template) and template.device.type == "cpu":
+        import torch
+
+        return lambda array: torch.from_numpy(np.asarray(array, dtype=dtype, order="C"))
+    return None
+
+
+def _stores(inputs):
+    """One result converter per input (results take input ``j``'s type and dtype), or None."""
+    stores = []
+    for x in inputs:
+        name = str(x.dtype).removeprefix("torch.") if hasattr(x, "dtype") else ""
+        store = store_as(x, name) if name in _FLOATS else None
+        if store is None:
+            return None
+        stores.append(store)
+    return stores
