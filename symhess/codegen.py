@@ -198,7 +198,7 @@ def kernels(derivs: Derivatives) -> tuple[Kernel, ...]:
     return (
         Kernel("value", ("x", "p"), (), derivs.value),
         Kernel("gradient", ("x", "p", "g"), grad, derivs.value),
-        Kernel("hessian", ("x", "p", "g", "h"), grad + hess, derivs.value),
+        Kernel("hessian", ("x", "p", "h"), hess, derivs.value),
         Kernel("hvp", ("x", "p", "v", "hv"), hvp, derivs.value),
     )
 
@@ -242,9 +242,8 @@ COLS = np.array({cols}, dtype=np.int64)
 @numba.njit(**_JIT)
 def hessian_dense(x, p):
     """The dense symmetric Hessian in one call (scatter of the upper triangle)."""
-    g = np.empty(N)
     h = np.empty(NNZ)
-    hessian(x, p, g, h)
+    hessian(x, p, h)
     out = np.zeros((N, N))
     for k in range(NNZ):
         out[ROWS[k], COLS[k]] = h[k]
@@ -256,9 +255,8 @@ def hessian_dense(x, p):
 def hessian_dense_batch(X, P):
     out = np.zeros((X.shape[0], N, N))
     for b in numba.prange(X.shape[0]):
-        g = np.empty(N)
         h = np.empty(NNZ)
-        hessian(X[b], P[b], g, h)
+        hessian(X[b], P[b], h)
         for k in range(NNZ):
             out[b, ROWS[k], COLS[k]] = h[k]
             out[b, COLS[k], ROWS[k]] = h[k]
@@ -299,7 +297,7 @@ def generate(derivs: Derivatives) -> str:
         lines += kernel_source(kernel, names)
     dense = DENSE.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])
     lines += [*dense.strip("\n").split("\n"), ""]
-    for name, outs in (("value", ()), ("gradient", ("G",)), ("hessian", ("G", "H")),
+    for name, outs in (("value", ()), ("gradient", ("G",)), ("hessian", ("H",)),
                        ("hvp", ("V", "HV"))):
         out_args = ", ".join(outs) if outs else "_"
         rows = ", ".join(f"{o}[b]" for o in outs)

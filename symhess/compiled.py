@@ -16,6 +16,8 @@ from .convert import is_tensor, result_dtype, to_float64, trace_style
 from .pipeline import Options, build, derive
 from .tracing import trace_function
 
+_FLOAT64 = np.dtype(np.float64)
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -126,6 +128,8 @@ class Compiled:
         # one float64 input, no parameters: the common case gets a lean path
         self._fast = specs[0].shape if (len(specs) == 1 and single) else None
         self._fast_dtype = len(specs) == 1 and np.dtype(specs[0].dtype) == np.float64
+        self._lean = self._fast if self._fast_dtype else None  # NumPy float64 in and out: no conversions
+        self._lean_square = self._fast + self._fast if self._lean is not None else None
 
     # ----- argument packing ---------------------------------------------------
     def _pack(self, args):
@@ -190,14 +194,24 @@ class Compiled:
             self._kernels.gradient_batch(x, p, g, np.empty(x.shape[0]))
         return self._split_vector(g, batch)
 
+    def _is_lean(self, x) -> bool:
+        """Whether ``x`` can go to the kernels as it is (one contiguous float64 array of the example's shape)."""
+        return type(x) is np.ndarray and x.dtype is _FLOAT64 and x.shape == self._lean and x.flags.c_contiguous
+
     def hessian(self, *args):
         """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
+        if self._lean is not None and len(args) == 1 and self._is_lean(args[0]):
+            return self._kernels.hessian_dense(args[0].reshape(-1), self._empty).reshape(self._lean_square)
         x, p, batch = self._pack(args)
         dense = self._kernels.hessian_dense(x, p) if not batch else self._kernels.hessian_dense_batch(x, p)
         return self._split_matrix(dense, batch)
 
     def hvp(self, *args, v):
         """``(value, H @ v)``, computed without forming the Hessian."""
+        if self._lean is not None and len(args) == 1 and self._is_lean(args[0]) and self._is_lean(v):
+            out = np.empty(self._lean)
+            value = self._kernels.hvp(args[0].reshape(-1), self._empty, v.reshape(-1), out.reshape(-1))
+            return self._shape_value(value), out
         x, p, batch = self._pack(args)
         vector = self._pack_direction(v, batch)
         n = self._built.layout.n
@@ -332,24 +346,22 @@ class Compiled:
                 "simplify": layout.simplify, "cache_hit": "differentiate" not in self._timings,
                 "seconds": dict(self._timings)}
 
-    def latex(self) -> str:
-        """LaTeX of the function, its gradient and its Hessian."""
-        import sympy as sp
+    def latex(self, full: bool = False) -> str:
+        """LaTeX of the function, its gradient and its Hessian (large ones cut, with a note, unless ``full``)."""
+        from .display import latex
 
-        names = {s: _latex_name(s) for s in self.expression.free_symbols}
-
-        def show(expr):
-            return sp.latex(expr, symbol_names=names)
-
-        return (f"f = {show(self.expression)}\\\\ \\nabla f = {show(self.gradient_expression)}"
-                f"\\\\ \\nabla^2 f = {show(self.hessian_expression)}")
+        return latex(self, full)
 
     def _repr_latex_(self):
-        layout = self._built.layout
-        if layout.n > 12:
-            return (f"$\\text{{symhess compiled: }} n = {layout.n},\\ "
-                    f"{len(layout.rows)}\\ \\text{{Hessian non-zeros (upper)}}$")
-        return f"$\\displaystyle {self.latex()}$"
+        from .display import repr_latex
+
+        return repr_latex(self)
+
+    def plot_sparsity(self, ax=None):
+        """Spy plot of the Hessian's structural non-zeros on ``ax`` (needs matplotlib: ``symhess[plot]``)."""
+        from .display import plot_sparsity
+
+        return plot_sparsity(self, ax)
 
     # ----- pickling: the generated source and layout travel, kernels are re-imported ---
     def __reduce__(self):
@@ -370,12 +382,6 @@ class Compiled:
         layout = self._built.layout
         return f"<symhess.Compiled f({shapes}), n={layout.n}, Hessian non-zeros={len(layout.rows)}>"
 
-
-
-def _latex_name(symbol) -> str:
-    """``x[0, 1]`` -> ``x_{0,1}`` for LaTeX."""
-    name, _, index = str(symbol).partition("[")
-    return f"{name}_{{{index.rstrip(']').replace(' ', '')}}}" if index else name
 
 
 def _restore(state) -> Compiled:

@@ -142,7 +142,7 @@ def compile_kernels(module, layout: Layout) -> None:
     x, p, v = np.zeros(layout.n), np.zeros(layout.m), np.zeros(layout.n)
     module.value(x, p)
     module.gradient(x, p, np.empty(layout.n))
-    module.hessian(x, p, np.empty(layout.n), np.empty(len(layout.rows)))
+    module.hessian(x, p, np.empty(len(layout.rows)))
     module.hvp(x, p, v, np.empty(layout.n))
     module.hessian_dense(x, p)
 

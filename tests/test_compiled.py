@@ -84,7 +84,7 @@ def test_inspection_attributes():
     expected = sp.hessian((x0 - 1) ** 2 + 100 * (x1 - x0**2) ** 2, (x0, x1))
     assert sp.simplify(f.hessian_expression - expected) == sp.zeros(2, 2)
     assert f.sparsity.dtype == bool and f.sparsity.all()
-    assert "def hessian(x, p, g, h):" in f.source
+    assert "def hessian(x, p, h):" in f.source
     stats = f.stats
     assert stats["n"] == 2 and stats["nonzeros"] == 3
     assert set(stats["seconds"]) >= {"trace", "total"}
