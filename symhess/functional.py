@@ -193,7 +193,31 @@ def _func_output(value, inputs, compiled):
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
             outer_jacobian_strategy="reverse-mode"):
-    """Hessian of a scalar function: ``S + S`` for one input, ``H[i][j]`` for a tuple."""
+    """Hessian of a scalar function: ``S + S`` for one input, ``H[i][j]`` for a tuple.
+
+    Drop-in for ``torch.autograd.functional.hessian``: same arguments, shapes, nesting,
+    exception types and messages, on NumPy arrays, Python numbers or torch tensors.
+
+    Args:
+        func: a function of the input(s) returning a single-element tensor, written
+            with operations symhess can trace (see "What can be traced").
+        inputs: one tensor or a tuple of tensors: NumPy arrays, Python or NumPy numbers,
+            or torch tensors.
+        create_graph: with torch inputs, return tensors that torch autograd can
+            differentiate again (from symbolic higher derivatives); ignored for NumPy.
+        strict: raise PyTorch's ``RuntimeError`` when the output, or its gradient, is
+            independent of an input, instead of returning zeros for that block.
+        vectorize: accepted and validated as PyTorch does; never changes the numbers.
+        outer_jacobian_strategy: ``"reverse-mode"`` or ``"forward-mode"``, validated as
+            PyTorch does; never changes the numbers.
+
+    Returns:
+        For one input of shape ``S``, an array (or torch tensor) of shape ``S + S``; for a
+        tuple of inputs, a tuple of tuples with ``H[i][j].shape == S_i + S_j``.
+
+    Raises:
+        TraceError: ``func`` does something symbolic tracing cannot follow.
+    """
     plan = None if create_graph or strict or outer_jacobian_strategy != "reverse-mode" else \
         _plan(func, inputs, "hessian")
     if plan is not None:
@@ -284,18 +308,45 @@ def _same_layout(v, inputs) -> bool:
 
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
-    """``(func_output, H @ v)`` without forming the Hessian."""
+    """``(func_output, H @ v)`` without forming the Hessian.
+
+    Drop-in for ``torch.autograd.functional.hvp``; arguments as in ``symhess.hessian``.
+
+    Args:
+        func: a function of the input(s) returning a single-element tensor.
+        inputs: one tensor or a tuple of tensors.
+        v: the direction, with the structure of ``inputs``; may be ``None`` only when the
+            input is a single one-element tensor.
+        create_graph: with torch inputs, return tensors torch can differentiate again.
+        strict: raise PyTorch's ``RuntimeError`` for inputs the gradient does not depend on.
+
+    Returns:
+        ``(func_output, hvp)``: ``func``'s value as it returned it, and ``H @ v`` with the
+        structure of ``inputs``.
+    """
     return _product(func, inputs, v, strict, "hvp", create_graph)
 
 
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
-    """``(func_output, v @ H)`` (equal to ``hvp``: the Hessian is symmetric)."""
+    """``(func_output, v @ H)``: equal to ``symhess.hvp``, because the Hessian is symmetric.
+
+    Drop-in for ``torch.autograd.functional.vhp``; arguments as in ``symhess.hvp``.
+    """
     return _product(func, inputs, v, strict, "vhp", create_graph)
 
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
              strategy="reverse-mode"):
-    """Jacobian blocks ``J[i][j]`` of shape ``out_i.shape + in_j.shape`` (nesting as PyTorch)."""
+    """Jacobian blocks ``J[i][j]`` of shape ``out_i.shape + in_j.shape`` (nesting as PyTorch).
+
+    Drop-in for ``torch.autograd.functional.jacobian``; ``func`` may return any tensor or a
+    tuple of tensors.  ``create_graph``, ``strict`` and ``vectorize`` are as in
+    ``symhess.hessian``; ``strategy`` is validated as PyTorch does and never changes the numbers.
+
+    Returns:
+        One array for one input and one output; a tuple over inputs for a tuple of inputs,
+        over outputs for a tuple of outputs, and a tuple of tuples ``J[i][j]`` for both.
+    """
     from .jacobians import evaluate_jacobian
 
     if strategy not in STRATEGIES:

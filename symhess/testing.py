@@ -69,8 +69,21 @@ def _assert_close(name, got, want, rtol, atol):
 def check_derivatives(func, *inputs, rtol=1e-5, atol=1e-6, seed=0, **compile_options):
     """Assert that symhess's value, gradient, Hessian and hvp of ``func`` match NumPy.
 
-    ``func`` must also run on plain NumPy arrays (the reference).  Returns the
-    compiled object so that callers can check more.
+    ``func`` must also run on plain NumPy arrays (the reference).
+
+    Args:
+        func: the function to check, as given to ``symhess.compile``.
+        *inputs: the point to check at, one array per argument of ``func``.
+        rtol: relative tolerance of the gradient and Hessian against finite differences.
+        atol: absolute tolerance of the gradient and Hessian against finite differences.
+        seed: seed of the random direction of the Hessian-vector product check.
+        **compile_options: passed on to ``symhess.compile`` (``wrt``, ``simplify``, ...).
+
+    Returns:
+        The compiled object, so that callers can check more.
+
+    Raises:
+        AssertionError: a derivative differs, with both values in the message.
     """
     import symhess
 

@@ -10,7 +10,11 @@ _SKIP = (_PACKAGE_DIR, os.path.dirname(os.path.abspath(__import__("numpy").__fil
 
 
 class TraceError(Exception):
-    """``func`` did something that symbolic tracing cannot follow."""
+    """``func`` did something that symbolic tracing cannot follow.
+
+    The message names the problem, the line of ``func`` where it happened and the fix
+    (see the docs page "What can be traced" for every case).
+    """
 
 
 def user_line() -> str:
