@@ -16,6 +16,7 @@ import symengine as se
 
 from . import __version__
 from .differentiate import Derivatives
+from .loops import ROLL_ITEMS, kernel_items, roll
 
 FUNCTIONS = {
     "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
@@ -198,7 +199,7 @@ def kernels(derivs: Derivatives) -> tuple[Kernel, ...]:
     return (
         Kernel("value", ("x", "p"), (), derivs.value),
         Kernel("gradient", ("x", "p", "g"), grad, derivs.value),
-        Kernel("hessian", ("x", "p", "h"), hess, derivs.value),
+        Kernel("hessian", ("x", "p", "h"), hess, se.Integer(0)),  # callers read h only
         Kernel("hvp", ("x", "p", "v", "hv"), hvp, derivs.value),
     )
 
@@ -212,6 +213,23 @@ def symbol_names(derivs: Derivatives) -> dict:
 
 def kernel_source(kernel: Kernel, names: dict) -> list[str]:
     """Three-address code of one kernel (CSE first), and its Numba wrapper."""
+    items = kernel_items(kernel.returns, kernel.outputs)
+    body = rolled_body(items, names) if len(items) >= ROLL_ITEMS else straight_body(kernel, names)
+    arguments = ", ".join(kernel.arguments)
+    code_name = kernel.name.upper() + "_CODE"
+    return [f'{code_name} = """',
+            f"def {kernel.name}({arguments}):", *body, '"""',
+            f"_{kernel.name} = kernel({kernel.arguments!r}, {code_name})",
+            "",
+            "",
+            "@numba.njit(**_JIT)",
+            f"def {kernel.name}({arguments}):",
+            f"    return _{kernel.name}({arguments})",
+            "", ""]
+
+
+def straight_body(kernel: Kernel, names: dict) -> list[str]:
+    """One straight line of code for the whole kernel, common subexpressions shared throughout."""
     expressions = [kernel.returns] + [e for _, e in kernel.outputs]
     replacements, reduced = se.cse(expressions)
     local = dict(names)
@@ -221,17 +239,50 @@ def kernel_source(kernel: Kernel, names: dict) -> list[str]:
     for (target, _), expr in zip(kernel.outputs, reduced[1:]):
         printer.lines.append(f"    {target} = {printer.doprint(expr)}")
     printer.lines.append(f"    return {printer.doprint(reduced[0])}")
-    arguments = ", ".join(kernel.arguments)
-    code_name = kernel.name.upper() + "_CODE"
-    return [f'{code_name} = """',
-            f"def {kernel.name}({arguments}):", *printer.lines, '"""',
-            f"_{kernel.name} = kernel({kernel.arguments!r}, {code_name})",
-            "",
-            "",
-            "@numba.njit(**_JIT)",
-            f"def {kernel.name}({arguments}):",
-            f"    return _{kernel.name}({arguments})",
-            "", ""]
+    return printer.lines
+
+
+def rolled_body(items, names: dict) -> list[str]:
+    """Loops over the repeated formulas (see :mod:`symhess.loops`), straight-line code for the rest."""
+    positions = {symbol: (text[:text.index("[")], int(text[text.index("[") + 1:-1])) for symbol, text in names.items()}
+    straight, loops = roll(items, positions)
+    printer = ThreeAddressPrinter(dict(names))
+    accumulated = sorted({(i.target, i.index) for i in items if i.accumulate})
+    printer.lines += [f"    {_target(t, k)} = 0.0" for t, k in accumulated]
+    value = _emit(printer, [(_target(i.target, i.index), i.accumulate, i.expr) for i in straight], block=0)
+    for number, loop in enumerate(loops, start=1):
+        outside, start = dict(printer.memo), len(printer.lines)
+        for store in loop.stores:
+            for symbol in store[4].free_symbols:
+                printer.names.setdefault(symbol, str(symbol))
+        _emit(printer, [(_target(target, f"{base} + {stride}*m"), accumulate, body)
+                        for target, base, stride, accumulate, body in loop.stores], block=number)
+        printer.lines[start:] = ["    " + line for line in printer.lines[start:]]
+        printer.lines.insert(start, f"    for m in range({loop.count}):")
+        printer.memo = outside
+    returns_sum = ("return", 0) in accumulated
+    printer.lines.append(f"    return {'acc' if returns_sum else value or '0.0'}")
+    return printer.lines
+
+
+def _target(target: str, index) -> str:
+    return "acc" if target == "return" else f"{target}[{index}]"
+
+
+def _emit(printer, stores, block: int):
+    """Print ``target (+)= expr`` lines with common subexpressions shared; the returned value's temporary."""
+    replacements, reduced = se.cse([expr for _, _, expr in stores]) if stores else ([], [])
+    unique = {temp: se.Symbol(f"cse{block}.{k}") for k, (temp, _) in enumerate(replacements)}
+    for temp, expr in replacements:
+        printer.names[unique[temp]] = printer.doprint(expr.xreplace(unique) if unique else expr)
+    value = None
+    for (target, accumulate, _), expr in zip(stores, reduced):
+        text = printer.doprint(expr.xreplace(unique) if unique else expr)
+        if target == "acc" and not accumulate:
+            value = text
+        else:
+            printer.lines.append(f"    {target} {'+=' if accumulate else '='} {text}")
+    return value
 
 
 DENSE = '''

@@ -15,13 +15,17 @@ import re
 
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 DOUBLE = ir.DoubleType()
 INT64 = ir.IntType(64)
 
-_ASSIGN = re.compile(r"^\s*(\w+)(?:\[(\d+)\])? = (.+)$")
-_LOAD = re.compile(r"^(\w+)\[(\d+)\]$")
+_ASSIGN = re.compile(r"^\s*(\w+)(?:\[([^\]]+)\])? (\+?=) (.+)$")
+_LOAD = re.compile(r"^(\w+)\[([^\]]+)\]$")
+_INDEX = re.compile(r"^(\d+)(?: \+ (-?\d+)\*m)?$")      # "7" or, inside a loop, "7 + 2*m"
+_LOOP = re.compile(r"^    for m in range\((\d+)\):$")
+_LOOP_BODY = "        "
 _BINARY = re.compile(r"^(\S+) ([-+*/]) (\S+)$")
 _CALL = re.compile(r"^(\w+)\((.*)\)$")
 _RETURN = re.compile(r"^\s*return (\S+)$")
@@ -81,17 +85,25 @@ class Emitter:
         self.module = builder.module
         self.pointers = pointers
         self.values: dict[str, ir.Value] = {}
+        self.accumulators: dict[str, ir.Value] = {}  # scalars summed across loop iterations
+        self.m = None                                 # the loop variable, inside a loop
 
     def atom(self, text: str) -> ir.Value:
         value = self.values.get(text)
         if value is not None:
             return value
+        if text in self.accumulators:
+            return self.builder.load(self.accumulators[text])
         if text in CONSTANTS:
             return ir.Constant(DOUBLE, CONSTANTS[text])
         return ir.Constant(DOUBLE, float(text))
 
     def element(self, array: str, index: str):
-        return self.builder.gep(self.pointers[array], [ir.Constant(INT64, int(index))])
+        base, stride = _INDEX.match(index).groups()
+        offset = ir.Constant(INT64, int(base))
+        if stride is not None:
+            offset = self.builder.add(offset, self.builder.mul(ir.Constant(INT64, int(stride)), self.m))
+        return self.builder.gep(self.pointers[array], [offset])
 
     def expression(self, text: str) -> ir.Value:
         b = self.builder
@@ -182,20 +194,52 @@ class Emitter:
         return b.select(b.fcmp_ordered(">", u, zero), big, small)
 
     def run(self, lines) -> ir.Value:
-        for line in lines:
+        position = 0
+        while position < len(lines):
+            line = lines[position]
+            position += 1
+            match = _LOOP.match(line)
+            if match:
+                body = []
+                while position < len(lines) and lines[position].startswith(_LOOP_BODY):
+                    body.append(lines[position])
+                    position += 1
+                self.loop(int(match.group(1)), body)
+                continue
             match = _ASSIGN.match(line)
             if match:
-                target, index, text = match.groups()
-                value = self.expression(text)
-                if index is None:
-                    self.values[target] = value
-                else:
-                    self.builder.store(value, self.element(target, index))
+                self.assign(*match.groups())
                 continue
             match = _RETURN.match(line)
             if match:
                 return self.atom(match.group(1))
         raise ValueError("three-address kernel without a return line")
+
+    def assign(self, target: str, index: str | None, op: str, text: str) -> None:
+        b = self.builder
+        value = self.expression(text)
+        if index is not None:
+            pointer = self.element(target, index)
+            b.store(b.fadd(b.load(pointer), value) if op == "+=" else value, pointer)
+        elif op == "+=":
+            pointer = self.accumulators[target]
+            b.store(b.fadd(b.load(pointer), value), pointer)
+        elif target.startswith("acc"):
+            self.accumulators[target] = cgutils.alloca_once_value(b, value)
+        else:
+            self.values[target] = value
+
+    def loop(self, count: int, body: list[str]) -> None:
+        """``for m in range(count)``: the body's temporaries live inside one iteration."""
+        outside = dict(self.values)
+        with cgutils.for_range(self.builder, ir.Constant(INT64, count)) as loop:
+            self.m = loop.index
+            for line in body:
+                match = _ASSIGN.match(line)
+                if not match:
+                    raise ValueError(f"unexpected line in a three-address loop: {line!r}")
+                self.assign(*match.groups())
+        self.m, self.values = None, outside
 
 
 def kernel(arguments: tuple[str, ...], code: str):

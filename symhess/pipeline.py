@@ -134,17 +134,17 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
 
 
 def compile_kernels(module, layout: Layout) -> None:
-    """JIT every single-point kernel now (Numba compiles on first call, for these types).
+    """JIT every single-point kernel now, by signature (nothing runs: no n² Hessian is allocated).
 
     A process that later finds this module in the cache skips this: Numba then loads
     each kernel's machine code from its own cache when the kernel is first called.
     """
-    x, p, v = np.zeros(layout.n), np.zeros(layout.m), np.zeros(layout.n)
-    module.value(x, p)
-    module.gradient(x, p, np.empty(layout.n))
-    module.hessian(x, p, np.empty(len(layout.rows)))
-    module.hvp(x, p, v, np.empty(layout.n))
-    module.hessian_dense(x, p)
+    from numba import types
+
+    vector = types.float64[::1]
+    for kernel, arity in ((module.value, 2), (module.gradient, 3), (module.hessian, 3), (module.hvp, 4),
+                          (module.hessian_dense, 2)):
+        kernel.compile((vector,) * arity)
 
 
 def _scratch_dir():

@@ -1,0 +1,135 @@
+"""Stage 4a, recognise repeated structure: formulas repeated at shifted indices become loops.
+
+Large functions (chained Rosenbrock at n = 10,000, a likelihood summed over 10,000 data
+rows) repeat a few formulas at shifted indices.  Unrolled, every repetition costs the
+JIT compiler time; rolled into loops, the generated code stays the size of the distinct
+formulas.  A kernel's outputs are cut into *items* (a whole expression, or each term of
+a large sum, accumulated); items are grouped by *template* (the expression with its
+symbols replaced by slots in index order); each group, sorted by index, is cut into
+*runs* in which every index advances by a constant stride; runs of equal length are
+fused into one loop, so that the terms of one data row share their subexpressions.
+What does not fall into a long enough run stays straight-line code, as before.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import symengine as se
+
+MIN_RUN = 8          # shorter runs are not worth a loop
+SPLIT_TERMS = 8      # sums with more terms are accumulated term by term
+ROLL_ITEMS = 1000    # kernels with fewer items stay fully unrolled (fastest for small problems)
+
+_SLOTS = []
+
+
+@dataclass(frozen=True)
+class Item:
+    """One piece of a kernel output: ``target[index] (+)= expr``; target "return" is the value."""
+
+    target: str
+    index: int
+    accumulate: bool
+    expr: object
+
+
+@dataclass(frozen=True)
+class Loop:
+    """Runs of equal length fused into ``for m in range(count)``: (target, base, stride, accumulate, body)."""
+
+    count: int
+    stores: tuple
+
+
+def kernel_items(returns, outputs) -> list[Item]:
+    """The items of a kernel returning ``returns`` and storing ``outputs`` (("h[3]", expr), ...)."""
+    pieces = [("return", 0, returns)] + [(_array(t), _index(t), e) for t, e in outputs]
+    items = []
+    for target, index, expr in pieces:
+        if isinstance(expr, se.Add) and len(expr.args) > SPLIT_TERMS:
+            items += [Item(target, index, True, term) for term in expr.args]
+        else:
+            items.append(Item(target, index, False, expr))
+    return items
+
+
+def roll(items: list[Item], positions: dict) -> tuple[list[Item], list[Loop]]:
+    """Split ``items`` into straight-line items and loops over affine runs of one template.
+
+    ``positions`` maps each symbol to its array element, e.g. ``("x", 3)``.
+    """
+    groups = defaultdict(list)
+    straight = []
+    for item in items:
+        key, vector = _template(item, positions)
+        if key is None:
+            straight.append(item)
+        else:
+            groups[key].append((vector, item))
+    by_count = defaultdict(list)
+    for key, members in groups.items():
+        members.sort(key=lambda member: member[0])
+        for run in _affine_runs(members):
+            if len(run) < MIN_RUN:
+                straight += [item for _, item in run]
+            else:
+                by_count[len(run)].append(_loop_store(key, run))
+    loops = [Loop(count, tuple(stores)) for count, stores in sorted(by_count.items())]
+    return straight, loops
+
+
+def _template(item: Item, positions: dict):
+    """(grouping key, index vector): equal keys mean equal formulas up to the indices."""
+    symbols = sorted(item.expr.free_symbols, key=positions.__getitem__)
+    while len(_SLOTS) < len(symbols):
+        _SLOTS.append(se.Symbol(f"slot.{len(_SLOTS)}"))
+    try:
+        template = item.expr.xreplace(dict(zip(symbols, _SLOTS)))
+    except (RuntimeError, TypeError, NotImplementedError):  # a function SymEngine cannot rebuild
+        return None, None
+    arrays = tuple(positions[s][0] for s in symbols)
+    key = (template, item.target, item.accumulate, arrays)
+    return key, (item.index, *(positions[s][1] for s in symbols))
+
+
+def _affine_runs(members):
+    """Maximal consecutive stretches of sorted members whose index vectors advance by a constant step."""
+    runs, start = [], 0
+    while start < len(members):
+        end = start + 1
+        if end < len(members):
+            step = _step(members[start][0], members[end][0])
+            while end + 1 < len(members) and _step(members[end][0], members[end + 1][0]) == step:
+                end += 1
+            end += 1
+        runs.append(members[start:end])
+        start = end
+    return runs
+
+
+def _step(a, b):
+    return tuple(j - i for i, j in zip(a, b))
+
+
+def _loop_store(key, run):
+    """One run as a store of the loop body: slots become loop symbols ``x[base + stride*m]``."""
+    template, target, accumulate, arrays = key
+    first, step = run[0][0], _step(run[0][0], run[1][0])
+    loop_symbols = {_SLOTS[k]: loop_symbol(array, first[k + 1], step[k + 1]) for k, array in enumerate(arrays)}
+    body = template.xreplace(loop_symbols) if loop_symbols else template
+    return target, first[0], step[0], accumulate, body
+
+
+def loop_symbol(array: str, base: int, stride: int):
+    """The element ``array[base + stride*m]`` of the loop variable ``m``, as a symbol."""
+    return se.Symbol(f"{array}[{base} + {stride}*m]")
+
+
+def _array(target: str) -> str:
+    return target[:target.index("[")]
+
+
+def _index(target: str) -> int:
+    return int(target[target.index("[") + 1:-1])

@@ -1,0 +1,92 @@
+"""Loops over repeated structure (symhess.loops): same numbers as fully unrolled code."""
+
+import numpy as np
+import pytest
+import symengine as se
+
+import symhess
+from symhess import codegen, loops, pipeline
+
+
+def rosenbrock(x):
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+def logistic_nll(w, X, y):
+    z = X @ w
+    return (np.logaddexp(0, z) - y * z).sum() + 0.5 * (w**2).sum()
+
+
+def pair_energy(r):
+    d = r[:, None, :] - r[None, :, :]
+    s = (d**2).sum(axis=-1) + np.eye(r.shape[0])
+    return (np.triu(s**-6 - s**-3, 1)).sum() + np.abs(r).sum() + np.maximum(r, 0.1).sum()
+
+
+@pytest.fixture
+def rolled(monkeypatch):
+    """Compile with every kernel rolled into loops, without caches that hold unrolled kernels."""
+    def compile_rolled(func, *inputs, **options):
+        monkeypatch.setattr(pipeline, "_MEMORY", {})
+        monkeypatch.setattr(codegen, "ROLL_ITEMS", 0)
+        monkeypatch.setattr(loops, "MIN_RUN", 3)
+        return symhess.compile(func, *inputs, cache=False, **options)
+    return compile_rolled
+
+
+CASES = {
+    "rosenbrock": (rosenbrock, (np.linspace(-1, 1, 12),), {}),
+    "logistic (data as parameters)": (
+        logistic_nll, (np.linspace(-0.5, 0.5, 4), np.cos(np.arange(40.0)).reshape(10, 4), np.arange(10.0) % 2),
+        {"wrt": 0}),
+    "pairs with abs and maximum": (pair_energy, (np.cos(np.arange(15.0)).reshape(5, 3) * 2,), {}),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_rolled_kernels_agree_with_unrolled(name, rolled):
+    func, inputs, options = CASES[name]
+    reference = symhess.compile(func, *inputs, **options)
+    f = rolled(func, *inputs, **options)
+    assert "for m in range(" in f.source
+    assert reference.source != f.source
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        x = inputs[0] + 0.1 * rng.standard_normal(inputs[0].shape)
+        args = (x, *inputs[1:])
+        v = rng.standard_normal(x.shape)
+        np.testing.assert_allclose(f.value(*args), reference.value(*args), rtol=1e-12)
+        np.testing.assert_allclose(f.gradient(*args), reference.gradient(*args), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(f.hessian(*args), reference.hessian(*args), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(f.hvp(*args, v=v)[1], reference.hvp(*args, v=v)[1], rtol=1e-10, atol=1e-12)
+
+
+def test_runs_follow_constant_strides(monkeypatch):
+    monkeypatch.setattr(loops, "MIN_RUN", 3)
+    x = se.symbols("x0:6")
+    positions = {s: ("x", k) for k, s in enumerate(x)}
+    items = [loops.Item("h", k, False, x[k] * x[k + 1]) for k in range(5)] + [loops.Item("h", 9, False, x[0] ** 3)]
+    straight, rolled = loops.roll(items, positions)
+    assert [item.expr for item in straight] == [x[0] ** 3]
+    (loop,) = rolled
+    assert loop.count == 5
+    (target, base, stride, accumulate, body) = loop.stores[0]
+    assert (target, base, stride, accumulate) == ("h", 0, 1, False)
+    assert body == loops.loop_symbol("x", 0, 1) * loops.loop_symbol("x", 1, 1)
+
+
+def test_broken_strides_stay_unrolled():
+    x = se.symbols("x0:40")
+    positions = {s: ("x", k) for k, s in enumerate(x)}
+    squares = [k * k for k in range(6)]  # indices 0, 1, 4, 9, ...: no constant stride
+    items = [loops.Item("g", k, False, se.sin(x[i])) for k, i in enumerate(squares)]
+    straight, rolled = loops.roll(items, positions)
+    assert rolled == [] and len(straight) == len(items)
+
+
+def test_large_sums_are_accumulated_term_by_term():
+    x = se.symbols("x0:20")
+    total = se.Add(*[se.exp(s) for s in x])
+    items = loops.kernel_items(total, (("g[0]", se.sin(x[0])),))
+    assert sum(item.accumulate for item in items) == 20
+    assert [item.target for item in items if not item.accumulate] == ["g"]
