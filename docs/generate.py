@@ -5,7 +5,8 @@ expanded, so that no output in the docs is typed by hand:
 
 - a fenced block ```` ```python exec="SESSION" ```` runs its statements one by one in
   the page's namespace ``SESSION`` and becomes an interactive-session transcript
-  (``>>>`` lines followed by what Python prints for each);
+  (``>>>`` lines followed by what Python prints for each); with ``requires="MODULE"`` it
+  is shown without running where that optional module is not installed;
 - a line ``<!-- generate: NAME ARGUMENTS -->`` is replaced by ``GENERATORS[NAME](...)``.
 """
 
@@ -28,7 +29,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 PLOTS_URI = "performance"
 """Where the benchmark plots are published in the site (beside ``performance.md``)."""
 
-FENCE = re.compile(r'^```python exec="(\w+)"\n(.*?)^```$', re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r'^```python exec="(\w+)"(?: requires="([\w.]+)")?\n(.*?)^```$', re.MULTILINE | re.DOTALL)
 MARKER = re.compile(r"^<!-- generate: ([\w-]+)(.*?) -->$", re.MULTILINE | re.DOTALL)
 
 
@@ -41,8 +42,11 @@ def expand(markdown: str, page: str) -> str:
     sessions: dict[str, dict] = {}
 
     def run(match):
-        namespace = sessions.setdefault(match.group(1), {"__name__": "__main__"})
-        return transcript(match.group(2), namespace, f"{DOCS / page}:{match.group(1)}")
+        session, requires, code = match.groups()
+        if requires and importlib.util.find_spec(requires) is None:  # an optional dependency
+            return f"```python\n{code}```\n\n_(Not run: {requires} is not installed where these docs were built.)_"
+        namespace = sessions.setdefault(session, {"__name__": "__main__"})
+        return transcript(code, namespace, f"{DOCS / page}:{session}")
 
     def generate(match):
         name, arguments = match.group(1), shlex.split(match.group(2))
@@ -258,7 +262,8 @@ def examples(*, sessions) -> str:
 def _example_section(path: Path) -> str:
     source = path.read_text()
     docstring = ast.get_docstring(ast.parse(source)) or ""
-    run = "" if f"python examples/{path.name}" in docstring else f"```bash\npython examples/{path.name}\n```\n\n"
+    docstring = re.sub(r"^Run: (.+)$", r"```bash\n\1\n```", docstring, flags=re.MULTILINE)  # a command to copy
+    run = "" if "```bash" in docstring else f"```bash\npython examples/{path.name}\n```\n\n"
     return (f"## {path.name}\n\n{docstring}\n\n{run}"
             f'??? example "Source of examples/{path.name}"\n\n'
             + "\n".join(f"    {line}" if line else "" for line in ["```python", *source.rstrip().splitlines(), "```"]))

@@ -46,11 +46,30 @@ def test_a_failing_executed_block_stops_the_build():
         generate.expand('```python exec="s"\n1 / 0\n```\n', "page.md")
 
 
+def test_a_block_needing_a_missing_optional_module_is_shown_unrun():
+    shown = load_generate().expand('```python exec="s" requires="no_such_module"\n1 / 0\n```\n', "page.md")
+    assert shown.startswith("```python\n1 / 0\n```") and "Not run: no_such_module is not installed" in shown
+
+
 def test_every_untraceable_example_raises():
     """The 'What can be traced' page shows each example's error; one that traces fails the build."""
     section = load_generate().untraceable(sessions={})
     assert section.count("### ") == section.count("```python") >= 10
     assert section.count("symhess cannot trace this") >= 8
+
+
+def test_benchmark_results_are_included_with_their_plots(tmp_path, monkeypatch):
+    generate = load_generate()
+    monkeypatch.setattr(generate, "RESULTS", tmp_path)
+    assert "python benchmarks/run.py" in generate.benchmarks(sessions={})  # none yet: how to make them
+    (tmp_path / "speed.png").write_bytes(b"")
+    (tmp_path / "memory.png").write_bytes(b"")
+    (tmp_path / "benchmarks.md").write_text(
+        "# Results\n\n![speed](speed.png)\n[the script](../run.py) and [PyTorch](https://pytorch.org)\n")
+    section = generate.benchmarks(sessions={})
+    assert section.startswith("## Results")  # below the page's own title
+    assert "![speed](performance/speed.png)" in section and "![memory](performance/memory.png)" in section
+    assert "the script and [PyTorch](https://pytorch.org)" in section  # links into the repository become text
 
 
 # ----- the built site (needs the docs extra; CI installs it with the test extra) --------------
