@@ -50,8 +50,19 @@ def simplify(derivs: Derivatives, mode: str = "auto", budget: float = 5.0) -> tu
 
 
 def _expand_if_smaller(expr):
+    if not _cheap_to_expand(expr):
+        return expr
     expanded = se.expand(expr)
     return expanded if se.count_ops(expanded) < se.count_ops(expr) else expr
+
+
+def _cheap_to_expand(expr) -> bool:
+    """No power of a sum beyond the square: ``(a + b + c)**-8`` would expand to ~10⁵ terms for nothing."""
+    for power in expr.atoms(se.Pow):
+        base, exponent = power.args
+        if isinstance(base, se.Add) and exponent.is_Number and abs(float(exponent)) > 2:
+            return False
+    return True
 
 
 class _Full:

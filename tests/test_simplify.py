@@ -8,7 +8,7 @@ import pytest
 import symengine as se
 
 from symhess.differentiate import differentiate
-from symhess.simplify import resolve_mode, simplify
+from symhess.simplify import _cheap_to_expand, _expand_if_smaller, operation_count, resolve_mode, simplify
 
 
 def derivatives_of(expr, symbols):
@@ -58,3 +58,17 @@ def test_trace_returns_sympy():
     assert expr == sp.Symbol("x[0]") ** 2 + sp.Symbol("x[1]") ** 2
     array = symhess.trace(lambda x: x * 2, np.ones(2))
     assert array.shape == (2,)
+
+
+def test_fast_mode_does_not_expand_high_powers_of_sums():
+    """Lennard-Jones-like entries: expanding (x² + y² + z²)⁻⁸ would create ~10⁵ operations."""
+    x, y, z = se.symbols("x y z")
+    r2 = x**2 + y**2 + z**2
+    entry = (r2**-6 - r2**-3).diff(x).diff(y)
+    derivs = differentiate(entry, [x, y, z])
+    simplified, mode = simplify(derivs, "fast")
+    assert mode == "fast"
+    assert operation_count(simplified.hessian.values()) <= operation_count(derivs.hessian.values())
+    assert not _cheap_to_expand(entry) and _expand_if_smaller(entry) is entry
+    assert _cheap_to_expand((x + y) ** 2 - x**2)
+    assert _expand_if_smaller((x + y) ** 2 - x**2) == y**2 + 2 * x * y
