@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import symengine as se
+from symengine.lib.symengine_wrapper import PyFunction
 
 from . import __version__
 from .differentiate import Derivatives
@@ -151,7 +152,7 @@ class ThreeAddressPrinter:
         return result
 
     def _print_function(self, expr):
-        name = expr.get_name() if type(expr).__name__ == "PyFunction" else type(expr).__name__
+        name = expr.get_name() if type(expr).__name__ in ("PyFunction", "FunctionSymbol") else type(expr).__name__
         if name == "StopGradient":
             return self.doprint(expr.args[0])
         if name == "Compare":
@@ -340,8 +341,38 @@ def header(n: int, nnz: int) -> list[str]:
     ]
 
 
+def native(expr, memo: dict):
+    """``expr`` with symhess's primitives (SymPy functions) as SymEngine's own function symbols.
+
+    Same names, same printing; but SymEngine rebuilds them without calling back into
+    SymPy, which makes CSE and the loop templates (:mod:`symhess.loops`) fast.
+    ``memo`` holds the calls converted so far (the same calls recur in every derivative).
+    """
+    calls = expr.atoms(PyFunction)
+    if not calls:
+        return expr
+    return expr.xreplace({call: _native_call(call, memo) for call in calls})
+
+
+def _native_call(call, memo: dict):
+    converted = memo.get(call)
+    if converted is None:
+        name = call.get_name()
+        converted = memo[call] = se.Function("Abs_" if name == "Abs" else name)(
+            *(native(a, memo) for a in call.args))
+    return converted
+
+
+def native_derivatives(derivs: Derivatives) -> Derivatives:
+    memo: dict = {}
+    return replace(derivs, value=native(derivs.value, memo), gradient=tuple(native(e, memo) for e in derivs.gradient),
+                   hessian={k: native(e, memo) for k, e in derivs.hessian.items()},
+                   hvp=tuple(native(e, memo) for e in derivs.hvp))
+
+
 def generate(derivs: Derivatives) -> str:
     """The complete module source for ``derivs``."""
+    derivs = native_derivatives(derivs)
     names = symbol_names(derivs)
     lines = header(len(derivs.variables), len(derivs.hessian))
     for kernel in kernels(derivs):

@@ -8,11 +8,19 @@ Only the upper triangle of the (symmetric) Hessian is differentiated.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 import symengine as se
+import sympy as sp
+from symengine.lib.symengine_wrapper import PyFunction
+
+from .tracing.primitives import ALL as PRIMITIVES
+
+_PRIMITIVES = {cls.__name__: cls for cls in PRIMITIVES}
+_CALL = PyFunction  # how SymEngine holds a SymPy function such as a primitive
 
 
 @dataclass(frozen=True)
@@ -48,10 +56,53 @@ def sparse_gradient(expr, index: dict, lowest: int = 0) -> dict:
         for symbol in term.free_symbols:
             k = index.get(symbol)
             if k is not None and k >= lowest:
-                derivative = term.diff(symbol)
+                derivative = derivative_of(term, symbol)
                 if derivative != 0:
                     parts[k].append(derivative)
     return {k: se.Add(*p) for k, p in parts.items()}
+
+
+def derivative_of(expr, symbol):
+    """``d expr / d symbol``: SymEngine's rules, and the chain rule through symhess's primitives.
+
+    SymEngine would differentiate a primitive (a SymPy function) by calling back into
+    SymPy, about a thousand times slower; here each primitive call is replaced by a
+    stand-in symbol and its derivative comes from a template made once per primitive.
+    """
+    calls = expr.atoms(_CALL)
+    if not calls:
+        return expr.diff(symbol)
+    stand_ins = {call: se.Symbol(f"call.{k}") for k, call in enumerate(calls)}
+    back = {stand_in: call for call, stand_in in stand_ins.items()}
+    reduced = expr.xreplace(stand_ins)
+    result = reduced.diff(symbol).xreplace(back)
+    for call, stand_in in stand_ins.items():
+        if call.has(symbol):
+            outer = reduced.diff(stand_in)
+            if outer != 0:  # substituted back before multiplying: xreplace would rebuild calls through SymPy
+                result += outer.xreplace(back) * _call_derivative(call, symbol)
+    return result
+
+
+def _call_derivative(call, symbol):
+    cls, args = _PRIMITIVES[call.get_name()], call.args
+    total = se.Integer(0)
+    for k, arg in enumerate(args):
+        inner = derivative_of(arg, symbol)
+        if inner != 0:
+            outer, template_call = _derivative_template(cls, len(args), k)
+            total += outer.xreplace({template_call: call, **dict(zip(_ARGUMENTS, args))}) * inner
+    return total
+
+
+_ARGUMENTS = tuple(se.Symbol(f"arg.{k}") for k in range(64))
+
+
+@functools.cache
+def _derivative_template(cls, arity: int, k: int):
+    """(d cls(arg.0, ...) / d arg.k, the call cls(arg.0, ...)) in SymEngine, made once."""
+    call = cls(*(sp.Symbol(f"arg.{i}") for i in range(arity)))
+    return se.sympify(call.fdiff(k + 1)), se.sympify(call)
 
 
 def differentiate(value, variables, parameters=()) -> Derivatives:

@@ -48,11 +48,25 @@ def kernel_items(returns, outputs) -> list[Item]:
     pieces = [("return", 0, returns)] + [(_array(t), _index(t), e) for t, e in outputs]
     items = []
     for target, index, expr in pieces:
-        if isinstance(expr, se.Add) and len(expr.args) > SPLIT_TERMS:
-            items += [Item(target, index, True, term) for term in expr.args]
+        terms = _terms(expr)
+        if len(terms) > SPLIT_TERMS:
+            items += [Item(target, index, True, term) for term in terms]
         else:
             items.append(Item(target, index, False, expr))
     return items
+
+
+def _terms(expr) -> list:
+    """The terms of a sum, with products of a factor and a large sum distributed (``c * (a + b)``)."""
+    if isinstance(expr, se.Add):
+        return [t for term in expr.args for t in _terms(term)]
+    if isinstance(expr, se.Mul):
+        factors = expr.args
+        sums = [k for k, f in enumerate(factors) if isinstance(f, se.Add) and len(f.args) > SPLIT_TERMS]
+        if len(sums) == 1:
+            rest = se.Mul(*(f for k, f in enumerate(factors) if k != sums[0]))
+            return [rest * t for t in _terms(factors[sums[0]])]
+    return [expr]
 
 
 def roll(items: list[Item], positions: dict) -> tuple[list[Item], list[Loop]]:
