@@ -275,6 +275,68 @@ class Compiled:
         return rows[0][0] if self._single else tuple(rows)
 
 
+    # ----- sparse Hessians and solvers ---------------------------------------------
+    def hessian_structure(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, cols)`` of the Hessian's structural non-zeros in the upper triangle (``rows <= cols``).
+
+        Indices are into the flat differentiated variables (the ``wrt`` inputs flattened
+        and concatenated); :meth:`hessian_values` returns the values in this order.
+        """
+        layout = self._built.layout
+        return layout.rows.copy(), layout.cols.copy()
+
+    def hessian_values(self, *args) -> np.ndarray:
+        """The upper-triangle Hessian values in :meth:`hessian_structure` order (batched: ``B... + (nnz,)``)."""
+        x, p, batch = self._pack(args)
+        nnz = len(self._built.layout.rows)
+        if not batch:
+            values = np.empty(nnz)
+            self._kernels.hessian(x, p, values)
+            return values
+        values = np.empty((x.shape[0], nnz))
+        self._kernels.hessian_batch(x, p, values, np.empty(x.shape[0]))
+        return values.reshape((*batch, nnz))
+
+    def hessian_sparse(self, *args):
+        """The full symmetric Hessian over the flat variables as a ``scipy.sparse.csr_array``, never dense."""
+        x, p, batch = self._pack(args)
+        if batch:
+            raise ValueError(f"hessian_sparse takes one point, got a batch of shape {batch}: "
+                             "use hessian_values for batches (one row of values per point)")
+        from .sparse import csr_matrix
+
+        values = np.empty(len(self._built.layout.rows))
+        self._kernels.hessian(x, p, values)
+        return csr_matrix(self._csr_layout(), values)
+
+    def _csr_layout(self):
+        if getattr(self, "_csr", None) is None:
+            from .sparse import csr_layout
+
+            layout = self._built.layout
+            self._csr = csr_layout(layout.n, layout.rows, layout.cols)
+        return self._csr
+
+    def scipy(self, *parameters, sparse: bool = False):
+        """Callbacks for ``scipy.optimize.minimize`` (``fun``, ``jac``, ``hess``, ``hessp``) on the flat ``x``.
+
+        ``parameters`` are the non-differentiated inputs, fixed for the optimisation;
+        ``sparse=True`` makes ``hess`` return a ``scipy.sparse.csr_array`` (for ``trust-constr``).
+        """
+        from .sparse import ScipyCallbacks
+
+        if len(parameters) != len(self._params):
+            names = ", ".join(self._specs[i].name for i in self._params) or "none"
+            raise TypeError(f"scipy() takes the {len(self._params)} runtime parameter(s) ({names}), "
+                            f"got {len(parameters)}")
+        arrays = [to_float64(v) for v in parameters]
+        for i, array in zip(self._params, arrays):
+            if array.shape != self._specs[i].shape:
+                raise ValueError(f"parameter {self._specs[i].name!r} has shape {array.shape}; "
+                                 f"compiled for {self._specs[i].shape}")
+        p = self._flatten(arrays, [self._specs[i].shape for i in self._params], ())
+        return ScipyCallbacks(self, np.ascontiguousarray(p, dtype=np.float64), sparse)
+
     # ----- inspection -------------------------------------------------------------
     @property
     def symbols(self):
