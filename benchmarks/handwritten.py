@@ -1,0 +1,296 @@
+"""Hand-written Numba kernels of each problem's analytic Hessian: the speed-of-light baseline.
+
+Per family: ``value(x, *data)``, ``hessian_into(x, H, *data)`` (adds the Hessian into a
+zeroed ``H``) and ``hvp(x, v, out, *data)`` (writes ``H @ v`` into ``out``, returns the
+value), derived by hand from the formulas in ``problems.py`` (each derivation is in the
+kernel's docstring). :func:`kernels` wraps them as ``hessian(x)``, ``hvp(x, v)`` and the
+parallel ``hessian_batch(X)`` with the problem's data bound.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+
+# ----- sum of cubes and PyTorch's pow_adder_reducer: diagonal Hessians ---------------
+@numba.njit
+def sum_of_cubes_value(x):
+    return np.sum(x ** 3)
+
+
+@numba.njit
+def sum_of_cubes_hessian_into(x, H):
+    for i in range(x.size):
+        H[i, i] = 6 * x[i]
+
+
+@numba.njit
+def sum_of_cubes_hvp(x, v, out):
+    value = 0.0
+    for i in range(x.size):
+        out[i] = 6 * x[i] * v[i]
+        value += x[i] ** 3
+    return value
+
+
+@numba.njit
+def pow_adder_reducer_value(x):
+    return 2 * (x[0] ** 2 + x[1] ** 2) + 3 * (x[2] ** 2 + x[3] ** 2)
+
+
+@numba.njit
+def pow_adder_reducer_hessian_into(x, H):
+    H[0, 0] = H[1, 1] = 4.0
+    H[2, 2] = H[3, 3] = 6.0
+
+
+@numba.njit
+def pow_adder_reducer_hvp(x, v, out):
+    out[0], out[1], out[2], out[3] = 4 * v[0], 4 * v[1], 6 * v[2], 6 * v[3]
+    return pow_adder_reducer_value(x)
+
+
+# ----- chained Rosenbrock: tridiagonal -----------------------------------------------
+@numba.njit
+def rosenbrock_value(x):
+    value = 0.0
+    for i in range(x.size - 1):
+        value += 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+    return value
+
+
+@numba.njit
+def rosenbrock_hessian_into(x, H):
+    """Term i adds 1200 x_i^2 - 400 x_{i+1} + 2 at (i, i), 200 at (i+1, i+1), -400 x_i at (i, i+1)."""
+    for i in range(x.size - 1):
+        H[i, i] += 1200 * x[i] ** 2 - 400 * x[i + 1] + 2
+        H[i + 1, i + 1] += 200.0
+        H[i, i + 1] = H[i + 1, i] = -400 * x[i]
+
+
+@numba.njit
+def rosenbrock_tridiagonal(x):
+    """The Hessian's diagonal and first off-diagonal: all it has (the sparse speed of light)."""
+    diagonal, off = np.zeros(x.size), np.empty(x.size - 1)
+    for i in range(x.size - 1):
+        diagonal[i] += 1200 * x[i] ** 2 - 400 * x[i + 1] + 2
+        diagonal[i + 1] += 200.0
+        off[i] = -400 * x[i]
+    return diagonal, off
+
+
+@numba.njit
+def rosenbrock_hvp(x, v, out):
+    out[:] = 0.0
+    value = 0.0
+    for i in range(x.size - 1):
+        value += 100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+        off = -400 * x[i]
+        out[i] += (1200 * x[i] ** 2 - 400 * x[i + 1] + 2) * v[i] + off * v[i + 1]
+        out[i + 1] += 200 * v[i + 1] + off * v[i]
+    return value
+
+
+# ----- logistic regression: X^T diag(s (1 - s)) X -----------------------------------
+@numba.njit
+def logistic_value(w, X, y):
+    value = 0.0
+    for k in range(X.shape[0]):
+        z = X[k] @ w
+        value += np.log(1 + np.exp(z)) - y[k] * z
+    return value
+
+
+@numba.njit
+def logistic_hessian_into(w, H, X, y):
+    n = w.size
+    for k in range(X.shape[0]):
+        s = 1 / (1 + np.exp(-(X[k] @ w)))
+        d = s * (1 - s)
+        for i in range(n):
+            a = d * X[k, i]
+            for j in range(i, n):
+                H[i, j] += a * X[k, j]
+    for i in range(n):
+        for j in range(i):
+            H[i, j] = H[j, i]
+
+
+@numba.njit
+def logistic_hvp(w, v, out, X, y):
+    out[:] = 0.0
+    value = 0.0
+    for k in range(X.shape[0]):
+        z = X[k] @ w
+        value += np.log(1 + np.exp(z)) - y[k] * z
+        s = 1 / (1 + np.exp(-z))
+        out += (s * (1 - s) * (X[k] @ v)) * X[k]
+    return value
+
+
+# ----- Lennard-Jones: 3x3 pair blocks ------------------------------------------------
+@numba.njit
+def _pair(x, a, b):
+    """Separation d = p_a - p_b, its square s, and phi'(s), phi''(s) for phi(s) = 4 (s^-6 - s^-3)."""
+    d = x[3 * a:3 * a + 3] - x[3 * b:3 * b + 3]
+    s = d @ d
+    return d, s, 4 * (-6 * s ** -7 + 3 * s ** -4), 4 * (42 * s ** -8 - 12 * s ** -5)
+
+
+@numba.njit
+def lennard_jones_value(x, first, second):
+    value = 0.0
+    for k in range(first.size):
+        d = x[3 * first[k]:3 * first[k] + 3] - x[3 * second[k]:3 * second[k] + 3]
+        s = d @ d
+        value += 4 * (s ** -6 - s ** -3)
+    return value
+
+
+@numba.njit
+def lennard_jones_hessian_into(x, H, first, second):
+    """Pair block B = 2 phi'(s) I + 4 phi''(s) d d^T: +B on both diagonal blocks, -B off them."""
+    for k in range(first.size):
+        a, b = first[k], second[k]
+        d, _, d1, d2 = _pair(x, a, b)
+        for i in range(3):
+            for j in range(3):
+                block = 4 * d2 * d[i] * d[j] + (2 * d1 if i == j else 0.0)
+                H[3 * a + i, 3 * a + j] += block
+                H[3 * b + i, 3 * b + j] += block
+                H[3 * a + i, 3 * b + j] -= block
+                H[3 * b + i, 3 * a + j] -= block
+
+
+@numba.njit
+def lennard_jones_hvp(x, v, out, first, second):
+    out[:] = 0.0
+    value = 0.0
+    for k in range(first.size):
+        a, b = first[k], second[k]
+        d, s, d1, d2 = _pair(x, a, b)
+        value += 4 * (s ** -6 - s ** -3)
+        dv = v[3 * a:3 * a + 3] - v[3 * b:3 * b + 3]
+        w = 2 * d1 * dv + 4 * d2 * (d @ dv) * d
+        out[3 * a:3 * a + 3] += w
+        out[3 * b:3 * b + 3] -= w
+    return value
+
+
+# ----- MLP: Gauss-Newton part plus residual times the network's own Hessian ----------
+@numba.njit
+def _mlp_sample(theta, row, target, hidden):
+    """Residual r, its gradient g and tanh, tanh', tanh'' of one sample's hidden layer."""
+    columns = row.size
+    t, dt, ddt = np.empty(hidden), np.empty(hidden), np.empty(hidden)
+    g = np.zeros(theta.size)
+    r = theta[-1] - target
+    for k in range(hidden):
+        t[k] = np.tanh(theta[k * columns:(k + 1) * columns] @ row)
+        dt[k] = 1 - t[k] ** 2
+        ddt[k] = -2 * t[k] * dt[k]
+        w2 = theta[hidden * columns + k]
+        r += w2 * t[k]
+        g[k * columns:(k + 1) * columns] = w2 * dt[k] * row
+        g[hidden * columns + k] = t[k]
+    g[-1] = 1.0
+    return r, g, t, dt, ddt
+
+
+@numba.njit
+def mlp_value(theta, inputs, targets):
+    hidden = (theta.size - 1) // (inputs.shape[1] + 1)
+    value = 0.0
+    for b in range(inputs.shape[0]):
+        value += _mlp_sample(theta, inputs[b], targets[b], hidden)[0] ** 2
+    return value / inputs.shape[0]
+
+
+@numba.njit
+def mlp_hessian_into(theta, H, inputs, targets):
+    """L = mean r^2: H = (2/B) sum (g g^T + r S), S having the W1-W1 blocks w2_k tanh''_k x x^T
+    and the W1-w2 entries tanh'_k x (everything else in the residual is linear)."""
+    samples, columns = inputs.shape
+    hidden = (theta.size - 1) // (columns + 1)
+    scale = 2.0 / samples
+    for b in range(samples):
+        row = inputs[b]
+        r, g, _, dt, ddt = _mlp_sample(theta, row, targets[b], hidden)
+        for i in range(theta.size):
+            for j in range(theta.size):
+                H[i, j] += scale * g[i] * g[j]
+        for k in range(hidden):
+            base, w2_index = k * columns, hidden * columns + k
+            curvature = scale * r * theta[w2_index] * ddt[k]
+            for i in range(columns):
+                mixed = scale * r * dt[k] * row[i]
+                H[base + i, w2_index] += mixed
+                H[w2_index, base + i] += mixed
+                for j in range(columns):
+                    H[base + i, base + j] += curvature * row[i] * row[j]
+
+
+@numba.njit
+def mlp_hvp(theta, v, out, inputs, targets):
+    samples, columns = inputs.shape
+    hidden = (theta.size - 1) // (columns + 1)
+    scale = 2.0 / samples
+    out[:] = 0.0
+    value = 0.0
+    for b in range(samples):
+        row = inputs[b]
+        r, g, _, dt, ddt = _mlp_sample(theta, row, targets[b], hidden)
+        value += r * r
+        out += (scale * (g @ v)) * g
+        for k in range(hidden):
+            base, w2_index = k * columns, hidden * columns + k
+            xv = row @ v[base:base + columns]
+            out[base:base + columns] += scale * r * (theta[w2_index] * ddt[k] * xv + dt[k] * v[w2_index]) * row
+            out[w2_index] += scale * r * dt[k] * xv
+    return value / samples
+
+
+# ----- wrappers with the data bound ----------------------------------------------------
+@dataclass(frozen=True)
+class Kernels:
+    value: object
+    hessian: object
+    hvp: object
+    hessian_batch: object
+
+
+@functools.cache
+def _batched(hessian_into):
+    """A parallel loop over the rows of ``X`` around one family's ``hessian_into``."""
+
+    @numba.njit(parallel=True)
+    def batch(X, data):
+        out = np.zeros((X.shape[0], X.shape[1], X.shape[1]))
+        for b in numba.prange(X.shape[0]):
+            hessian_into(X[b], out[b], *data)
+        return out
+
+    return batch
+
+
+def kernels(problem) -> Kernels:
+    """The hand-written evaluators of ``problem``, with its data bound, as NumPy callables."""
+    module = globals()
+    value, into, hvp = (module[f"{problem.family}_{name}"] for name in ("value", "hessian_into", "hvp"))
+    data = tuple(np.ascontiguousarray(a) for a in problem.arrays)
+    batch = _batched(into)
+
+    def hessian(x):
+        H = np.zeros((x.size, x.size))
+        into(x, H, *data)
+        return H
+
+    def product(x, v):
+        out = np.empty(x.size)
+        return hvp(x, v, out, *data), out
+
+    return Kernels(lambda x: value(x, *data), hessian, product, lambda X: batch(X, data))

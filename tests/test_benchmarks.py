@@ -1,0 +1,130 @@
+"""The benchmark suite's machinery: every backend computes the same function, the
+hand-written kernels are right, and one tiny run writes its report.
+
+The references (PyTorch, JAX, CasADi) are optional: their checks skip, saying so.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import handwritten
+import problems
+import references as refs
+
+SMALL = [problems.POW_ADDER, problems.sum_of_cubes_problem(4), problems.rosenbrock_problem(10),
+         problems.logistic_problem(20), problems.lennard_jones_problem(3), problems.mlp_problem(2)]
+IDS = [p.key for p in SMALL]
+
+
+def require(library: str) -> None:
+    if importlib.util.find_spec(library) is None:
+        pytest.skip(f"{library} is not installed (optional reference)")
+
+
+def finite_difference_hessian(f, x, step=1e-4):
+    """Central differences of the value: independent of every tool under test."""
+    n, H = x.size, np.empty((x.size, x.size))
+    for i in range(n):
+        for j in range(n):
+            di, dj = np.eye(n)[i] * step, np.eye(n)[j] * step
+            H[i, j] = (f(x + di + dj) - f(x + di - dj) - f(x - di + dj) + f(x - di - dj)) / (4 * step ** 2)
+    return H
+
+
+def close(a, b, tolerance):
+    return np.max(np.abs(np.asarray(a) - b)) <= tolerance * np.max(np.abs(b))
+
+
+@pytest.mark.parametrize("problem", SMALL, ids=IDS)
+def test_handwritten_kernels_match_finite_differences_of_the_formula(problem):
+    x, v = problem.sample(), np.random.default_rng(1).normal(size=problem.n)
+    f = problem.function("numpy")
+    k = handwritten.kernels(problem)
+    H = k.hessian(x)
+    assert close(H, finite_difference_hessian(f, x), 1e-5)
+    value, hv = k.hvp(x, v)
+    assert value == pytest.approx(f(x), rel=1e-12)
+    assert close(hv, H @ v, 1e-12)
+
+def test_the_sparse_baseline_is_the_dense_hessians_two_diagonals():
+    problem = problems.rosenbrock_problem(7)
+    x = problem.sample()
+    diagonal, off = handwritten.rosenbrock_tridiagonal(x)
+    assert close(np.diag(diagonal) + np.diag(off, 1) + np.diag(off, -1), handwritten.kernels(problem).hessian(x), 1e-15)
+
+
+def test_batches_thread_over_points_and_can_be_held_to_one_thread():
+    problem = problems.rosenbrock_problem(10)
+    X = np.stack([problem.sample(seed) for seed in range(3)])
+    k = handwritten.kernels(problem)
+    calls = refs.handwritten(problem, X[0], X[1], X)
+    expected = np.stack([k.hessian(x) for x in X])
+    assert close(calls.hessian_batch(), expected, 1e-12)
+    assert close(refs.one_thread(calls).hessian_batch(), expected, 1e-12)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "casadi"])
+@pytest.mark.parametrize("problem", SMALL, ids=IDS)
+def test_every_backend_computes_the_same_function_and_hessian(problem, backend):
+    require(backend)
+    x, v = problem.sample(), np.random.default_rng(1).normal(size=problem.n)
+    build = {"torch": refs.torch_autograd, "jax": refs.jax_jit, "casadi": refs.casadi_call}[backend]
+    calls = build(problem, x, v, None)
+    expected = handwritten.kernels(problem)
+    assert close(calls.dense(calls.hessian()), expected.hessian(x), 1e-10)
+    assert close(calls.vector(calls.hvp()), expected.hvp(x, v)[1], 1e-10)
+
+
+def test_casadi_buffers_give_the_dense_hessian_and_batches():
+    require("casadi")
+    problem = problems.rosenbrock_problem(10)
+    x, v = problem.sample(), np.ones(10)
+    X = np.stack([x, 2 * x, -x])
+    calls = refs.casadi_buffer(problem, x, v, X)
+    expected = handwritten.kernels(problem)
+    assert close(calls.dense(calls.hessian()), expected.hessian(x), 1e-12)
+    assert close(calls.vector(calls.hvp()), expected.hvp(x, v)[1], 1e-12)
+    assert close(calls.batch_dense(calls.hessian_batch()), expected.hessian_batch(X), 1e-12)
+
+
+def test_problem_keys_name_their_instances():
+    assert problems.by_key("rosenbrock-37").n == 37
+    assert problems.by_key("lennard_jones-13").n == 39
+    assert problems.by_key("mlp-61").label.startswith("MLP 4-10-1")
+    with pytest.raises(KeyError, match="family-size"):
+        problems.by_key("rosenbrok-10")
+
+
+def test_one_tiny_run_writes_tables_json_and_plots(tmp_path, monkeypatch):
+    """The whole same-process path on the smallest problem: every tool timed, checked and reported."""
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path / "cache"))  # restored after the run moves it
+    import run
+
+    results = run.main(["--quick", "--only", "pow_adder_reducer-4", "--skip-compile", "--out", str(tmp_path)])
+    measured = results["problems"]["pow_adder_reducer-4"]
+    for op in ("hessian", "hvp"):
+        assert isinstance(measured["latency"][op][refs.SYMHESS], float)
+        assert max(measured["correctness"][op].values()) < 1e-12
+    assert measured["batch"]["tools"][refs.SYMHESS]["difference"] < 1e-12
+    assert json.loads((tmp_path / "benchmarks.json").read_text())["problems"].keys() == {"pow_adder_reducer-4"}
+    report = (tmp_path / "benchmarks.md").read_text()
+    assert "## Targets" in report and "hessian per call ÷ hand-written Numba" in report
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert all((tmp_path / name).stat().st_size > 0 for name in ("latency_ratios.png", "throughput.png"))
+
+
+def test_new_process_measurements_report_phases_and_timeouts(tmp_path):
+    import run
+
+    cold = run.in_new_process("symhess", "sum_of_cubes-4", tmp_path, timeout=120)
+    assert cold["status"] == "ok" and not cold["cache_hit"] and cold["peak_mb"] > 10
+    warm = run.in_new_process("symhess", "sum_of_cubes-4", tmp_path, timeout=120)
+    assert warm["cache_hit"] and warm["total"] == pytest.approx(warm["build"] + warm["first_call"])
+    assert run.in_new_process("symhess", "rosenbrock-3000", tmp_path / "late", timeout=0.5)["status"] == "timeout"
