@@ -28,6 +28,12 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
+def _per_sample(entry, p):
+    """``entry`` as a sum of ``c_i p_i (1 - p_i)`` when it is one (it should be), else as it is."""
+    terms = [entry.coeff(pi) * pi * (1 - pi) for pi in p]
+    return sp.Add(*terms) if sp.expand(entry - sp.Add(*terms)) == 0 else entry
+
+
 def symbolic_hessian(features=2, samples=3):
     """The compiled Hessian, written with p_i = sigmoid(z_i), and whether it equals X^T W X."""
     f = symhess.compile(nll, np.zeros(features), np.zeros((samples, features)), np.zeros(samples), wrt=0)
@@ -36,7 +42,9 @@ def symbolic_hessian(features=2, samples=3):
     p = sp.symbols(f"p:{samples}")
     # the traced log(1 + e^z_i) terms; d/dz log(1 + e^z) = exp(z - log(1 + e^z)) = sigmoid(z)
     softplus = {term.args[-1]: term for term in f.expression.atoms(sp.Function)}
-    H = f.hessian_expression.subs({sp.exp(z[i] - softplus[z[i]]): p[i] for i in range(samples)})
+    a = [z[i] - softplus[z[i]] for i in range(samples)]
+    H = f.hessian_expression.subs({sp.exp(2 * a[i]): p[i] ** 2 for i in range(samples)})  # e^(2a) = (e^a)^2
+    H = H.subs({sp.exp(a[i]): p[i] for i in range(samples)}).applyfunc(lambda e: _per_sample(e, p))
     XtWX = X.T * sp.diag(*[pi * (1 - pi) for pi in p]) * X
     return f, H, (H - XtWX).expand().is_zero_matrix
 

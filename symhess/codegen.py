@@ -17,7 +17,7 @@ from symengine.lib.symengine_wrapper import PyFunction
 
 from . import __version__
 from .differentiate import Derivatives
-from .loops import ROLL_ITEMS, kernel_items, roll
+from .loops import ROLL_ITEMS, Loop, kernel_items, loop_symbol, roll
 
 FUNCTIONS = {
     "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
@@ -190,19 +190,49 @@ class Kernel:
     arguments: tuple[str, ...]
     outputs: tuple[tuple[str, object], ...]  # (target like "g[3]", expression)
     returns: object                           # expression returned (the value)
+    loops: tuple = ()                         # repeated terms' contributions, added after the outputs
 
 
 def kernels(derivs: Derivatives) -> tuple[Kernel, ...]:
-    """The four evaluators every compiled function has."""
+    """The four evaluators every compiled function has (gradient and Hessian kernels return 0: unused)."""
     grad = tuple((f"g[{k}]", e) for k, e in enumerate(derivs.gradient))
     hess = tuple((f"h[{k}]", e) for k, e in enumerate(derivs.hessian.values()))
     hvp = tuple((f"hv[{k}]", e) for k, e in enumerate(derivs.hvp))
+    value, gradient, hessian, product = sum_loops(derivs.sums)
+    zero = se.Integer(0)
     return (
-        Kernel("value", ("x", "p"), (), derivs.value),
-        Kernel("gradient", ("x", "p", "g"), grad, derivs.value),
-        Kernel("hessian", ("x", "p", "h"), hess, se.Integer(0)),  # callers read h only
-        Kernel("hvp", ("x", "p", "v", "hv"), hvp, derivs.value),
+        Kernel("value", ("x", "p"), (), derivs.value, value),
+        Kernel("gradient", ("x", "p", "g"), grad, zero, gradient),
+        Kernel("hessian", ("x", "p", "h"), hess, zero, hessian),
+        Kernel("hvp", ("x", "p", "v", "hv"), hvp, derivs.value, value + product),
     )
+
+
+def sum_loops(sums) -> tuple[tuple, tuple, tuple, tuple]:
+    """Loops adding the repeated terms (:class:`symhess.differentiate.SumDerivatives`) to the
+    value, the gradient, the Hessian values and the Hessian-vector product."""
+    memo: dict = {}
+    value, gradient, hessian, product = [], [], [], []
+    for part in sums:
+        group = part.group
+        count = group.count
+
+        def body(expr, group=group):
+            return native(group.at_loop(expr), memo)
+
+        value.append(Loop(count, (("return", 0, 0, True, body(group.template)),)))
+        gradient.append(Loop(count, tuple(("g", group.bases[k], group.strides[k], True, body(d))
+                                          for k, d in part.gradient)))
+        hessian.append(Loop(count, tuple(("h", base, stride, True, body(d))
+                                         for _, _, d, (base, stride) in part.hessian)))
+        rows: dict = {}
+        for k, j, d, _ in part.hessian:
+            rows.setdefault(k, []).append(body(d) * loop_symbol("v", group.bases[j], group.strides[j]))
+            if k != j:
+                rows.setdefault(j, []).append(body(d) * loop_symbol("v", group.bases[k], group.strides[k]))
+        product.append(Loop(count, tuple(("hv", group.bases[k], group.strides[k], True, se.Add(*terms))
+                                         for k, terms in rows.items())))
+    return tuple(value), tuple(gradient), tuple(hessian), tuple(product)
 
 
 def symbol_names(derivs: Derivatives) -> dict:
@@ -215,7 +245,10 @@ def symbol_names(derivs: Derivatives) -> dict:
 def kernel_source(kernel: Kernel, names: dict) -> list[str]:
     """Three-address code of one kernel (CSE first), and its Numba wrapper."""
     items = kernel_items(kernel.returns, kernel.outputs)
-    body = rolled_body(items, names) if len(items) >= ROLL_ITEMS else straight_body(kernel, names)
+    if len(items) >= ROLL_ITEMS or kernel.loops:
+        body = rolled_body(items, names, kernel.loops)
+    else:
+        body = straight_body(kernel, names)
     arguments = ", ".join(kernel.arguments)
     code_name = kernel.name.upper() + "_CODE"
     return [f'{code_name} = """',
@@ -243,12 +276,17 @@ def straight_body(kernel: Kernel, names: dict) -> list[str]:
     return printer.lines
 
 
-def rolled_body(items, names: dict) -> list[str]:
-    """Loops over the repeated formulas (see :mod:`symhess.loops`), straight-line code for the rest."""
+def rolled_body(items, names: dict, extra_loops=()) -> list[str]:
+    """Loops over the repeated formulas (see :mod:`symhess.loops`), straight-line code for the rest.
+
+    ``extra_loops`` (repeated terms of a sum) add to targets the items have already set.
+    """
     positions = {symbol: (text[:text.index("[")], int(text[text.index("[") + 1:-1])) for symbol, text in names.items()}
     straight, loops = roll(items, positions)
+    loops = _fuse(loops) + _fuse([loop for loop in extra_loops if loop.stores])  # sets first, then additions
     printer = ThreeAddressPrinter(dict(names))
-    accumulated = sorted({(i.target, i.index) for i in items if i.accumulate})
+    accumulated = sorted({(i.target, i.index) for i in items if i.accumulate}
+                         | {("return", 0) for loop in extra_loops for store in loop.stores if store[0] == "return"})
     printer.lines += [f"    {_target(t, k)} = 0.0" for t, k in accumulated]
     value = _emit(printer, [(_target(i.target, i.index), i.accumulate, i.expr) for i in straight], block=0)
     for number, loop in enumerate(loops, start=1):
@@ -262,8 +300,18 @@ def rolled_body(items, names: dict) -> list[str]:
         printer.lines.insert(start, f"    for m in range({loop.count}):")
         printer.memo = outside
     returns_sum = ("return", 0) in accumulated
+    if returns_sum and value is not None:
+        printer.lines.append(f"    acc += {value}")
     printer.lines.append(f"    return {'acc' if returns_sum else value or '0.0'}")
     return printer.lines
+
+
+def _fuse(loops) -> list:
+    """One loop per trip count, so that stores of the same iteration share subexpressions."""
+    stores: dict = {}
+    for loop in loops:
+        stores.setdefault(loop.count, []).extend(loop.stores)
+    return [Loop(count, tuple(s)) for count, s in sorted(stores.items())]
 
 
 def _target(target: str, index) -> str:
@@ -375,6 +423,7 @@ def generate(derivs: Derivatives) -> str:
     derivs = native_derivatives(derivs)
     names = symbol_names(derivs)
     lines = header(len(derivs.variables), len(derivs.hessian))
+    lines += [f"REPEATED_TERMS = {len(derivs.sums)}  # sums of one formula differentiated once (symhess.loops)", ""]
     for kernel in kernels(derivs):
         lines += kernel_source(kernel, names)
     dense = DENSE.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])

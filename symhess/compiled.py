@@ -406,6 +406,8 @@ class Compiled:
         layout = self._built.layout
         return {"n": layout.n, "parameters": layout.m, "nonzeros": len(layout.rows),
                 "simplify": layout.simplify, "cache_hit": "differentiate" not in self._timings,
+                "loops": self.source.count("for m in range("),
+                "repeated_terms": getattr(self._kernels, "REPEATED_TERMS", 0),
                 "seconds": dict(self._timings)}
 
     def latex(self, full: bool = False) -> str:

@@ -34,6 +34,7 @@ class Derivatives:
     hessian: dict              # {(i, j): expr} for i <= j, structural non-zeros only
     direction: tuple           # symbols v[k] of the hvp direction
     hvp: tuple                 # H @ v, one expression per variable (never forms H)
+    sums: tuple = ()           # SumDerivatives of repeated terms, added to all of the above by loops
 
     @property
     def rows(self) -> np.ndarray:
@@ -140,3 +141,61 @@ def jacobian(outputs, variables) -> dict:
         for k, d in sparse_gradient(expr, index).items():
             entries[(row, k)] = d
     return dict(sorted(entries.items()))
+
+
+@dataclass(frozen=True)
+class SumDerivatives:
+    """Derivatives of one repeated term (:class:`symhess.loops.SumGroup`) with respect to its slots.
+
+    ``gradient``: ``(slot, d template / d slot)`` for the differentiated slots;
+    ``hessian``: ``(slot_a, slot_b, second derivative, (base, stride))`` for ``a <= b``, non-zero,
+    where ``base + stride*m`` is the position of the entry in the upper-triangle values.
+    """
+
+    group: object
+    gradient: tuple
+    hessian: tuple
+
+
+def with_sums(derivs: Derivatives, groups, n: int):
+    """``derivs`` (of the other terms) plus the repeated terms' derivatives; or, if some groups'
+    Hessian entries do not fall at evenly spaced positions, the list of those groups (the
+    caller differentiates their terms one by one)."""
+    parts = []
+    keys = set(derivs.hessian)
+    for group in groups:
+        slots = [k for k, array in enumerate(group.arrays) if array == "x"]
+        first = {k: derivative_of(group.template, group.slots[k]) for k in slots}
+        gradient = tuple((k, d) for k, d in first.items() if d != 0)
+        pairs = []
+        for a, k in enumerate(slots):
+            for j in slots[a:]:
+                second = derivative_of(first[k], group.slots[j])
+                if second != 0:
+                    pairs.append((k, j, second))
+        rows = [np.minimum(group.index(k, np.arange(group.count)), group.index(j, np.arange(group.count)))
+                for k, j, _ in pairs]
+        cols = [np.maximum(group.index(k, np.arange(group.count)), group.index(j, np.arange(group.count)))
+                for k, j, _ in pairs]
+        for r, c in zip(rows, cols):
+            keys.update(zip(r.tolist(), c.tolist()))
+        parts.append((group, gradient, pairs, rows, cols))
+    position = {key: k for k, key in enumerate(sorted(keys))}
+    sums, uneven = [], []
+    for group, gradient, pairs, rows, cols in parts:
+        hessian = []
+        for (k, j, second), r, c in zip(pairs, rows, cols):
+            where = np.array([position[key] for key in zip(r.tolist(), c.tolist())])
+            stride = int(where[1] - where[0]) if len(where) > 1 else 0
+            if not np.array_equal(where, where[0] + stride * np.arange(len(where))):
+                uneven.append(group)
+                break
+            hessian.append((k, j, second, (int(where[0]), stride)))
+        else:
+            sums.append(SumDerivatives(group, gradient, tuple(hessian)))
+    if uneven:
+        return uneven
+    zero = se.Integer(0)
+    hessian = {key: derivs.hessian.get(key, zero) for key in sorted(keys)}
+    return Derivatives(derivs.variables, derivs.parameters, derivs.value, derivs.gradient, hessian,
+                       derivs.direction, derivs.hvp, tuple(sums))

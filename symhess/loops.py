@@ -147,3 +147,67 @@ def _array(target: str) -> str:
 
 def _index(target: str) -> int:
     return int(target[target.index("[") + 1:-1])
+
+
+# ----- sums over repeated terms: differentiate one template, not every copy -------------------
+
+SUM_TERMS = 200      # a value with at least this many terms is searched for repeated terms
+
+
+@dataclass(frozen=True)
+class SumGroup:
+    """``sum over m < count of template(slots)`` with slot ``k`` at ``arrays[k][bases[k] + strides[k]*m]``."""
+
+    template: object
+    slots: tuple
+    arrays: tuple
+    bases: tuple
+    strides: tuple
+    count: int
+    terms: tuple     # the repeated terms themselves, for when they must be differentiated one by one
+
+    def index(self, k: int, m):
+        return self.bases[k] + self.strides[k] * m
+
+    def at_loop(self, expr):
+        """``expr`` (in the slots) with each slot as its loop symbol ``x[base + stride*m]``."""
+        return expr.xreplace({slot: loop_symbol(self.arrays[k], self.bases[k], self.strides[k])
+                              for k, slot in enumerate(self.slots)})
+
+
+def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
+    """Long runs of one template among the terms of ``value``, and the sum of the other terms.
+
+    ``native`` maps an expression to a form SymEngine rebuilds by itself (for the keys);
+    each group's template keeps the original functions, so that it can be differentiated.
+    """
+    terms = value.args if isinstance(value, se.Add) else ()
+    if len(terms) < SUM_TERMS:
+        return [], value
+    groups = defaultdict(list)
+    rest = []
+    for term in terms:
+        key, vector = _template(Item("return", 0, True, native(term)), positions)
+        if key is None:
+            rest.append(term)
+        else:
+            groups[key].append((vector, term))
+    found = []
+    for members in groups.values():
+        members.sort(key=lambda member: member[0])
+        for run in _affine_runs(members):
+            if len(run) < MIN_RUN:
+                rest += [term for _, term in run]
+            else:
+                found.append(_sum_group(run, positions))
+    return found, se.Add(*rest)
+
+
+def _sum_group(run, positions) -> SumGroup:
+    first_vector, first_term = run[0]
+    step = _step(first_vector, run[1][0])
+    symbols = sorted(first_term.free_symbols, key=positions.__getitem__)
+    slots = tuple(se.Symbol(f"slot.{k}") for k in range(len(symbols)))
+    return SumGroup(first_term.xreplace(dict(zip(symbols, slots))), slots,
+                    tuple(positions[s][0] for s in symbols), first_vector[1:], step[1:], len(run),
+                    tuple(term for _, term in run))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import symengine as se
 
 from . import __version__
 from .cache import cache_dir, write_once
@@ -100,26 +101,54 @@ def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict) -
     return built
 
 
-def derive(trace: Trace, wrt, options: Options, timings: dict):
-    """The symbolic stages: differentiate and simplify."""
-    from .differentiate import differentiate
+def derive(trace: Trace, wrt, options: Options, timings: dict, structured: bool = False):
+    """The symbolic stages: differentiate and simplify.
+
+    ``structured``: a value that sums many copies of one formula at shifted indices is
+    differentiated once per formula (the copies become loops, see :mod:`symhess.loops`);
+    the other terms as usual.  Code generation uses this; inspection wants every entry.
+    """
+    from .differentiate import differentiate, with_sums
     from .simplify import simplify
 
     variables, parameters = split_variables(trace, wrt)
+    value = trace.output.reshape(-1)[0]
     start = time.perf_counter()
-    derivs = differentiate(trace.output.reshape(-1)[0], variables, parameters)
-    timings["differentiate"] = time.perf_counter() - start
-    start = time.perf_counter()
-    derivs, mode = simplify(derivs, options.simplify, options.simplify_budget)
-    timings["simplify"] = time.perf_counter() - start
-    return derivs, mode
+    groups, rest = _sum_groups(value, variables, parameters) if structured else ([], value)
+    for _ in range(2):
+        derivs = differentiate(rest, variables, parameters)
+        timings["differentiate"] = time.perf_counter() - start
+        start = time.perf_counter()
+        derivs, mode = simplify(derivs, options.simplify, options.simplify_budget)
+        timings["simplify"] = time.perf_counter() - start
+        if not groups:
+            return derivs, mode
+        start = time.perf_counter()
+        combined = with_sums(derivs, groups, len(variables))
+        if not isinstance(combined, list):
+            timings["differentiate"] += time.perf_counter() - start
+            return combined, mode
+        # groups whose Hessian entries are unevenly spaced: their terms are differentiated one by one
+        rest = se.Add(rest, *(term for group in combined for term in group.terms))
+        groups = [group for group in groups if group not in combined]
+    return derive(trace, wrt, options, timings)
+
+
+def _sum_groups(value, variables, parameters):
+    from .codegen import native
+    from .loops import sum_groups
+
+    positions = {s: ("x", k) for k, s in enumerate(variables)}
+    positions.update({s: ("p", k) for k, s in enumerate(parameters)})
+    memo: dict = {}
+    return sum_groups(value, positions, lambda expr: native(expr, memo))
 
 
 def _from_scratch(trace, wrt, options, timings) -> Built:
     from .codegen import generate, source_key
     from .jit import load
 
-    derivs, mode = derive(trace, wrt, options, timings)
+    derivs, mode = derive(trace, wrt, options, timings, structured=True)
     start = time.perf_counter()
     source = generate(derivs)
     timings["generate"] = time.perf_counter() - start
@@ -130,7 +159,7 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     if options.eager_jit:
         compile_kernels(module, layout)
     timings["jit"] = time.perf_counter() - start
-    return Built(module, layout, source, derivatives=derivs)
+    return Built(module, layout, source, derivatives=None if derivs.sums else derivs)  # inspection wants every entry
 
 
 def compile_kernels(module, layout: Layout) -> None:

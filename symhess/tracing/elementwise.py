@@ -11,6 +11,7 @@ import numbers
 
 import symengine as se
 import sympy as sp
+from symengine.lib.symengine_wrapper import PyFunction, sympy_module
 
 from . import primitives as P  # noqa: N812 - one letter keeps the table lines short
 
@@ -28,8 +29,35 @@ def constant(value):
 
 
 def apply(primitive, *args):
-    """Build ``primitive(*args)`` from SymEngine arguments (folding numbers)."""
-    return se.sympify(primitive(*(sp.sympify(constant(a)) for a in args)))
+    """Build ``primitive(*args)`` from SymEngine arguments (folding numbers).
+
+    SymEngine holds the call with the SymEngine arguments it was given; the SymPy
+    object beside them serves SymPy (``f.expression``), so converting it back is skipped.
+    """
+    arguments = [constant(a) for a in args]
+    made = primitive(*(to_sympy(a) for a in arguments))
+    if type(made) is not primitive:  # folded to a number or one of the arguments
+        return se.sympify(made)
+    made.__dict__["_stable_hash"] = P.stable_hash(primitive, arguments)
+    return PyFunction(made, arguments, primitive, sympy_module)
+
+
+def to_sympy(expr):
+    """A SymPy copy of a SymEngine expression, built without SymPy's re-evaluation.
+
+    The arguments of a primitive live on in SymEngine; the SymPy copy only serves to
+    show it (``f.expression``), so re-canonicalising every argument (most of the time of
+    tracing a sum over many data rows) is wasted.
+    """
+    if isinstance(expr, se.Add):
+        return sp.Add(*(to_sympy(a) for a in expr.args), evaluate=False)
+    if isinstance(expr, se.Mul):
+        return sp.Mul(*(to_sympy(a) for a in expr.args), evaluate=False)
+    if isinstance(expr, se.Pow):
+        return sp.Pow(*(to_sympy(a) for a in expr.args), evaluate=False)
+    if isinstance(expr, se.Symbol):
+        return sp.Symbol(expr.name)
+    return sp.sympify(expr)
 
 
 # ----- comparisons and logic: conditions are 0/1 expressions -----------------

@@ -34,6 +34,11 @@ class _PrimitiveClass(FunctionClass):
         return zlib.crc32(cls.__name__.encode())
 
 
+def stable_hash(cls, arguments) -> int:
+    """A primitive call's hash from its SymEngine arguments, the same in every process."""
+    return zlib.crc32((cls.__name__ + "|" + "|".join(str(a) for a in arguments)).encode())
+
+
 class Primitive(sp.Function, metaclass=_PrimitiveClass):
     """A symhess function: derivative by ``fdiff``, value by ``evaluate``."""
 
@@ -54,9 +59,7 @@ class Primitive(sp.Function, metaclass=_PrimitiveClass):
         # a stable hash keeps the generated source identical across processes.
         cached = self.__dict__.get("_stable_hash")
         if cached is None:
-            text = type(self).__name__ + "|" + "|".join(str(se.sympify(a)) for a in self.args)
-            cached = zlib.crc32(text.encode())
-            self.__dict__["_stable_hash"] = cached
+            cached = self.__dict__["_stable_hash"] = stable_hash(type(self), [se.sympify(a) for a in self.args])
         return cached
 
     def _latex(self, printer):
