@@ -125,6 +125,10 @@ class ThreeAddressPrinter:
     def _print_Pow(self, expr):
         base, exponent = expr.args
         if base == se.E:
+            half = _halved(exponent)
+            if half is not None:  # exp(2a) = exp(a)², and exp(a) is usually needed too
+                square = self.doprint(se.exp(half))
+                return self.new(f"{square} * {square}")
             return self.new(f"exp({self.doprint(exponent)})")
         if exponent.is_Integer:
             n = int(exponent)
@@ -165,6 +169,18 @@ class ThreeAddressPrinter:
             raise NotImplementedError(f"symhess has no code for the function {name}")
         args = ", ".join(self.doprint(a) for a in expr.args)
         return self.new(f"{target}({args})")
+
+
+def _halved(exponent):
+    """``exponent / 2`` when every term of ``exponent`` has an even integer coefficient, else None."""
+    if exponent.is_Number:
+        return None
+    half = se.expand(exponent / 2)
+    for term in (half.args if isinstance(half, se.Add) else (half,)):
+        coefficient = term.args[0] if term.is_Mul and term.args[0].is_Number else (term if term.is_Number else None)
+        if coefficient is not None and not coefficient.is_Integer:
+            return None
+    return half
 
 
 def _literal(value: float) -> str:

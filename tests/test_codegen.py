@@ -43,3 +43,12 @@ def test_source_is_identical_across_processes(tmp_path):
         outputs.add(subprocess.run([sys.executable, "-c", script], env=env, check=True,
                                    capture_output=True, text=True).stdout)
     assert len(outputs) == 1
+
+
+def test_exp_of_a_doubled_exponent_squares_the_shared_exp():
+    x, y = se.symbols("x y")
+    lines, result = print_lines(se.exp(2 * x - 2 * y) + se.exp(x - y) + se.exp(3 * x), {x: "x[0]", y: "x[1]"})
+    assert sum("exp(" in line for line in lines) == 2  # exp(x - y), squared for exp(2x - 2y); exp(3x)
+    namespace = python_namespace()
+    exec("def k(x):\n" + "\n".join(lines) + f"\n    return {result}\n", namespace)
+    assert np.isclose(namespace["k"]([0.3, 0.1]), np.exp(0.4) + np.exp(0.2) + np.exp(0.9))
