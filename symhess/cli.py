@@ -1,4 +1,4 @@
-"""``symhess inspect``: show a function's expression, derivatives, sparsity, code and stats."""
+"""symhess inspect: show a function's expression, derivatives, sparsity, code and stats."""
 
 from __future__ import annotations
 

@@ -53,7 +53,13 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
     """Compile ``func``'s value, gradient, Hessian and Hessian-vector products.
 
     ``example_inputs`` fix shapes and dtypes; ``wrt`` (int or tuple of ints, default
-    all) names the inputs to differentiate, the others become runtime parameters.
+    all) names the inputs to differentiate, the others become runtime parameters
+    (data that may change between calls without recompiling).  ``simplify``:
+    ``"auto"`` (SymPy's simplify for small problems, a linear-cost rewrite for large
+    ones), ``"none"``, ``"fast"`` or ``"full"``; ``simplify_budget`` caps the seconds
+    ``"full"`` may spend.  ``cache=True`` keeps the generated code and Numba's machine
+    code on disk (``$SYMHESS_CACHE_DIR`` or the platform's cache directory), so a new
+    process compiling the same function skips the symbolic stages and the JIT.
     """
     if not callable(func):
         raise TypeError(f"symhess.compile expects a callable, got {type(func).__name__}")
@@ -110,7 +116,11 @@ def compile_trace(trace, example_inputs, wrt, single, options, trace_seconds=0.0
 
 
 class Compiled:
-    """A function compiled by :func:`symhess.compile` (see API.md section 2 and 3)."""
+    """A compiled function: evaluate it at one point or a batch; inspect its expressions,
+    sparsity, generated source and stats.  Made by ``symhess.compile``.
+
+    ``wrt`` holds the indices of the differentiated inputs; the others are runtime parameters.
+    """
 
     def __init__(self, trace, built, specs, wrt, single, options, timings):
         self._trace = trace
@@ -128,6 +138,7 @@ class Compiled:
         # one float64 input, no parameters: the common case gets a lean path
         self._fast = specs[0].shape if (len(specs) == 1 and single) else None
         self._fast_dtype = len(specs) == 1 and np.dtype(specs[0].dtype) == np.float64
+        self._value_dtype = np.result_type(*(np.dtype(s.dtype) for s in specs))
         self._lean = self._fast if self._fast_dtype else None  # NumPy float64 in and out: no conversions
         self._lean_square = self._fast + self._fast if self._lean is not None else None
 
@@ -180,7 +191,7 @@ class Compiled:
             return self._shape_value(self._kernels.value(x, p))
         values = np.empty(x.shape[0])
         self._kernels.value_batch(x, p, np.empty((x.shape[0], 0)), values)
-        return values.reshape(batch + self._output_shape)
+        return values.reshape(batch + self._output_shape).astype(self._value_dtype, copy=False)
 
     def gradient(self, *args):
         """Gradient with respect to the ``wrt`` inputs, shaped like them."""
@@ -221,7 +232,8 @@ class Compiled:
             return self._shape_value(value), self._split_vector(out, batch)
         out, values = np.empty((x.shape[0], n)), np.empty(x.shape[0])
         self._kernels.hvp_batch(x, p, vector, out, values)
-        return values.reshape(batch + self._output_shape), self._split_vector(out, batch)
+        values = values.reshape(batch + self._output_shape).astype(self._value_dtype, copy=False)
+        return values, self._split_vector(out, batch)
 
     def vhp(self, *args, v):
         """``(value, v @ H)``; equal to ``hvp`` because the Hessian is symmetric."""
@@ -244,9 +256,10 @@ class Compiled:
 
     # ----- result shaping ------------------------------------------------------
     def _shape_value(self, value):
+        """The value as ``func`` returned it, in the inputs' floating dtype (float32 in, float32 out)."""
         if self._output_shape == ():
-            return np.float64(value)
-        return np.full(self._output_shape, value)
+            return self._value_dtype.type(value)
+        return np.full(self._output_shape, value, dtype=self._value_dtype)
 
     def _split_vector(self, flat, batch):
         if self._fast is not None:

@@ -126,3 +126,13 @@ def test_simplify_modes_agree_numerically(mode, rng):
     x = rng.standard_normal(2)
     reference = symhess.compile(lambda x: np.exp(x[0] * x[1]) / (1 + x[0] ** 2), np.ones(2), simplify="none")
     np.testing.assert_allclose(f.hessian(x), reference.hessian(x), rtol=1e-12)
+
+
+def test_float32_inputs_give_float32_values_gradients_and_hessians():
+    f = symhess.compile(lambda x: (x**3).sum(), np.ones(3, dtype=np.float32))
+    x = np.arange(3, dtype=np.float32)
+    assert f.value(x).dtype == np.float32 and f.value(np.stack([x, x])).dtype == np.float32
+    assert f.gradient(x).dtype == np.float32 and f.hessian(x).dtype == np.float32
+    value, product = f.hvp(x, v=x)
+    assert value.dtype == np.float32 and product.dtype == np.float32
+    assert value == np.float32(9.0)
