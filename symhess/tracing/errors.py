@@ -17,6 +17,10 @@ class TraceError(Exception):
     """
 
 
+class UnsupportedAttributeError(TraceError, AttributeError):
+    """A tensor method or attribute symhess does not trace; also an AttributeError, so ``hasattr`` still works."""
+
+
 def user_line() -> str:
     """``file:line: source`` of the innermost caller outside symhess and NumPy."""
     frame = sys._getframe(1)

@@ -144,6 +144,18 @@ class Tensor:
     __array_priority__ = 1000.0
     __hash__ = None
 
+    def __getattr__(self, name):
+        """Only reached for names Tensor lacks: say so as a trace error (still an AttributeError)."""
+        if name.startswith(("__", "_repr")) or name == "data":
+            raise AttributeError(name)
+        from .errors import UnsupportedAttributeError, user_line
+
+        raise UnsupportedAttributeError(
+            f"symhess cannot trace this: placeholder tensors have no method or attribute {name!r}\n"
+            f"  at {user_line()}\n"
+            "  fix: write it with traced operations (operators, NumPy functions, torch-style methods; "
+            "see the docs page 'What can be traced'), or pass the value in as a constant")
+
     def __init__(self, data: np.ndarray):
         self.data = data
 

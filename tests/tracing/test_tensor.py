@@ -129,3 +129,16 @@ def test_long_truncates_and_stops_the_gradient():
     f = symhess.compile(lambda x: (x.long().float() * x).sum(), np.array([1.7, -2.5]))
     np.testing.assert_array_equal(f.gradient(np.array([1.7, -2.5])), [1.0, -2.0])
     np.testing.assert_array_equal(f.hessian(np.array([1.7, -2.5])), np.zeros((2, 2)))
+
+
+def test_unsupported_methods_are_trace_errors_and_still_attribute_errors():
+    from symhess.tracing import TraceError, trace_function
+
+    def uses_argsort(x):
+        return x.argsort().sum()
+
+    with pytest.raises(TraceError, match="no method or attribute 'argsort'") as raised:
+        trace_function(uses_argsort, [(3,)])
+    assert isinstance(raised.value, AttributeError)
+    assert "uses_argsort" in str(raised.value) or "argsort()" in str(raised.value)
+    assert not hasattr(Tensor(placeholders("x", (2,))), "argsort")
