@@ -56,8 +56,14 @@ def to_sympy(expr):
     if isinstance(expr, se.Pow):
         return sp.Pow(*(to_sympy(a) for a in expr.args), evaluate=False)
     if isinstance(expr, se.Symbol):
-        return sp.Symbol(expr.name)
+        symbol = _SYMPY_SYMBOLS.get(expr)
+        if symbol is None:
+            symbol = _SYMPY_SYMBOLS[expr] = sp.Symbol(expr.name)
+        return symbol
     return sp.sympify(expr)
+
+
+_SYMPY_SYMBOLS: dict = {}
 
 
 # ----- comparisons and logic: conditions are 0/1 expressions -----------------
