@@ -43,18 +43,16 @@ def apply(primitive, *args):
 
 
 def to_sympy(expr):
-    """A SymPy copy of a SymEngine expression, built without SymPy's re-evaluation.
+    """A SymPy copy of a SymEngine expression, reusing one SymPy symbol per placeholder.
 
-    The arguments of a primitive live on in SymEngine; the SymPy copy only serves to
-    show it (``f.expression``), so re-canonicalising every argument (most of the time of
-    tracing a sum over many data rows) is wasted.
+    (Building SymPy symbols dominated the tracing of sums over many data rows.)
     """
     if isinstance(expr, se.Add):
-        return sp.Add(*(to_sympy(a) for a in expr.args), evaluate=False)
+        return sp.Add(*(to_sympy(a) for a in expr.args))
     if isinstance(expr, se.Mul):
-        return sp.Mul(*(to_sympy(a) for a in expr.args), evaluate=False)
+        return sp.Mul(*(to_sympy(a) for a in expr.args))
     if isinstance(expr, se.Pow):
-        return sp.Pow(*(to_sympy(a) for a in expr.args), evaluate=False)
+        return sp.Pow(*(to_sympy(a) for a in expr.args))
     if isinstance(expr, se.Symbol):
         symbol = _SYMPY_SYMBOLS.get(expr)
         if symbol is None:
