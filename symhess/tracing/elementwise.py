@@ -12,6 +12,8 @@ import numbers
 import symengine as se
 import sympy as sp
 from symengine.lib.symengine_wrapper import PyFunction, sympy_module
+from sympy.core.add import _addsort
+from sympy.core.mul import _mulsort
 
 from . import primitives as P  # noqa: N812 - one letter keeps the table lines short
 
@@ -47,10 +49,13 @@ def to_sympy(expr):
 
     (Building SymPy symbols dominated the tracing of sums over many data rows.)
     """
-    if isinstance(expr, se.Add):
-        return sp.Add(*(to_sympy(a) for a in expr.args))
-    if isinstance(expr, se.Mul):
-        return sp.Mul(*(to_sympy(a) for a in expr.args))
+    if isinstance(expr, (se.Add, se.Mul)):  # SymEngine's terms are already combined: only SymPy's order is missing
+        args = [to_sympy(a) for a in expr.args]
+        if isinstance(expr, se.Add):
+            _addsort(args)
+            return sp.Add._from_args(args)
+        _mulsort(args)
+        return sp.Mul._from_args(args)
     if isinstance(expr, se.Pow):
         return sp.Pow(*(to_sympy(a) for a in expr.args))
     if isinstance(expr, se.Symbol):
@@ -176,6 +181,10 @@ def hypot(a, b):
 
 
 def logaddexp(a, b):
+    """``log(e^a + e^b)``; with one side 0 it is softplus, whose derivatives need one exp, not three."""
+    a, b = constant(a), constant(b)
+    if a == 0 or b == 0:
+        return apply(P.Softplus, b if a == 0 else a)
     return apply(P.LogSumExp, a, b)
 
 
