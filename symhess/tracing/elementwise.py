@@ -180,6 +180,19 @@ def hypot(a, b):
     return se.sqrt(constant(a) ** 2 + constant(b) ** 2)
 
 
+def divide(a, b):
+    """``a / b``; a divisor that is exactly zero has no derivatives worth compiling: say so."""
+    b = constant(b)
+    if b == 0:
+        from .errors import trace_error
+
+        raise trace_error("division by a value that is exactly zero (symbolically: "
+                          f"{b} after simplification)",
+                          "check the formula; if it may divide by zero at some inputs, guard it "
+                          "with np.where / torch.where on a non-zero denominator")
+    return constant(a) / b
+
+
 def logaddexp(a, b):
     """``log(e^a + e^b)``; with one side 0 it is softplus, whose derivatives need one exp, not three."""
     a, b = constant(a), constant(b)
@@ -193,7 +206,7 @@ ELEMENTWISE = {
     "add": lambda a, b: constant(a) + b,
     "subtract": lambda a, b: constant(a) - b,
     "multiply": lambda a, b: constant(a) * b,
-    "divide": lambda a, b: constant(a) / b,
+    "divide": lambda a, b: divide(a, b),
     "power": power,
     "negative": lambda u: -constant(u),
     "positive": lambda u: constant(u),

@@ -137,3 +137,12 @@ def test_the_line_is_the_offending_one():
     with pytest.raises(symhess.TraceError) as info:
         symhess.trace(write_element, np.ones(4))
     assert "out[0] = x[0]" in str(info.value)
+
+
+def test_division_by_exact_zero_is_a_trace_error():
+    def f(x):
+        return x.sum() / (x[0] - x[0])
+
+    with pytest.raises(symhess.TraceError, match="division by a value that is exactly zero") as raised:
+        symhess.trace(f, np.ones(2))
+    assert "x.sum() / (x[0] - x[0])" in str(raised.value)
