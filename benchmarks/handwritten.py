@@ -97,11 +97,19 @@ def rosenbrock_hvp(x, v, out):
 
 # ----- logistic regression: X^T diag(s (1 - s)) X -----------------------------------
 @numba.njit
+def _dot(row, w):
+    total = 0.0
+    for i in range(w.size):
+        total += row[i] * w[i]
+    return total
+
+
+@numba.njit
 def logistic_value(w, X, y):
     value = 0.0
     for k in range(X.shape[0]):
-        z = X[k] @ w
-        value += np.log(1 + np.exp(z)) - y[k] * z
+        z = _dot(X[k], w)
+        value += np.log1p(np.exp(z)) - y[k] * z
     return value
 
 
@@ -109,8 +117,8 @@ def logistic_value(w, X, y):
 def logistic_hessian_into(w, H, X, y):
     n = w.size
     for k in range(X.shape[0]):
-        s = 1 / (1 + np.exp(-(X[k] @ w)))
-        d = s * (1 - s)
+        e = np.exp(_dot(X[k], w))
+        d = e / (1 + e) ** 2  # s (1 - s) with s = e / (1 + e)
         for i in range(n):
             a = d * X[k, i]
             for j in range(i, n):
@@ -125,28 +133,30 @@ def logistic_hvp(w, v, out, X, y):
     out[:] = 0.0
     value = 0.0
     for k in range(X.shape[0]):
-        z = X[k] @ w
-        value += np.log(1 + np.exp(z)) - y[k] * z
-        s = 1 / (1 + np.exp(-z))
-        out += (s * (1 - s) * (X[k] @ v)) * X[k]
+        z = _dot(X[k], w)
+        e = np.exp(z)
+        value += np.log1p(e) - y[k] * z
+        scale = e / (1 + e) ** 2 * _dot(X[k], v)
+        for i in range(w.size):
+            out[i] += scale * X[k, i]
     return value
 
 
 # ----- Lennard-Jones: 3x3 pair blocks ------------------------------------------------
 @numba.njit
-def _pair(x, a, b):
-    """Separation d = p_a - p_b, its square s, and phi'(s), phi''(s) for phi(s) = 4 (s^-6 - s^-3)."""
-    d = x[3 * a:3 * a + 3] - x[3 * b:3 * b + 3]
-    s = d @ d
-    return d, s, 4 * (-6 * s ** -7 + 3 * s ** -4), 4 * (42 * s ** -8 - 12 * s ** -5)
+def _separation(x, a, b, d):
+    """Writes d = p_a - p_b; returns s = |d|^2 and phi'(s), phi''(s) for phi(s) = 4 (s^-6 - s^-3)."""
+    for i in range(3):
+        d[i] = x[3 * a + i] - x[3 * b + i]
+    s = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+    return s, 4 * (-6 * s ** -7 + 3 * s ** -4), 4 * (42 * s ** -8 - 12 * s ** -5)
 
 
 @numba.njit
 def lennard_jones_value(x, first, second):
-    value = 0.0
+    value, d = 0.0, np.empty(3)
     for k in range(first.size):
-        d = x[3 * first[k]:3 * first[k] + 3] - x[3 * second[k]:3 * second[k] + 3]
-        s = d @ d
+        s = _separation(x, first[k], second[k], d)[0]
         value += 4 * (s ** -6 - s ** -3)
     return value
 
@@ -154,59 +164,70 @@ def lennard_jones_value(x, first, second):
 @numba.njit
 def lennard_jones_hessian_into(x, H, first, second):
     """Pair block B = 2 phi'(s) I + 4 phi''(s) d d^T: +B on both diagonal blocks, -B off them."""
+    d = np.empty(3)
     for k in range(first.size):
-        a, b = first[k], second[k]
-        d, _, d1, d2 = _pair(x, a, b)
+        a, b = 3 * first[k], 3 * second[k]
+        _, d1, d2 = _separation(x, first[k], second[k], d)
         for i in range(3):
             for j in range(3):
                 block = 4 * d2 * d[i] * d[j] + (2 * d1 if i == j else 0.0)
-                H[3 * a + i, 3 * a + j] += block
-                H[3 * b + i, 3 * b + j] += block
-                H[3 * a + i, 3 * b + j] -= block
-                H[3 * b + i, 3 * a + j] -= block
+                H[a + i, a + j] += block
+                H[b + i, b + j] += block
+                H[a + i, b + j] -= block
+                H[b + i, a + j] -= block
 
 
 @numba.njit
 def lennard_jones_hvp(x, v, out, first, second):
     out[:] = 0.0
-    value = 0.0
+    value, d = 0.0, np.empty(3)
     for k in range(first.size):
-        a, b = first[k], second[k]
-        d, s, d1, d2 = _pair(x, a, b)
+        a, b = 3 * first[k], 3 * second[k]
+        s, d1, d2 = _separation(x, first[k], second[k], d)
         value += 4 * (s ** -6 - s ** -3)
-        dv = v[3 * a:3 * a + 3] - v[3 * b:3 * b + 3]
-        w = 2 * d1 * dv + 4 * d2 * (d @ dv) * d
-        out[3 * a:3 * a + 3] += w
-        out[3 * b:3 * b + 3] -= w
+        dv0, dv1, dv2 = v[a] - v[b], v[a + 1] - v[b + 1], v[a + 2] - v[b + 2]
+        along = 4 * d2 * (d[0] * dv0 + d[1] * dv1 + d[2] * dv2)
+        for i, dv in ((0, dv0), (1, dv1), (2, dv2)):
+            w = 2 * d1 * dv + along * d[i]
+            out[a + i] += w
+            out[b + i] -= w
     return value
 
 
 # ----- MLP: Gauss-Newton part plus residual times the network's own Hessian ----------
 @numba.njit
-def _mlp_sample(theta, row, target, hidden):
-    """Residual r, its gradient g and tanh, tanh', tanh'' of one sample's hidden layer."""
+def _mlp_sample(theta, row, target, hidden, g, t, dt, ddt):
+    """Writes the residual's gradient g and tanh, tanh', tanh'' of one sample's hidden layer; returns r."""
     columns = row.size
-    t, dt, ddt = np.empty(hidden), np.empty(hidden), np.empty(hidden)
-    g = np.zeros(theta.size)
     r = theta[-1] - target
     for k in range(hidden):
-        t[k] = np.tanh(theta[k * columns:(k + 1) * columns] @ row)
+        a = 0.0
+        for j in range(columns):
+            a += theta[k * columns + j] * row[j]
+        t[k] = np.tanh(a)
         dt[k] = 1 - t[k] ** 2
         ddt[k] = -2 * t[k] * dt[k]
         w2 = theta[hidden * columns + k]
         r += w2 * t[k]
-        g[k * columns:(k + 1) * columns] = w2 * dt[k] * row
+        for j in range(columns):
+            g[k * columns + j] = w2 * dt[k] * row[j]
         g[hidden * columns + k] = t[k]
     g[-1] = 1.0
-    return r, g, t, dt, ddt
+    return r
+
+
+@numba.njit
+def _mlp_work(theta, inputs):
+    hidden = (theta.size - 1) // (inputs.shape[1] + 1)
+    return hidden, np.empty(theta.size), np.empty(hidden), np.empty(hidden), np.empty(hidden)
 
 
 @numba.njit
 def mlp_value(theta, inputs, targets):
-    hidden = (theta.size - 1) // (inputs.shape[1] + 1)
+    hidden, g, t, dt, ddt = _mlp_work(theta, inputs)
     value = 0.0
     for b in range(inputs.shape[0]):
-        value += _mlp_sample(theta, inputs[b], targets[b], hidden)[0] ** 2
+        value += _mlp_sample(theta, inputs[b], targets[b], hidden, g, t, dt, ddt) ** 2
     return value / inputs.shape[0]
 
 
@@ -215,41 +236,49 @@ def mlp_hessian_into(theta, H, inputs, targets):
     """L = mean r^2: H = (2/B) sum (g g^T + r S), S having the W1-W1 blocks w2_k tanh''_k x x^T
     and the W1-w2 entries tanh'_k x (everything else in the residual is linear)."""
     samples, columns = inputs.shape
-    hidden = (theta.size - 1) // (columns + 1)
+    hidden, g, t, dt, ddt = _mlp_work(theta, inputs)
     scale = 2.0 / samples
     for b in range(samples):
         row = inputs[b]
-        r, g, _, dt, ddt = _mlp_sample(theta, row, targets[b], hidden)
+        r = _mlp_sample(theta, row, targets[b], hidden, g, t, dt, ddt)
         for i in range(theta.size):
-            for j in range(theta.size):
-                H[i, j] += scale * g[i] * g[j]
+            gi = scale * g[i]
+            for j in range(i, theta.size):
+                H[i, j] += gi * g[j]
         for k in range(hidden):
             base, w2_index = k * columns, hidden * columns + k
             curvature = scale * r * theta[w2_index] * ddt[k]
             for i in range(columns):
-                mixed = scale * r * dt[k] * row[i]
-                H[base + i, w2_index] += mixed
-                H[w2_index, base + i] += mixed
-                for j in range(columns):
+                H[base + i, w2_index] += scale * r * dt[k] * row[i]
+                for j in range(i, columns):
                     H[base + i, base + j] += curvature * row[i] * row[j]
+    for i in range(theta.size):
+        for j in range(i):
+            H[i, j] = H[j, i]
 
 
 @numba.njit
 def mlp_hvp(theta, v, out, inputs, targets):
     samples, columns = inputs.shape
-    hidden = (theta.size - 1) // (columns + 1)
+    hidden, g, t, dt, ddt = _mlp_work(theta, inputs)
     scale = 2.0 / samples
     out[:] = 0.0
     value = 0.0
     for b in range(samples):
         row = inputs[b]
-        r, g, _, dt, ddt = _mlp_sample(theta, row, targets[b], hidden)
+        r = _mlp_sample(theta, row, targets[b], hidden, g, t, dt, ddt)
         value += r * r
-        out += (scale * (g @ v)) * g
+        gv = scale * (g @ v)
+        for i in range(theta.size):
+            out[i] += gv * g[i]
         for k in range(hidden):
             base, w2_index = k * columns, hidden * columns + k
-            xv = row @ v[base:base + columns]
-            out[base:base + columns] += scale * r * (theta[w2_index] * ddt[k] * xv + dt[k] * v[w2_index]) * row
+            xv = 0.0
+            for j in range(columns):
+                xv += row[j] * v[base + j]
+            c = scale * r * (theta[w2_index] * ddt[k] * xv + dt[k] * v[w2_index])
+            for j in range(columns):
+                out[base + j] += c * row[j]
             out[w2_index] += scale * r * dt[k] * xv
     return value / samples
 

@@ -253,13 +253,18 @@ def memory_section(results: dict) -> list[str]:
     rows = []
     for key, problem in results["problems"].items():
         found = problem.get("compile")
-        if found:
-            rows.append([key, *(f"{found[name]['peak_mb']:.0f}" if ok(found.get(name)) else phase(found.get(name), "")
-                                for name, _ in COMPILE_COLUMNS)])
+        if not found:
+            continue
+        peaks = {name: found[name]["peak_mb"] for name, _ in COMPILE_COLUMNS if ok(found.get(name))}
+        rows.append([key, *(f"{peaks[name]:.0f}" if name in peaks else phase(found.get(name), "")
+                            for name, _ in COMPILE_COLUMNS),
+                     *(ratio(divide(peaks.get("symhess cold"), peaks.get(other))) for other in ("jax", "handwritten"))])
     if not rows:
         return []
+    head = ["problem", *(label for _, label in COMPILE_COLUMNS), "cold ÷ JAX", "cold ÷ hand-written"]
     return ["## Peak memory (MB)", "", "Peak resident size of each new process of the compile table (imports, "
-            "compile and the first calls).", "", *table(["problem", *(label for _, label in COMPILE_COLUMNS)], rows)]
+            "compile and the first calls; the symhess.hessian process then repeats its first calls on torch "
+            "tensors, so it has imported PyTorch too).", "", *table(head, rows)]
 
 
 def ok(measurement) -> bool:

@@ -213,28 +213,28 @@ def doc_examples(args, workdir: Path) -> dict:
     """The drop-in API on PyTorch's doc examples as written, NumPy and torch inputs, against torch."""
     from problems import doc_examples as examples
 
+    os.environ["SYMHESS_CACHE_DIR"] = str(workdir / "doc-examples")
+    return {name: {op: {tool: seconds_per_call(call, args.budget, args.repeat) for tool, call in calls.items()}
+                   for op, calls in doc_example_calls(func, inputs, v).items()}
+            for name, func, inputs, v in examples()}
+
+
+def doc_example_calls(func, x, v) -> dict:
+    """``{op: {tool: call}}``: symhess on NumPy and torch inputs, torch.autograd.functional on torch."""
     import symhess
 
-    os.environ["SYMHESS_CACHE_DIR"] = str(workdir / "doc-examples")
-    found = {}
-    for name, func, inputs, v in examples():
-        calls = {f"{refs.DROPIN}|hessian": lambda f=func, x=inputs: symhess.hessian(f, x),
-                 f"{refs.DROPIN}|hvp": lambda f=func, x=inputs, v=v: symhess.hvp(f, x, v)}
-        if refs.installed("torch"):
-            import torch
-            from torch.autograd import functional
+    calls = {"hessian": {refs.DROPIN: lambda: symhess.hessian(func, x)},
+             "hvp": {refs.DROPIN: lambda: symhess.hvp(func, x, v)}}
+    if refs.installed("torch"):
+        import torch
+        from torch.autograd import functional
 
-            xt, vt = (tuple(map(torch.as_tensor, a)) if isinstance(a, tuple) else torch.as_tensor(a)
-                      for a in (inputs, v))
-            calls |= {f"{refs.DROPIN_TORCH}|hessian": lambda f=func, x=xt: symhess.hessian(f, x),
-                      f"{refs.DROPIN_TORCH}|hvp": lambda f=func, x=xt, v=vt: symhess.hvp(f, x, v),
-                      f"{refs.TORCH_AUTOGRAD}|hessian": lambda f=func, x=xt: functional.hessian(f, x),
-                      f"{refs.TORCH_AUTOGRAD}|hvp": lambda f=func, x=xt, v=vt: functional.hvp(f, x, v)}
-        found[name] = {}
-        for label, call in calls.items():
-            tool, op = label.split("|")
-            found[name].setdefault(op, {})[tool] = seconds_per_call(call, args.budget, args.repeat)
-    return found
+        xt, vt = (tuple(map(torch.as_tensor, a)) if isinstance(a, tuple) else torch.as_tensor(a) for a in (x, v))
+        calls["hessian"] |= {refs.DROPIN_TORCH: lambda: symhess.hessian(func, xt),
+                             refs.TORCH_AUTOGRAD: lambda: functional.hessian(func, xt)}
+        calls["hvp"] |= {refs.DROPIN_TORCH: lambda: symhess.hvp(func, xt, vt),
+                         refs.TORCH_AUTOGRAD: lambda: functional.hvp(func, xt, vt)}
+    return calls
 
 
 def runtime_data(samples: int, args, workdir: Path) -> dict:
