@@ -216,12 +216,21 @@ def kernels(derivs: Derivatives) -> tuple[Kernel, ...]:
     hvp = tuple((f"hv[{k}]", e) for k, e in enumerate(derivs.hvp))
     value, gradient, hessian, product = sum_loops(derivs.sums)
     zero = se.Integer(0)
-    return (
-        Kernel("value", ("x", "p"), (), derivs.value, value),
-        Kernel("gradient", ("x", "p", "g"), grad, zero, gradient),
-        Kernel("hessian", ("x", "p", "h"), hess, zero, hessian),
-        Kernel("hvp", ("x", "p", "v", "hv"), hvp, derivs.value, value + product),
+    return (  # "c": the lifted constants of repeated terms (CONSTANTS in the module), not an argument
+        Kernel("value", ("x", "p", "c"), (), derivs.value, value),
+        Kernel("gradient", ("x", "p", "g", "c"), grad, zero, gradient),
+        Kernel("hessian", ("x", "p", "h", "c"), hess, zero, hessian),
+        Kernel("hvp", ("x", "p", "v", "hv", "c"), hvp, derivs.value, value + product),
     )
+
+
+def constant_table(sums) -> list:
+    """The lifted constants of the repeated terms, each group at its offset (one 0.0 if none)."""
+    size = max([part.group.offset + len(part.group.constants) for part in sums], default=0)
+    table = [0.0] * max(size, 1)
+    for part in sums:
+        table[part.group.offset:part.group.offset + len(part.group.constants)] = part.group.constants
+    return table
 
 
 def sum_loops(sums) -> tuple[tuple, tuple, tuple, tuple]:
@@ -266,6 +275,8 @@ def kernel_source(kernel: Kernel, names: dict) -> list[str]:
     else:
         body = straight_body(kernel, names)
     arguments = ", ".join(kernel.arguments)
+    outer = ", ".join(a for a in kernel.arguments if a != "c")
+    inner = ", ".join("CONSTANTS" if a == "c" else a for a in kernel.arguments)
     code_name = kernel.name.upper() + "_CODE"
     return [f'{code_name} = """',
             f"def {kernel.name}({arguments}):", *body, '"""',
@@ -273,8 +284,8 @@ def kernel_source(kernel: Kernel, names: dict) -> list[str]:
             "",
             "",
             "@numba.njit(**_JIT)",
-            f"def {kernel.name}({arguments}):",
-            f"    return _{kernel.name}({arguments})",
+            f"def {kernel.name}({outer}):",
+            f"    return _{kernel.name}({inner})",
             "", ""]
 
 
@@ -304,7 +315,7 @@ def rolled_body(items, names: dict, extra_loops=()) -> list[str]:
     accumulated = sorted({(i.target, i.index) for i in items if i.accumulate}
                          | {("return", 0) for loop in extra_loops for store in loop.stores if store[0] == "return"})
     printer.lines += [f"    {_target(t, k)} = 0.0" for t, k in accumulated]
-    value = _emit(printer, [(_target(i.target, i.index), i.accumulate, i.expr) for i in straight], block=0)
+    value = _emit(printer, _merged(straight), block=0)
     for number, loop in enumerate(loops, start=1):
         outside, start = dict(printer.memo), len(printer.lines)
         for store in loop.stores:
@@ -330,6 +341,14 @@ def _fuse(loops) -> list:
     return [Loop(count, tuple(s)) for count, s in sorted(stores.items())]
 
 
+def _merged(items) -> list:
+    """Straight-line stores, one per target: the terms of a split sum that did not roll are summed again."""
+    sums: dict = {}
+    for item in items:
+        sums.setdefault((item.target, item.index, item.accumulate), []).append(item.expr)
+    return [(_target(target, index), accumulate, se.Add(*terms)) for (target, index, accumulate), terms in sums.items()]
+
+
 def _target(target: str, index) -> str:
     return "acc" if target == "return" else f"{target}[{index}]"
 
@@ -337,12 +356,17 @@ def _target(target: str, index) -> str:
 def _emit(printer, stores, block: int):
     """Print ``target (+)= expr`` lines with common subexpressions shared; the returned value's temporary."""
     replacements, reduced = se.cse([expr for _, _, expr in stores]) if stores else ([], [])
+    # CSE names its temporaries x0, x1, ... in every block: rename them apart, in one pass
     unique = {temp: se.Symbol(f"cse{block}.{k}") for k, (temp, _) in enumerate(replacements)}
-    for temp, expr in replacements:
-        printer.names[unique[temp]] = printer.doprint(expr.xreplace(unique) if unique else expr)
+    expressions = [expr for _, expr in replacements] + list(reduced)
+    if unique:
+        renamed = se.DenseMatrix(len(expressions), 1, expressions).xreplace(unique)
+        expressions = [renamed[k, 0] for k in range(len(expressions))]
+    for (temp, _), expr in zip(replacements, expressions):
+        printer.names[unique[temp]] = printer.doprint(expr)
     value = None
-    for (target, accumulate, _), expr in zip(stores, reduced):
-        text = printer.doprint(expr.xreplace(unique) if unique else expr)
+    for (target, accumulate, _), expr in zip(stores, expressions[len(replacements):]):
+        text = printer.doprint(expr)
         if target == "acc" and not accumulate:
             value = text
         else:
@@ -439,7 +463,8 @@ def generate(derivs: Derivatives) -> str:
     derivs = native_derivatives(derivs)
     names = symbol_names(derivs)
     lines = header(len(derivs.variables), len(derivs.hessian))
-    lines += [f"REPEATED_TERMS = {len(derivs.sums)}  # sums of one formula differentiated once (symhess.loops)", ""]
+    lines += [f"REPEATED_TERMS = {len(derivs.sums)}  # sums of one formula differentiated once (symhess.loops)",
+              f"CONSTANTS = np.array({constant_table(derivs.sums)!r}, dtype=np.float64)  # their lifted data", ""]
     for kernel in kernels(derivs):
         lines += kernel_source(kernel, names)
     dense = DENSE.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])

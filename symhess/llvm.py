@@ -266,6 +266,9 @@ def kernel(arguments: tuple[str, ...], code: str):
     elif arity == 4:
         def emit(typingctx, a, b, c, d):
             return typer(typingctx, a, b, c, d)
+    elif arity == 5:
+        def emit(typingctx, a, b, c, d, e):
+            return typer(typingctx, a, b, c, d, e)
     else:
-        raise ValueError(f"kernels take 2 to 4 arrays, not {arity}")
+        raise ValueError(f"kernels take 2 to 5 arrays, not {arity}")
     return intrinsic(emit)

@@ -151,7 +151,8 @@ def _index(target: str) -> int:
 
 # ----- sums over repeated terms: differentiate one template, not every copy -------------------
 
-SUM_TERMS = 200      # a value with at least this many terms is searched for repeated terms
+SUM_TERMS = 200      # a value with at least this many terms is searched for repeated terms,
+BIG_TERM = 16        # as is one with fewer terms of at least this many variables each (a loss over a batch)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ class SumGroup:
     strides: tuple
     count: int
     terms: tuple     # the repeated terms themselves, for when they must be differentiated one by one
+    constants: tuple = ()  # lifted constants, member by member, at c[offset:offset + len(constants)]
+    offset: int = 0
 
     def index(self, k: int, m):
         return self.bases[k] + self.strides[k] * m
@@ -178,36 +181,89 @@ class SumGroup:
 def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
     """Long runs of one template among the terms of ``value``, and the sum of the other terms.
 
-    ``native`` maps an expression to a form SymEngine rebuilds by itself (for the keys);
-    each group's template keeps the original functions, so that it can be differentiated.
+    ``native`` maps an expression to a form SymEngine rebuilds by itself.  Floating-point
+    constants (data captured from the closure) are lifted out of the templates into a
+    table the loops read, so that terms differing only in their data share one template.
     """
-    terms = value.args if isinstance(value, se.Add) else ()
-    if len(terms) < SUM_TERMS:
+    terms = _terms(value) if isinstance(value, (se.Add, se.Mul)) else []
+    big_terms = len(terms) >= MIN_RUN and len(terms[0].free_symbols) >= BIG_TERM
+    if len(terms) < SUM_TERMS and not big_terms:
         return [], value
     groups = defaultdict(list)
     rest = []
     for term in terms:
-        key, vector = _template(Item("return", 0, True, native(term)), positions)
+        key, vector, numbers = _lifted_template(native(term), positions)
         if key is None:
             rest.append(term)
         else:
-            groups[key].append((vector, term))
-    found = []
-    for members in groups.values():
+            groups[key].append((vector, term, numbers))
+    found, offset = [], 0
+    for key, members in groups.items():
         members.sort(key=lambda member: member[0])
         for run in _affine_runs(members):
             if len(run) < MIN_RUN:
-                rest += [term for _, term in run]
+                rest += [member[1] for member in run]
             else:
-                found.append(_sum_group(run, positions))
+                found.append(_sum_group(key, run, offset))
+                offset += len(run) * key[2]
     return found, se.Add(*rest)
 
 
-def _sum_group(run, positions) -> SumGroup:
-    first_vector, first_term = run[0]
+def _lifted_template(expr, positions: dict):
+    """(key, index vector, lifted constants) of one native term; key None if it cannot be templated."""
+    symbols = sorted(expr.free_symbols, key=positions.__getitem__)
+    numbers = list(dict.fromkeys(_floats(expr, positions)))
+    while len(_SLOTS) < len(symbols):
+        _SLOTS.append(se.Symbol(f"slot.{len(_SLOTS)}"))
+    while len(_CONSTANTS) < len(numbers):
+        _CONSTANTS.append(se.Symbol(f"const.{len(_CONSTANTS)}"))
+    try:
+        template = expr.xreplace({**dict(zip(symbols, _SLOTS)), **dict(zip(numbers, _CONSTANTS))})
+    except (RuntimeError, TypeError, NotImplementedError):
+        return None, None, None
+    key = (template, tuple(positions[s][0] for s in symbols), len(numbers))
+    return key, (0, *(positions[s][1] for s in symbols)), [float(v) for v in numbers]
+
+
+def _floats(expr, positions: dict):
+    """The floating-point numbers of ``expr`` in an order set by its structure and symbols only.
+
+    (SymEngine orders the terms of a sum by hashes that involve the numbers themselves.)
+    """
+    if isinstance(expr, se.RealDouble):
+        yield expr
+        return
+    args = expr.args
+    if isinstance(expr, (se.Add, se.Mul)):
+        args = sorted(args, key=lambda a: (sorted(positions[s] for s in a.free_symbols), type(a).__name__))
+    for arg in args:
+        yield from _floats(arg, positions)
+
+
+_CONSTANTS = []
+
+
+def _sum_group(key, run, offset: int) -> SumGroup:
+    template, arrays, lifted = key
+    first_vector = run[0][0]
     step = _step(first_vector, run[1][0])
-    symbols = sorted(first_term.free_symbols, key=positions.__getitem__)
-    slots = tuple(se.Symbol(f"slot.{k}") for k in range(len(symbols)))
-    return SumGroup(first_term.xreplace(dict(zip(symbols, slots))), slots,
-                    tuple(positions[s][0] for s in symbols), first_vector[1:], step[1:], len(run),
-                    tuple(term for _, term in run))
+    table = tuple(value for member in run for value in member[2])
+    return SumGroup(_from_native(template), tuple(_SLOTS[:len(arrays)]) + tuple(_CONSTANTS[:lifted]),
+                    arrays + ("c",) * lifted, first_vector[1:] + tuple(offset + k for k in range(lifted)),
+                    step[1:] + (lifted,) * lifted, len(run), tuple(member[1] for member in run), table, offset)
+
+
+def _from_native(expr):
+    """A native template with SymEngine function symbols turned back into symhess primitives."""
+    from .tracing.primitives import ALL
+
+    classes = {("Abs_" if cls.__name__ == "Abs" else cls.__name__): cls for cls in ALL}
+    calls = [call for call in expr.atoms(se.FunctionSymbol) if call.get_name() in classes]
+    if not calls:
+        return expr
+    import sympy as sp
+
+    def convert(call):
+        return se.sympify(classes[call.get_name()](*(sp.sympify(_from_native(a)) for a in call.args)))
+
+    return expr.xreplace({call: convert(call) for call in calls})
