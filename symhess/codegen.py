@@ -393,13 +393,14 @@ def hessian_dense(x, p):
 
 @numba.njit(parallel=True, **_BATCH)
 def hessian_dense_batch(X, P):
+    """Dense Hessians of a batch; values first (no allocation per point), then the scatter."""
+    values = np.empty((X.shape[0], NNZ))
     out = np.zeros((X.shape[0], N, N))
     for b in numba.prange(X.shape[0]):
-        h = np.empty(NNZ)
-        hessian(X[b], P[b], h)
+        hessian(X[b], P[b], values[b])
         for k in range(NNZ):
-            out[b, ROWS[k], COLS[k]] = h[k]
-            out[b, COLS[k], ROWS[k]] = h[k]
+            out[b, ROWS[k], COLS[k]] = values[b, k]
+            out[b, COLS[k], ROWS[k]] = values[b, k]
     return out
 '''
 
