@@ -84,8 +84,7 @@ def roll(items: list[Item], positions: dict) -> tuple[list[Item], list[Loop]]:
             groups[key].append((vector, item))
     by_count = defaultdict(list)
     for key, members in groups.items():
-        members.sort(key=lambda member: member[0])
-        for run in _affine_runs(members):
+        for run in _best_runs(members):
             if len(run) < MIN_RUN:
                 straight += [item for _, item in run]
             else:
@@ -106,6 +105,14 @@ def _template(item: Item, positions: dict):
     arrays = tuple(positions[s][0] for s in symbols)
     key = (template, item.target, item.accumulate, arrays)
     return key, (item.index, *(positions[s][1] for s in symbols))
+
+
+def _best_runs(members):
+    """Affine runs of the members sorted by their index vectors read forwards or backwards, whichever
+    gives fewer runs (rows of a matrix are runs one way, columns the other)."""
+    candidates = [_affine_runs(sorted(members, key=lambda member: member[0])),
+                  _affine_runs(sorted(members, key=lambda member: member[0][::-1]))]
+    return min(candidates, key=len)
 
 
 def _affine_runs(members):
@@ -199,8 +206,7 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
             groups[key].append((vector, term, numbers))
     found, offset = [], 0
     for key, members in groups.items():
-        members.sort(key=lambda member: member[0])
-        for run in _affine_runs(members):
+        for run in _best_runs(members):
             if len(run) < MIN_RUN:
                 rest += [member[1] for member in run]
             else:
