@@ -108,3 +108,10 @@ def test_large_sums_are_accumulated_term_by_term():
     items = loops.kernel_items(total, (("g[0]", se.sin(x[0])),))
     assert sum(item.accumulate for item in items) == 20
     assert [item.target for item in items if not item.accumulate] == ["g"]
+
+
+def test_runs_are_found_along_columns_when_rows_are_short():
+    """y[k] * X[k, j] * w[j]: sorted by X's index, runs have 4 members (one row); by w's, 10 (one column)."""
+    members = [((0, 4 * k + j, 40 + k, j), None) for k in range(10) for j in range(4)]
+    runs = loops._best_runs(members)
+    assert len(runs) == 4 and all(len(run) == 10 for run in runs)
