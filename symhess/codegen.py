@@ -17,7 +17,7 @@ from symengine.lib.symengine_wrapper import PyFunction
 
 from . import __version__
 from .differentiate import Derivatives
-from .loops import ROLL_ITEMS, Loop, kernel_items, loop_symbol, roll
+from .loops import ROLL_ITEMS, Item, Loop, kernel_items, loop_symbol, roll
 
 FUNCTIONS = {
     "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
@@ -271,7 +271,9 @@ def kernel_source(kernel: Kernel, names: dict) -> list[str]:
     """Three-address code of one kernel (CSE first), and its Numba wrapper."""
     items = kernel_items(kernel.returns, kernel.outputs)
     if len(items) >= ROLL_ITEMS or kernel.loops:
-        body = rolled_body(items, names, kernel.loops)
+        originals = {("return", 0): kernel.returns}
+        originals.update({(t[:t.index("[")], int(t[t.index("[") + 1:-1])): e for t, e in kernel.outputs})
+        body = rolled_body(items, names, kernel.loops, originals)
     else:
         body = straight_body(kernel, names)
     arguments = ", ".join(kernel.arguments)
@@ -303,13 +305,18 @@ def straight_body(kernel: Kernel, names: dict) -> list[str]:
     return printer.lines
 
 
-def rolled_body(items, names: dict, extra_loops=()) -> list[str]:
+def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]:
     """Loops over the repeated formulas (see :mod:`symhess.loops`), straight-line code for the rest.
 
     ``extra_loops`` (repeated terms of a sum) add to targets the items have already set.
+    ``originals`` (target, index) -> expression: a split sum none of whose terms rolled is
+    printed as it was (splitting distributes products over sums, which costs operations).
     """
     positions = {symbol: (text[:text.index("[")], int(text[text.index("[") + 1:-1])) for symbol, text in names.items()}
     straight, loops = roll(items, positions)
+    if originals:
+        straight = _unsplit(straight, loops, originals)
+        items = straight + [item for item in items if item.accumulate and (item.target, item.index) in _rolled(loops)]
     loops = _fuse(loops) + _fuse([loop for loop in extra_loops if loop.stores])  # sets first, then additions
     printer = ThreeAddressPrinter(dict(names))
     accumulated = sorted({(i.target, i.index) for i in items if i.accumulate}
@@ -339,6 +346,24 @@ def _fuse(loops) -> list:
     for loop in loops:
         stores.setdefault(loop.count, []).extend(loop.stores)
     return [Loop(count, tuple(s)) for count, s in sorted(stores.items())]
+
+
+def _rolled(loops) -> set:
+    return {(target, base + stride * m) for loop in loops for target, base, stride, _, _ in loop.stores
+            for m in range(loop.count)}
+
+
+def _unsplit(straight, loops, originals) -> list:
+    """Straight items, with the terms of a sum that stayed entirely straight put back as the original sum."""
+    rolled = _rolled(loops)
+    kept, whole = [], {}
+    for item in straight:
+        key = (item.target, item.index)
+        if item.accumulate and key not in rolled:
+            whole[key] = Item(item.target, item.index, False, originals[key])
+        else:
+            kept.append(item)
+    return kept + list(whole.values())
 
 
 def _merged(items) -> list:
