@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .convert import is_torch_tensor, to_float64
+from .convert import is_torch_tensor
 
 _FLOATS = ("float32", "float64")
 
@@ -37,7 +37,7 @@ def hessian_plan(compiled, inputs):
 
 
 def product_plan(compiled, inputs, output_store):
-    """``(inputs, v) -> (func_output, H v)`` or None; v must be checked by the caller."""
+    """``(inputs, v) -> (func_output, H v)`` or None; the caller checks that v has the inputs' types, shapes, dtypes."""
     stores, loads = _stores(inputs), _loads(inputs)
     if stores is None or loads is None or output_store is None:
         return None
@@ -47,19 +47,12 @@ def product_plan(compiled, inputs, output_store):
 
     def plan(items, v):
         x = loads[0](items[0]) if len(items) == 1 else np.concatenate([load(t) for load, t in zip(loads, items)])
-        direction = flat64(v[0]) if len(v) == 1 else np.concatenate([flat64(t) for t in v])
+        direction = loads[0](v[0]) if len(v) == 1 else np.concatenate([load(t) for load, t in zip(loads, v)])
         out = np.empty(n)
         value = kernel(x, empty, direction, out)
         product = tuple(stores[i](out[offsets[i]:offsets[i + 1]].reshape(shapes[i])) for i in range(len(items)))
         return output_store(np.full(output_shape, value)), product
     return plan
-
-
-def flat64(value) -> np.ndarray:
-    """``value`` (a NumPy array or tensor of any type) as a contiguous flat float64 array."""
-    if type(value) is np.ndarray:
-        return value.astype(np.float64, copy=False).ravel()
-    return to_float64(value).ravel()
 
 
 def _loads(inputs):
