@@ -217,6 +217,7 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
 
 def _lifted_template(expr, positions: dict):
     """(key, index vector, lifted constants) of one native term; key None if it cannot be templated."""
+    expr = _signs_fixed(expr, positions)
     symbols = sorted(expr.free_symbols, key=positions.__getitem__)
     numbers = list(dict.fromkeys(_floats(expr, positions)))
     while len(_SLOTS) < len(symbols):
@@ -248,6 +249,52 @@ def _floats(expr, positions: dict):
 
 _CONSTANTS = []
 
+SYMMETRIC = {"tanh": -1, "sin": -1, "sinh": -1, "tan": -1, "asinh": -1, "atanh": -1, "erf": -1,
+             "cot": -1, "coth": -1, "acoth": -1, "cos": 1, "cosh": 1}
+"""Functions with ``f(-u) = sign * f(u)``, which SymEngine writes with the sign taken out of ``u``."""
+
+
+def _signs_fixed(expr, positions: dict, memo=None):
+    """``expr`` with every odd or even call's argument signed by its data-independent part.
+
+    SymEngine turns ``tanh(-u)`` into ``-tanh(u)`` when ``u`` "looks negative", which for a
+    hidden unit ``tanh(X[s] @ w + b)`` depends on the data row ``X[s]``: rows would get
+    different templates.  Here the argument's sign is set by its first exact coefficient
+    (the bias's 1) instead, and the call is kept as an opaque function so that SymEngine
+    does not undo it; :func:`_from_native` turns it back.
+    """
+    memo = {} if memo is None else memo
+    calls = [call for call in expr.atoms(se.Function) if type(call).__name__ in SYMMETRIC]
+    if not calls:
+        return expr
+    return expr.xreplace({call: _sign_fixed_call(call, positions, memo) for call in calls})
+
+
+def _sign_fixed_call(call, positions: dict, memo: dict):
+    fixed = memo.get(call)
+    if fixed is None:
+        name = type(call).__name__
+        argument = _signs_fixed(call.args[0], positions, memo)
+        opaque = se.Function("signed." + name)
+        if _exact_sign(argument, positions) < 0:
+            fixed = SYMMETRIC[name] * opaque(se.Add(*(-term for term in se.Add.make_args(argument))))
+        else:
+            fixed = opaque(argument)
+        memo[call] = fixed
+    return fixed
+
+
+def _exact_sign(argument, positions: dict) -> int:
+    """The sign of the first exact (not floating-point) coefficient of ``argument``'s terms in
+    index order; 0 if every coefficient is data."""
+    terms = sorted(se.Add.make_args(argument), key=lambda t: sorted(positions[s] for s in t.free_symbols))
+    for term in terms:
+        ((monomial, coefficient),) = term.as_coefficients_dict().items()
+        coefficient = monomial if monomial.is_Number else coefficient
+        if not isinstance(coefficient, se.RealDouble) and coefficient != 0:
+            return 1 if coefficient > 0 else -1
+    return 0
+
 
 def _sum_group(key, run, offset: int) -> SumGroup:
     template, arrays, lifted = key
@@ -264,12 +311,16 @@ def _from_native(expr):
     from .tracing.primitives import ALL
 
     classes = {("Abs_" if cls.__name__ == "Abs" else cls.__name__): cls for cls in ALL}
-    calls = [call for call in expr.atoms(se.FunctionSymbol) if call.get_name() in classes]
+    calls = [call for call in expr.atoms(se.FunctionSymbol)
+             if call.get_name() in classes or call.get_name().startswith("signed.")]
     if not calls:
         return expr
     import sympy as sp
 
     def convert(call):
-        return se.sympify(classes[call.get_name()](*(sp.sympify(_from_native(a)) for a in call.args)))
+        name = call.get_name()
+        if name.startswith("signed."):
+            return getattr(se, name.removeprefix("signed."))(_from_native(call.args[0]))
+        return se.sympify(classes[name](*(sp.sympify(_from_native(a)) for a in call.args)))
 
     return expr.xreplace({call: convert(call) for call in calls})

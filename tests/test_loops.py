@@ -1,5 +1,7 @@
 """Loops over repeated structure (symhess.loops): same numbers as fully unrolled code."""
 
+import re
+
 import numpy as np
 import pytest
 import symengine as se
@@ -115,3 +117,24 @@ def test_runs_are_found_along_columns_when_rows_are_short():
     members = [((0, 4 * k + j, 40 + k, j), None) for k in range(10) for j in range(4)]
     runs = loops._best_runs(members)
     assert len(runs) == 4 and all(len(run) == 10 for run in runs)
+
+
+def tanh_network_loss(theta):
+    """An MLP's loss over 12 data rows: SymEngine writes tanh(-u) as -tanh(u), row by row as the data's signs fall."""
+    inputs = np.hstack([np.cos(np.arange(1.0, 25.0)).reshape(12, 2) * 3, np.ones((12, 1))])
+    hidden = np.tanh(inputs @ theta[:9].reshape(3, 3).T)
+    return ((hidden @ theta[9:12] + theta[12] - np.sin(np.arange(1.0, 13.0))) ** 2).sum()
+
+
+def test_rows_with_odd_functions_of_either_sign_share_one_template(monkeypatch):
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(loops, "BIG_TERM", 4)
+    theta = np.linspace(-1, 1, 13)
+    f = symhess.compile(tanh_network_loss, theta, cache=False)
+    reference = symhess.compile(tanh_network_loss, theta, cache=False, simplify="none")
+    assert f.stats["repeated_terms"] == 1
+    signs = {len(re.findall(r"-theta\[\d+\]\*tanh", str(term))) for term in symhess.trace(tanh_network_loss, theta).args}
+    assert len(signs) > 1, "the example no longer has rows of both signs"
+    v = np.cos(np.arange(13.0))
+    np.testing.assert_allclose(f.hessian(theta), reference.hessian(theta), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(f.hvp(theta, v=v)[1], reference.hvp(theta, v=v)[1], rtol=1e-12, atol=1e-12)
