@@ -16,7 +16,7 @@ import symengine as se
 from symengine.lib.symengine_wrapper import PyFunction
 
 from . import __version__
-from .differentiate import Derivatives
+from .differentiate import Derivatives, direction_slot
 from .loops import ROLL_ITEMS, Item, Loop, kernel_items, loop_symbol, roll
 
 FUNCTIONS = {
@@ -250,13 +250,9 @@ def sum_loops(sums) -> tuple[tuple, tuple, tuple, tuple]:
                                           for k, d in part.gradient)))
         hessian.append(Loop(count, tuple(("h", base, stride, True, body(d))
                                          for _, _, d, (base, stride) in part.hessian)))
-        rows: dict = {}
-        for k, j, d, _ in part.hessian:
-            rows.setdefault(k, []).append(body(d) * loop_symbol("v", group.bases[j], group.strides[j]))
-            if k != j:
-                rows.setdefault(j, []).append(body(d) * loop_symbol("v", group.bases[k], group.strides[k]))
-        product.append(Loop(count, tuple(("hv", group.bases[k], group.strides[k], True, se.Add(*terms))
-                                         for k, terms in rows.items())))
+        directions = {direction_slot(k): loop_symbol("v", group.bases[k], group.strides[k]) for k, _ in part.hvp}
+        product.append(Loop(count, tuple(("hv", group.bases[k], group.strides[k], True, body(d.xreplace(directions)))
+                                         for k, d in part.hvp)))
     return tuple(value), tuple(gradient), tuple(hessian), tuple(product)
 
 

@@ -106,6 +106,52 @@ def _derivative_template(cls, arity: int, k: int):
     return se.sympify(call.fdiff(k + 1)), se.sympify(call)
 
 
+def directional_derivative(expr, tangent: dict, memo: dict | None = None):
+    """``d/de expr(x + e t)`` at ``e = 0`` for ``tangent = {x_k: t_k}``: forward mode.
+
+    The chain rule leaves shared factors unexpanded (``d tanh(z) = (1 - tanh(z)**2) dz`` with
+    ``dz`` once), so the gradient of the result, the Hessian-vector product, costs a few
+    gradients; ``sum_j H_ij t_j`` costs the Hessian's non-zeros (n² on a dense problem).
+    """
+    memo = {} if memo is None else memo
+    known = memo.get(expr)
+    if known is None:
+        known = memo[expr] = _directional(expr, tangent, memo)
+    return known
+
+
+def _directional(expr, tangent: dict, memo: dict):
+    if isinstance(expr, se.Symbol):
+        return tangent.get(expr, se.Integer(0))
+    if not expr.args or expr.free_symbols.isdisjoint(tangent):
+        return se.Integer(0)
+    parts = [directional_derivative(a, tangent, memo) for a in expr.args]
+    if isinstance(expr, se.Add):
+        return se.Add(*parts)
+    if isinstance(expr, se.Mul):
+        return se.Add(*(d * se.Mul(*expr.args[:k], *expr.args[k + 1:]) for k, d in enumerate(parts) if d != 0))
+    if isinstance(expr, se.Pow):
+        (base, exponent), (d_base, d_exponent) = expr.args, parts
+        if d_exponent == 0:
+            return exponent * base ** (exponent - 1) * d_base
+        return expr * (d_exponent * se.log(base) + exponent * d_base / base)
+    if isinstance(expr, _CALL):
+        cls = _PRIMITIVES[expr.get_name()]
+        return se.Add(*(_primitive_partial(expr, cls, k) * d for k, d in enumerate(parts) if d != 0))
+    return se.Add(*(_builtin_partial(expr, k) * d for k, d in enumerate(parts) if d != 0))
+
+
+def _primitive_partial(call, cls, k: int):
+    outer, template_call = _derivative_template(cls, len(call.args), k)
+    return outer.xreplace({template_call: call, **dict(zip(_ARGUMENTS, call.args))})
+
+
+def _builtin_partial(call, k: int):
+    """``d f(u_0, ...) / d u_k`` of one of SymEngine's own functions, by SymEngine."""
+    stand_in, args = _ARGUMENTS[k], call.args
+    return type(call)(*args[:k], stand_in, *args[k + 1:]).diff(stand_in).xreplace({stand_in: args[k]})
+
+
 def differentiate(value, variables, parameters=()) -> Derivatives:
     """All derivatives of ``value`` with respect to the flat ``variables``."""
     variables = tuple(variables)
@@ -120,17 +166,14 @@ def differentiate(value, variables, parameters=()) -> Derivatives:
     # "hvp.v" cannot be the name of an input (inputs are Python identifiers)
     direction = tuple(se.Symbol(f"hvp.v[{k}]") for k in range(len(variables)))
     return Derivatives(variables, tuple(parameters), value, gradient, hessian, direction,
-                       hessian_vector_product(hessian, direction))
+                       hessian_vector_product(value, variables, direction))
 
 
-def hessian_vector_product(hessian: dict, direction) -> tuple:
-    """``H @ v`` from the upper-triangle entries: O(non-zeros), no dense H."""
-    rows = defaultdict(list)
-    for (i, j), entry in hessian.items():
-        rows[i].append(entry * direction[j])
-        if i != j:
-            rows[j].append(entry * direction[i])
-    return tuple(se.Add(*rows[k]) if k in rows else se.Integer(0) for k in range(len(direction)))
+def hessian_vector_product(value, variables, direction) -> tuple:
+    """``H @ v`` as the gradient of the directional derivative ``grad(value) . v``: never forms H."""
+    index = {s: k for k, s in enumerate(variables)}
+    parts = sparse_gradient(directional_derivative(value, dict(zip(variables, direction))), index)
+    return tuple(parts.get(k, se.Integer(0)) for k in range(len(variables)))
 
 
 def jacobian(outputs, variables) -> dict:
@@ -149,12 +192,24 @@ class SumDerivatives:
 
     ``gradient``: ``(slot, d template / d slot)`` for the differentiated slots;
     ``hessian``: ``(slot_a, slot_b, second derivative, (base, stride))`` for ``a <= b``, non-zero,
-    where ``base + stride*m`` is the position of the entry in the upper-triangle values.
+    where ``base + stride*m`` is the position of the entry in the upper-triangle values;
+    ``hvp``: ``(slot, d (template's directional derivative) / d slot)``, in the slots and
+    :func:`direction_slot` ``k``, which is ``v`` at slot ``k``'s position.
     """
 
     group: object
     gradient: tuple
     hessian: tuple
+    hvp: tuple
+
+
+_DIRECTION_SLOTS: list = []
+
+
+def direction_slot(k: int):
+    while len(_DIRECTION_SLOTS) <= k:
+        _DIRECTION_SLOTS.append(se.Symbol(f"direction.{len(_DIRECTION_SLOTS)}"))
+    return _DIRECTION_SLOTS[k]
 
 
 def with_sums(derivs: Derivatives, groups, n: int):
@@ -167,6 +222,9 @@ def with_sums(derivs: Derivatives, groups, n: int):
         slots = [k for k, array in enumerate(group.arrays) if array == "x"]
         first = {k: derivative_of(group.template, group.slots[k]) for k in slots}
         gradient = tuple((k, d) for k, d in first.items() if d != 0)
+        tangent = {group.slots[k]: direction_slot(k) for k in slots}
+        directional = directional_derivative(group.template, tangent)
+        product = tuple((k, d) for k in slots if (d := derivative_of(directional, group.slots[k])) != 0)
         pairs = []
         for a, k in enumerate(slots):
             for j in slots[a:]:
@@ -179,10 +237,10 @@ def with_sums(derivs: Derivatives, groups, n: int):
                 for k, j, _ in pairs]
         for r, c in zip(rows, cols):
             keys.update(zip(r.tolist(), c.tolist()))
-        parts.append((group, gradient, pairs, rows, cols))
+        parts.append((group, gradient, pairs, rows, cols, product))
     position = {key: k for k, key in enumerate(sorted(keys))}
     sums, uneven = [], []
-    for group, gradient, pairs, rows, cols in parts:
+    for group, gradient, pairs, rows, cols, product in parts:
         hessian = []
         for (k, j, second), r, c in zip(pairs, rows, cols):
             where = np.array([position[key] for key in zip(r.tolist(), c.tolist())])
@@ -192,7 +250,7 @@ def with_sums(derivs: Derivatives, groups, n: int):
                 break
             hessian.append((k, j, second, (int(where[0]), stride)))
         else:
-            sums.append(SumDerivatives(group, gradient, tuple(hessian)))
+            sums.append(SumDerivatives(group, gradient, tuple(hessian), product))
     if uneven:
         return uneven
     zero = se.Integer(0)

@@ -16,7 +16,7 @@ from dataclasses import replace
 import symengine as se
 import sympy as sp
 
-from .differentiate import Derivatives, hessian_vector_product
+from .differentiate import Derivatives
 
 MODES = ("auto", "none", "fast", "full")
 AUTO_FULL_MAX_OPS = 400
@@ -45,8 +45,7 @@ def simplify(derivs: Derivatives, mode: str = "auto", budget: float = 5.0) -> tu
     gradient = tuple(rewrite(e) for e in derivs.gradient)
     hessian = {key: rewrite(e) for key, e in derivs.hessian.items()}
     hessian = {key: e for key, e in hessian.items() if e != 0}
-    return replace(derivs, gradient=gradient, hessian=hessian,
-                   hvp=hessian_vector_product(hessian, derivs.direction)), mode
+    return replace(derivs, gradient=gradient, hessian=hessian, hvp=tuple(rewrite(e) for e in derivs.hvp)), mode
 
 
 def _expand_if_smaller(expr):

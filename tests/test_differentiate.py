@@ -1,5 +1,6 @@
 """Differentiation: sparsity, symmetry (upper triangle), linear cost on sparse problems."""
 
+import numpy as np
 import pytest
 import symengine as se
 import sympy as sp
@@ -40,3 +41,30 @@ def test_chain_rule_through_primitives_matches_sympys_own_derivatives():
         ours, theirs = derivative_of(expr, symbol), expr.diff(symbol)
         for point in ({X: 0.3, Y: -1.2}, {X: -0.7, Y: 0.4}, {X: 1.5, Y: 0.5}):
             assert float(ours.subs(point)) == pytest.approx(float(theirs.subs(point)), rel=1e-12)
+
+
+def test_directional_derivative_agrees_with_the_gradient_through_primitives_and_functions():
+    from symhess.differentiate import derivative_of, directional_derivative
+    from symhess.tracing.primitives import Softplus
+
+    x, y = se.symbols("x y")
+    v = se.symbols("vx vy")
+    expr = se.tanh(x * y) ** 3 + se.sympify(Softplus(sp.Symbol("x") ** 2)) * se.exp(y) + x ** y
+    forward = directional_derivative(expr, {x: v[0], y: v[1]})
+    reverse = derivative_of(expr, x) * v[0] + derivative_of(expr, y) * v[1]
+    point = {x: 0.7, y: -1.3, v[0]: 0.4, v[1]: 2.1}
+    assert abs(float(forward.subs(point)) - float(reverse.subs(point))) < 1e-12
+
+
+def test_hvp_of_a_dense_hessian_costs_about_a_gradient_not_the_hessian():
+    """Forward over reverse: for log(sum(exp(x))) the Hessian is dense, its product with v is not."""
+    from symhess.codegen import generate
+
+    n = 30
+    trace = trace_function(lambda x: np.log(np.exp(x).sum()), [(n,)])
+    derivs = differentiate(trace.output[()], trace.symbols[0].reshape(-1))
+    assert len(derivs.hessian) == n * (n + 1) // 2
+    source = generate(derivs)
+    hvp = source[source.index("def hvp("):source.index('"""', source.index("def hvp("))]
+    hessian = source[source.index("def hessian("):source.index('"""', source.index("def hessian("))]
+    assert len(hvp.splitlines()) < len(hessian.splitlines()) / 4
