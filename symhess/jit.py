@@ -2,10 +2,17 @@
 
 The module is a real file named by the hash of its source, so Numba's
 ``cache=True`` finds the machine code of an earlier process.
+
+LLVM's machine instruction schedulers take time quadratic in the length of a basic
+block, and a loop over data rows whose body updates a dense Hessian is one long block:
+for an MLP with 61 parameters they took 8 of the 12 s of the JIT.  symhess turns them
+off for the process when it first loads kernels (:data:`LLVM_OPTIONS`); on an
+out-of-order CPU the kernels ran as fast without them (``benchmarks/``).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
@@ -14,6 +21,17 @@ from .cache import cache_dir, write_once
 from .codegen import source_key
 
 _LOADED: dict[str, object] = {}
+
+LLVM_OPTIONS = ("-enable-misched=false", "-enable-post-misched=false", "-post-RA-scheduler=false")
+"""LLVM code generation options set once per process: no machine instruction scheduling."""
+
+
+@functools.cache
+def fast_code_generation() -> None:
+    import llvmlite.binding as llvm
+
+    for option in LLVM_OPTIONS:
+        llvm.set_option("symhess", option)
 
 
 def module_path(key: str, directory: Path | None = None) -> Path:
@@ -33,6 +51,7 @@ def load(source: str, directory: Path | None = None):
 def import_file(path: Path, key: str):
     if key in _LOADED:
         return _LOADED[key]
+    fast_code_generation()
     name = f"symhess_generated_{key}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
