@@ -216,12 +216,22 @@ def kernels(derivs: Derivatives) -> tuple[Kernel, ...]:
     hvp = tuple((f"hv[{k}]", e) for k, e in enumerate(derivs.hvp))
     value, gradient, hessian, product = sum_loops(derivs.sums)
     zero = se.Integer(0)
-    return (  # "c": the lifted constants of repeated terms (CONSTANTS in the module), not an argument
+    every = (  # "c": the lifted constants of repeated terms (CONSTANTS in the module), not an argument
         Kernel("value", ("x", "p", "c"), (), derivs.value, value),
         Kernel("gradient", ("x", "p", "g", "c"), grad, zero, gradient),
         Kernel("hessian", ("x", "p", "h", "c"), hess, zero, hessian),
         Kernel("hvp", ("x", "p", "v", "hv", "c"), hvp, derivs.value, value + product),
     )
+    if not _writes_dense(derivs):
+        return every
+    n = len(derivs.variables)
+    full = tuple((f"H[{i * n + j}]", derivs.hessian.get((min(i, j), max(i, j)), zero))
+                 for i in range(n) for j in range(n))
+    return (*every, Kernel("hessian_full", ("x", "p", "H", "c"), full, zero))
+
+
+def _writes_dense(derivs: Derivatives) -> bool:
+    return len(derivs.variables) <= DENSE_DIRECT_MAX and not derivs.sums
 
 
 def constant_table(sums) -> list:
@@ -425,6 +435,62 @@ def hessian_dense_batch(X, P):
     return out
 '''
 
+DENSE_DIRECT = '''
+@numba.njit(**_JIT)
+def hessian_dense(x, p):
+    """The dense Hessian, written entry by entry by ``hessian_full`` (zeros included)."""
+    out = np.empty((N, N))
+    _hessian_full(x, p, out.reshape(N * N), CONSTANTS)
+    return out
+
+
+@numba.njit(parallel=True, **_BATCH)
+def hessian_dense_batch(X, P):
+    out = np.empty((X.shape[0], N * N))
+    for b in numba.prange(X.shape[0]):
+        _hessian_full(X[b], P[b], out[b], CONSTANTS)
+    return out.reshape(X.shape[0], N, N)
+'''
+POINT = '''
+NO_PARAMETERS = np.zeros(0)
+
+
+@numba.njit(**_JIT)
+def hessian_point(x):
+    """One-argument entries of a function without parameters: Numba checks fewer arguments per call."""
+    if x.shape[0] != N:
+        raise ValueError("x has the wrong length")
+    x = np.ascontiguousarray(x)
+{dense}
+
+
+@numba.njit(**_JIT)
+def hvp_point(x, v):
+    if x.shape[0] != N or v.shape[0] != N:
+        raise ValueError("x or v has the wrong length")
+    x, v = np.ascontiguousarray(x), np.ascontiguousarray(v)
+    out = np.empty(N)
+    return _hvp(x, NO_PARAMETERS, v, out, CONSTANTS), out
+'''
+
+POINT_DENSE = """
+    out = np.empty((N, N))
+    _hessian_full(x, NO_PARAMETERS, out.reshape(N * N), CONSTANTS)
+    return out"""
+
+POINT_SCATTER = """
+    h = np.empty(NNZ)
+    _hessian(x, NO_PARAMETERS, h, CONSTANTS)
+    out = np.zeros((N, N))
+    for k in range(NNZ):
+        out[ROWS[k], COLS[k]] = h[k]
+        out[COLS[k], ROWS[k]] = h[k]
+    return out"""
+
+DENSE_DIRECT_MAX = 64
+"""Up to this many variables a kernel writes the dense Hessian itself (no values array, no scatter)."""
+
+
 BATCHED = '''
 @numba.njit(parallel=True, **_BATCH)
 def {name}_batch(X, P, {outs}, values):
@@ -489,8 +555,14 @@ def generate(derivs: Derivatives) -> str:
               f"CONSTANTS = np.array({constant_table(derivs.sums)!r}, dtype=np.float64)  # their lifted data", ""]
     for kernel in kernels(derivs):
         lines += kernel_source(kernel, names)
-    dense = DENSE.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])
+    if _writes_dense(derivs):
+        dense = DENSE_DIRECT
+    else:
+        dense = DENSE.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])
     lines += [*dense.strip("\n").split("\n"), ""]
+    if not derivs.parameters:
+        point = POINT.format(dense=(POINT_DENSE if _writes_dense(derivs) else POINT_SCATTER).strip("\n"))
+        lines += [*point.strip("\n").split("\n"), "", ""]
     for name, outs in (("value", ()), ("gradient", ("G",)), ("hessian", ("H",)),
                        ("hvp", ("V", "HV"))):
         out_args = ", ".join(outs) if outs else "_"

@@ -7,13 +7,14 @@ inspection attributes: symbols, expressions, sparsity, generated source, stats.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from .convert import is_tensor, result_dtype, to_float64, trace_style
-from .pipeline import Options, build, derive
+from .pipeline import POINT_SIGNATURES, Options, build, derive
 from .tracing import trace_function
 
 _FLOAT64 = np.dtype(np.float64)
@@ -141,6 +142,36 @@ class Compiled:
         self._value_dtype = np.result_type(*(np.dtype(s.dtype) for s in specs))
         self._lean = self._fast if self._fast_dtype else None  # NumPy float64 in and out: no conversions
         self._lean_square = self._fast + self._fast if self._lean is not None else None
+        self._has_points = hasattr(self._kernels, "hessian_point")  # no parameters: one-argument entries
+        self._points = self._has_points and self._lean is not None and len(self._lean) == 1 and trace.output.shape == ()
+        self._scalar = self._value_dtype.type
+
+    @functools.cached_property
+    def _hessian_point(self):
+        return _closed(self._kernels.hessian_point, POINT_SIGNATURES[0])
+
+    @functools.cached_property
+    def _hvp_point(self):
+        return _closed(self._kernels.hvp_point, POINT_SIGNATURES[1])
+
+    def dense_kernel(self):
+        """``(x, p) -> dense Hessian`` for flat contiguous float64 ``x`` and ``p`` (p empty without parameters)."""
+        if self._has_points:
+            point = self._hessian_point
+            return lambda x, p: point(x)
+        return self._kernels.hessian_dense
+
+    def product_kernel(self):
+        """``(x, p, v) -> (value, H v)`` for flat contiguous float64 arrays."""
+        if self._has_points:
+            point = self._hvp_point
+            return lambda x, p, v: point(x, v)
+        kernel, n = self._kernels.hvp, self._built.layout.n
+
+        def product(x, p, v):
+            out = np.empty(n)
+            return kernel(x, p, v, out), out
+        return product
 
     # ----- argument packing ---------------------------------------------------
     def _pack(self, args):
@@ -211,24 +242,33 @@ class Compiled:
 
     def hessian(self, *args):
         """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
+        if self._points and args and _float64_vector(args[0]):
+            try:
+                return self._hessian_point(*args)
+            except (TypeError, ValueError):  # not one float64 vector of length n: the paths below say why
+                pass
         if self._lean is not None and len(args) == 1 and self._is_lean(args[0]):
-            return self._kernels.hessian_dense(args[0].reshape(-1), self._empty).reshape(self._lean_square)
+            return self.dense_kernel()(args[0].reshape(-1), self._empty).reshape(self._lean_square)
         x, p, batch = self._pack(args)
-        dense = self._kernels.hessian_dense(x, p) if not batch else self._kernels.hessian_dense_batch(x, p)
+        dense = self.dense_kernel()(x, p) if not batch else self._kernels.hessian_dense_batch(x, p)
         return self._split_matrix(dense, batch)
 
     def hvp(self, *args, v):
         """``(value, H @ v)``, computed without forming the Hessian."""
+        if self._points and args and _float64_vector(args[0]) and _float64_vector(v):
+            try:
+                value, out = self._hvp_point(*args, v)
+                return self._scalar(value), out
+            except (TypeError, ValueError):
+                pass
         if self._lean is not None and len(args) == 1 and self._is_lean(args[0]) and self._is_lean(v):
-            out = np.empty(self._lean)
-            value = self._kernels.hvp(args[0].reshape(-1), self._empty, v.reshape(-1), out.reshape(-1))
-            return self._shape_value(value), out
+            value, out = self.product_kernel()(args[0].reshape(-1), self._empty, v.reshape(-1))
+            return self._shape_value(value), out.reshape(self._lean)
         x, p, batch = self._pack(args)
         vector = self._pack_direction(v, batch)
         n = self._built.layout.n
         if not batch:
-            out = np.empty(n)
-            value = self._kernels.hvp(x, p, vector, out)
+            value, out = self.product_kernel()(x, p, vector)
             return self._shape_value(value), self._split_vector(out, batch)
         out, values = np.empty((x.shape[0], n)), np.empty(x.shape[0])
         self._kernels.hvp_batch(x, p, vector, out, values)
@@ -480,3 +520,17 @@ def _restore(state) -> Compiled:
     built = Built(module, layout, state["source"])
     specs = tuple(InputSpec(name, tuple(shape), np.dtype(dtype)) for name, shape, dtype in state["specs"])
     return Compiled(trace, built, specs, tuple(state["wrt"]), state["single"], options, state["timings"])
+
+
+def _float64_vector(x) -> bool:
+    """What the one-argument entries take (Numba takes 15-70 µs to refuse anything else)."""
+    return type(x) is np.ndarray and x.dtype is _FLOAT64 and x.ndim == 1
+
+
+def _closed(entry, signature):
+    """``entry`` compiled for float64 vectors and closed to other types, which then raise
+    TypeError (instead of compiling a specialisation for, say, integers)."""
+    if getattr(entry, "_can_compile", True):
+        entry.compile(signature)
+        entry.disable_compile()
+    return entry

@@ -162,6 +162,17 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     return Built(module, layout, source, derivatives=None if derivs.sums else derivs)  # inspection wants every entry
 
 
+def _point_signatures():
+    from numba import types
+
+    vector = types.float64[:]  # any layout: the entries make it contiguous
+    return (vector,), (vector, vector)
+
+
+POINT_SIGNATURES = _point_signatures()
+"""Signatures of the one-argument entries ``hessian_point(x)`` and ``hvp_point(x, v)``."""
+
+
 def compile_kernels(module, layout: Layout) -> None:
     """JIT every single-point kernel now, by signature (nothing runs: no n² Hessian is allocated).
 
@@ -171,9 +182,15 @@ def compile_kernels(module, layout: Layout) -> None:
     from numba import types
 
     vector = types.float64[::1]
-    for kernel, arity in ((module.value, 2), (module.gradient, 3), (module.hessian, 3), (module.hvp, 4),
-                          (module.hessian_dense, 2)):
-        kernel.compile((vector,) * arity)
+    if hasattr(module, "hessian_point"):  # no parameters: the one-argument entries serve every path
+        entries = ((module.value, (vector,) * 2), (module.gradient, (vector,) * 3),
+                   (module.hessian_point, POINT_SIGNATURES[0]), (module.hvp_point, POINT_SIGNATURES[1]))
+    else:
+        entries = ((module.value, (vector,) * 2), (module.gradient, (vector,) * 3), (module.hessian, (vector,) * 3),
+                   (module.hvp, (vector,) * 4), (module.hessian_dense, (vector,) * 2))
+    for kernel, signature in entries:
+        if getattr(kernel, "_can_compile", True):  # closed entries (Compiled._closed) are compiled already
+            kernel.compile(signature)
 
 
 def _scratch_dir():

@@ -22,7 +22,7 @@ def hessian_plan(compiled, inputs):
     stores, loads = _stores(inputs), _loads(inputs)
     if stores is None or loads is None:
         return None
-    kernel, empty = compiled._kernels.hessian_dense, np.zeros(0)
+    kernel, empty = compiled.dense_kernel(), np.zeros(0)
     shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
     if len(inputs) == 1:
         shape, store, load = shapes[0] + shapes[0], stores[0], loads[0]
@@ -41,15 +41,14 @@ def product_plan(compiled, inputs, output_store):
     stores, loads = _stores(inputs), _loads(inputs)
     if stores is None or loads is None or output_store is None:
         return None
-    kernel, empty, n = compiled._kernels.hvp, np.zeros(0), compiled._built.layout.n
+    kernel, empty = compiled.product_kernel(), np.zeros(0)
     shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
     output_shape = compiled._output_shape
 
     def plan(items, v):
         x = loads[0](items[0]) if len(items) == 1 else np.concatenate([load(t) for load, t in zip(loads, items)])
         direction = loads[0](v[0]) if len(v) == 1 else np.concatenate([load(t) for load, t in zip(loads, v)])
-        out = np.empty(n)
-        value = kernel(x, empty, direction, out)
+        value, out = kernel(x, empty, direction)
         product = tuple(stores[i](out[offsets[i]:offsets[i + 1]].reshape(shapes[i])) for i in range(len(items)))
         return output_store(np.full(output_shape, value)), product
     return plan

@@ -57,6 +57,7 @@ class ScipyCallbacks:
         self._n = compiled._built.layout.n
         self._nnz = len(compiled._built.layout.rows)
         self._csr = compiled._csr_layout() if sparse else None
+        self._dense, self._product = compiled.dense_kernel(), compiled.product_kernel()
 
     def _x(self, x) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
@@ -74,15 +75,13 @@ class ScipyCallbacks:
 
     def hess(self, x):
         if self._csr is None:
-            return self._kernels.hessian_dense(self._x(x), self._p)
+            return self._dense(self._x(x), self._p)
         values = np.empty(self._nnz)
         self._kernels.hessian(self._x(x), self._p, values)
         return csr_matrix(self._csr, values)
 
     def hessp(self, x, p) -> np.ndarray:
-        out = np.empty(self._n)
-        self._kernels.hvp(self._x(x), self._p, self._x(p), out)
-        return out
+        return self._product(self._x(x), self._p, self._x(p))[1]
 
     @property
     def kwargs(self) -> dict:

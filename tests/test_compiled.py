@@ -136,3 +136,36 @@ def test_float32_inputs_give_float32_values_gradients_and_hessians():
     value, product = f.hvp(x, v=x)
     assert value.dtype == np.float32 and product.dtype == np.float32
     assert value == np.float32(9.0)
+
+
+def test_inputs_the_one_argument_entries_refuse_take_the_general_path(rng):
+    """The entries are closed to anything but contiguous float64 vectors of length n; the rest is converted."""
+    f = symhess.compile(so.rosen, np.ones(5))
+    x, v = rng.standard_normal(5), rng.standard_normal(5)
+    H = so.rosen_hess(x)
+    strided = np.empty(10)
+    strided[::2] = x
+    for variant in (strided[::2], x.tolist(), np.round(x * 4).astype(np.int64) / 4):
+        expected = so.rosen_hess(np.asarray(variant, dtype=float))
+        np.testing.assert_allclose(f.hessian(variant), expected, rtol=1e-12)
+    np.testing.assert_allclose(f.hessian(np.stack([x, x])), np.stack([H, H]), rtol=1e-12)
+    np.testing.assert_allclose(f.hvp(strided[::2], v=v)[1], H @ v, rtol=1e-12)
+    np.testing.assert_allclose(f.hvp(x, v=np.float32(v))[1], H @ np.float32(v), rtol=1e-6)
+
+
+def test_small_problems_write_the_dense_hessian_directly(monkeypatch, rng):
+    from symhess import codegen, pipeline
+
+    def func(x):
+        return (x**3).sum() + x[0] * x[4] + np.sin(x[1] * x[2])
+
+    x = rng.standard_normal(6)
+    direct = symhess.compile(func, x, cache=False)
+    monkeypatch.setattr(codegen, "DENSE_DIRECT_MAX", 0)
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    scatter = symhess.compile(func, x, cache=False)
+    assert "def hessian_full" in direct.source and "def hessian_full" not in scatter.source
+    X = rng.standard_normal((3, 6))
+    np.testing.assert_array_equal(direct.hessian(x), scatter.hessian(x))
+    np.testing.assert_array_equal(direct.hessian(X), scatter.hessian(X))
+    assert direct.hessian(x)[0, 5] == 0 and direct.hessian(x)[0, 4] == 1
