@@ -24,10 +24,13 @@ def cache_dir() -> Path:
     return path
 
 
-def write_once(path: Path, text: str) -> None:
+def write_once(path: Path, content: str | bytes) -> None:
     """Write atomically, and never rewrite: Numba's cache is keyed on the file's stamp."""
     if path.exists():
         return
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(text)
+    if isinstance(content, bytes):
+        temporary.write_bytes(content)
+    else:
+        temporary.write_text(content)
     os.replace(temporary, path)

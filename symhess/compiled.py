@@ -81,18 +81,21 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
     start = time.perf_counter()
     style = trace_style(example_inputs)
     trace = trace_function(func, shapes, style=style)
-    _require_deterministic(func, shapes, trace, style)
     seconds = time.perf_counter() - start
     if trace.output_is_tuple or trace.output.size != 1:
         shape = trace.output.shape if not trace.output_is_tuple else "a tuple"
         raise RuntimeError(f"symhess.compile needs func to return a single-element tensor, got "
                            f"{shape}; use symhess.jacobian for vector-valued functions")
     single = (wrt is None and len(example_inputs) == 1) or isinstance(wrt, (int, np.integer))
-    return compile_trace(trace, example_inputs, wrt_indices, single, options, seconds)
+    return compile_trace(trace, example_inputs, wrt_indices, single, options, seconds,
+                         verify=lambda: _require_deterministic(func, shapes, trace, style))
 
 
 def _require_deterministic(func, shapes, trace, style) -> None:
-    """Trace twice: a function of random numbers or changing state would be frozen silently."""
+    """Trace again: a function of random numbers or changing state would be frozen silently.
+
+    Only before compiling from scratch: a cached trace passed this check when it was compiled.
+    """
     from .tracing import TraceError
 
     again = trace_function(func, shapes, style=style)
@@ -105,11 +108,12 @@ def _require_deterministic(func, shapes, trace, style) -> None:
             "runtime parameters with wrt=...), or make func deterministic (e.g. a fixed seed inside it)")
 
 
-def compile_trace(trace, example_inputs, wrt, single, options, trace_seconds=0.0):
-    """Run the pipeline after tracing (shared by ``compile`` and the drop-in functions)."""
+def compile_trace(trace, example_inputs, wrt, single, options, trace_seconds=0.0, verify=None):
+    """Run the pipeline after tracing (shared by ``compile`` and the drop-in functions);
+    ``verify()`` runs before compiling from scratch (not on a cache hit)."""
     timings = {"trace": trace_seconds}
     start = time.perf_counter()
-    built = build(trace, wrt, options, timings)
+    built = build(trace, wrt, options, timings, verify)
     timings["total"] = trace_seconds + time.perf_counter() - start
     specs = tuple(InputSpec(n, tuple(s), result_dtype(v))
                   for n, s, v in zip(trace.names, trace.shapes, example_inputs))
@@ -127,6 +131,8 @@ class Compiled:
         self._trace = trace
         self._built = built
         self._kernels = built.module
+        if hasattr(built.module, "on_ready"):  # tiers: LLVM's kernels now, Numba's when compiled
+            self._kernels = built.module.current()
         self._specs = specs
         self.wrt = wrt
         self._single = single
@@ -145,6 +151,14 @@ class Compiled:
         self._has_points = hasattr(self._kernels, "hessian_point")  # no parameters: one-argument entries
         self._points = self._has_points and self._lean is not None and len(self._lean) == 1 and trace.output.shape == ()
         self._scalar = self._value_dtype.type
+        if hasattr(built.module, "on_ready"):
+            built.module.on_ready(self._upgrade)
+
+    def _upgrade(self, module) -> None:
+        """Move to the Numba kernels (called from the thread that compiled them)."""
+        self._kernels = module
+        self.__dict__.pop("_hessian_point", None)
+        self.__dict__.pop("_hvp_point", None)
 
     @functools.cached_property
     def _hessian_point(self):
@@ -157,20 +171,18 @@ class Compiled:
     def dense_kernel(self):
         """``(x, p) -> dense Hessian`` for flat contiguous float64 ``x`` and ``p`` (p empty without parameters)."""
         if self._has_points:
-            point = self._hessian_point
-            return lambda x, p: point(x)
-        return self._kernels.hessian_dense
+            return lambda x, p: self._hessian_point(x)  # looked up per call: tier 0 gives way to Numba
+        return lambda x, p: self._kernels.hessian_dense(x, p)
 
     def product_kernel(self):
         """``(x, p, v) -> (value, H v)`` for flat contiguous float64 arrays."""
         if self._has_points:
-            point = self._hvp_point
-            return lambda x, p, v: point(x, v)
-        kernel, n = self._kernels.hvp, self._built.layout.n
+            return lambda x, p, v: self._hvp_point(x, v)
+        n = self._built.layout.n
 
         def product(x, p, v):
             out = np.empty(n)
-            return kernel(x, p, v, out), out
+            return self._kernels.hvp(x, p, v, out), out
         return product
 
     # ----- argument packing ---------------------------------------------------
@@ -530,7 +542,7 @@ def _float64_vector(x) -> bool:
 def _closed(entry, signature):
     """``entry`` compiled for float64 vectors and closed to other types, which then raise
     TypeError (instead of compiling a specialisation for, say, integers)."""
-    if getattr(entry, "_can_compile", True):
+    if getattr(entry, "_can_compile", False):  # a Numba dispatcher not closed yet (tier 0 checks its own)
         entry.compile(signature)
         entry.disable_compile()
     return entry

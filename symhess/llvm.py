@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 
 from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 DOUBLE = ir.DoubleType()
 INT64 = ir.IntType(64)
@@ -225,15 +223,17 @@ class Emitter:
             pointer = self.accumulators[target]
             b.store(b.fadd(b.load(pointer), value), pointer)
         elif target.startswith("acc"):
-            self.accumulators[target] = cgutils.alloca_once_value(b, value)
+            with b.goto_entry_block():
+                self.accumulators[target] = b.alloca(DOUBLE)
+            b.store(value, self.accumulators[target])
         else:
             self.values[target] = value
 
     def loop(self, count: int, body: list[str]) -> None:
         """``for m in range(count)``: the body's temporaries live inside one iteration."""
         outside = dict(self.values)
-        with cgutils.for_range(self.builder, ir.Constant(INT64, count)) as loop:
-            self.m = loop.index
+        with _for_range(self.builder, count) as index:
+            self.m = index
             for line in body:
                 match = _ASSIGN.match(line)
                 if not match:
@@ -242,9 +242,35 @@ class Emitter:
         self.m, self.values = None, outside
 
 
+@contextmanager
+def _for_range(builder: ir.IRBuilder, count: int):
+    """``for index in range(count)`` around the code emitted inside the ``with``."""
+    before = builder.block
+    header = builder.append_basic_block("loop.header")
+    body = builder.append_basic_block("loop.body")
+    after = builder.append_basic_block("loop.end")
+    builder.branch(header)
+    builder.position_at_end(header)
+    index = builder.phi(INT64, name="m")
+    index.add_incoming(ir.Constant(INT64, 0), before)
+    builder.cbranch(builder.icmp_signed("<", index, ir.Constant(INT64, count)), body, after)
+    builder.position_at_end(body)
+    yield index
+    index.add_incoming(builder.add(index, ir.Constant(INT64, 1)), builder.block)
+    builder.branch(header)
+    builder.position_at_end(after)
+
+
+def code_lines(code: str) -> list[str]:
+    return [line for line in code.strip("\n").split("\n") if line.strip()]
+
+
 def kernel(arguments: tuple[str, ...], code: str):
     """A Numba intrinsic ``f(*arrays) -> float64`` that runs the three-address ``code``."""
-    lines = [line for line in code.strip("\n").split("\n") if line.strip()]
+    from numba import types
+    from numba.extending import intrinsic
+
+    lines = code_lines(code)
 
     def typer(typingctx, *arg_types):
         signature = types.float64(*arg_types)

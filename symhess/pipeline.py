@@ -85,8 +85,9 @@ def trace_key(trace: Trace, wrt, options: Options) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict) -> Built:
-    """Compiled kernels for ``trace``'s (single-element) output, from memory, disk or scratch."""
+def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict, verify=None) -> Built:
+    """Compiled kernels for ``trace``'s (single-element) output, from memory, disk or scratch;
+    ``verify()`` (the determinism check, a second trace) runs before compiling from scratch."""
     start = time.perf_counter()
     key = trace_key(trace, wrt, options)
     timings["cache_lookup"] = time.perf_counter() - start
@@ -94,6 +95,10 @@ def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict) -
         return _MEMORY[key]
     built = _from_disk(key) if options.cache else None
     if built is None:
+        if verify is not None:
+            start = time.perf_counter()
+            verify()
+            timings["trace"] += time.perf_counter() - start
         built = _from_scratch(trace, wrt, options, timings)
         if options.cache:
             _to_disk(key, built)
@@ -153,13 +158,35 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     source = generate(derivs)
     timings["generate"] = time.perf_counter() - start
     start = time.perf_counter()
-    module = load(source, cache_dir() if options.cache else _scratch_dir())
+    directory = cache_dir() if options.cache else _scratch_dir()
     layout = Layout(len(derivs.variables), len(derivs.parameters), derivs.rows, derivs.cols,
                     source_key(source), mode)
-    if options.eager_jit:
-        compile_kernels(module, layout)
+    module = _tiers(source, directory, layout, timings, options.cache) if options.eager_jit else load(source, directory)
     timings["jit"] = time.perf_counter() - start
     return Built(module, layout, source, derivatives=None if derivs.sums else derivs)  # inspection wants every entry
+
+
+def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, native=None):
+    """Kernels compiled by LLVM alone now (tier 0), the Numba module from a background thread.
+
+    ``keep``: save tier 0's machine code beside the module; ``native``: tier 0 loaded already.
+    """
+    from .jit import load, module_path
+    from .native import Tiers, compile_native, llvm_lock, object_path
+
+    def numba_module():
+        start = time.perf_counter()
+        with llvm_lock():
+            module = load(source, directory)
+            compile_kernels(module, layout)
+        timings["numba_jit"] = time.perf_counter() - start
+        return module
+
+    write_once(module_path(layout.source_key, directory), source)  # on disk before the metadata points to it
+    if native is None:
+        saved = object_path(directory, layout.source_key) if keep else None
+        native = compile_native(source, layout.n, layout.rows, layout.cols, saved)
+    return Tiers(native, numba_module)
 
 
 def _point_signatures():
@@ -213,7 +240,7 @@ def _to_disk(key: str, built: Built) -> None:
 
 
 def _from_disk(key: str) -> Built | None:
-    from .jit import import_file, module_path
+    from .jit import module_path
 
     path = _metadata_path(key)
     if not path.exists():
@@ -224,7 +251,17 @@ def _from_disk(key: str) -> Built | None:
         source = source_path.read_text()
     except (OSError, ValueError, KeyError):
         return None
-    module = import_file(source_path, meta["source_key"])
     layout = Layout(meta["n"], meta["m"], np.array(meta["rows"], dtype=np.int64),
                     np.array(meta["cols"], dtype=np.int64), meta["source_key"], meta["simplify"])
-    return Built(module, layout, source)
+    return Built(_cached_kernels(source_path, source, layout), layout, source)
+
+
+def _cached_kernels(source_path, source: str, layout: Layout):
+    """Tier 0 from its saved machine code and Numba's module in the background; else Numba's alone."""
+    from .jit import import_file
+    from .native import load_native, object_path
+
+    native = load_native(object_path(source_path.parent, layout.source_key), source, layout.n, layout.rows, layout.cols)
+    if native is None:
+        return import_file(source_path, layout.source_key)
+    return _tiers(source, source_path.parent, layout, {}, keep=True, native=native)

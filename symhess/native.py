@@ -1,0 +1,232 @@
+"""Stage 5, tier 0: the same kernels compiled by LLVM alone, ready in milliseconds.
+
+Numba's first compilation in a process costs about a second (setting up its typing and
+its target) before any of our code is compiled.  The kernels are already LLVM IR
+(:mod:`symhess.llvm`), so here they go straight to LLVM's MCJIT through llvmlite and are
+called through ctypes: a few microseconds more per call, but ready at once.  A compiled
+function starts on these and moves to the Numba kernels when a background thread has
+compiled them (:class:`Tiers`); what tier 0 lacks (batches) waits for Numba.
+"""
+
+from __future__ import annotations
+
+import ast
+import ctypes
+import functools
+import re
+import sys
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+from .cache import write_once
+from .llvm import DOUBLE, Emitter, code_lines
+
+_CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)
+_CONSTANTS = re.compile(r"^CONSTANTS = np\.array\((\[.*?\]), dtype=np\.float64\)", re.M)
+_REPEATED = re.compile(r"^REPEATED_TERMS = (\d+)", re.M)
+_FLOAT64 = np.dtype(np.float64)
+_NO_PARAMETERS = np.zeros(0)
+
+
+_LLVM = threading.RLock()
+
+
+@contextmanager
+def llvm_lock():
+    """LLVM's global context is not thread-safe and Numba shares it: one compilation at a time."""
+    with _LLVM:
+        numba_lock = sys.modules.get("numba.core.compiler_lock")
+        if numba_lock is None:
+            yield
+        else:
+            with numba_lock.global_compiler_lock:
+                yield
+
+
+@functools.cache
+def _host():
+    """(cpu name, cpu features) for the target machines, LLVM initialised once."""
+    import llvmlite.binding as llvm
+
+    with llvm_lock():
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def _target_machine():
+    """A new target machine: each execution engine owns (and frees) its own."""
+    import llvmlite.binding as llvm
+
+    cpu, features = _host()
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=cpu, features=features, opt=0, reloc="static", codemodel="jitdefault")
+
+
+def compile_native(source: str, n: int, rows, cols, object_path=None) -> NativeKernels:
+    """The kernels of a generated module ``source``, compiled by LLVM (machine code saved to ``object_path``)."""
+    import llvmlite.binding as llvm
+    from llvmlite import ir
+
+    from .jit import fast_code_generation
+
+    module = ir.Module(name="symhess_tier0")
+    for name, arguments, code in _CODE.findall(source):
+        names = tuple(a.strip() for a in arguments.split(","))
+        function = ir.Function(module, ir.FunctionType(DOUBLE, [DOUBLE.as_pointer()] * len(names)), name=name.lower())
+        builder = ir.IRBuilder(function.append_basic_block("entry"))
+        builder.ret(Emitter(builder, dict(zip(names, function.args))).run(code_lines(code)))
+    machine_code = []
+    with llvm_lock():
+        fast_code_generation()
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), _target_machine())
+        engine.set_object_cache(notify_func=lambda _, data: machine_code.append(data))
+        engine.finalize_object()
+    if object_path is not None and machine_code:
+        write_once(object_path, machine_code[0])
+    return _kernels(engine, source, n, rows, cols)
+
+
+def load_native(object_path, source: str, n: int, rows, cols) -> NativeKernels | None:
+    """Tier 0 from machine code saved by :func:`compile_native` (None if there is none)."""
+    import llvmlite.binding as llvm
+
+    try:
+        data = object_path.read_bytes()
+    except OSError:
+        return None
+    with llvm_lock():
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
+        engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+        engine.finalize_object()
+    return _kernels(engine, source, n, rows, cols)
+
+
+def object_path(directory, source_key: str):
+    """Where tier 0's machine code for a module is kept: one file per CPU model."""
+    return directory / f"symhess_{source_key}.{_host()[0]}.o"
+
+
+def _kernels(engine, source: str, n: int, rows, cols) -> NativeKernels:
+    functions = {}
+    for name, arguments, _ in _CODE.findall(source):
+        arity = len(arguments.split(","))
+        address = engine.get_function_address(name.lower())
+        functions[name.lower()] = ctypes.CFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * arity)(address)
+    constants = np.array(ast.literal_eval(_CONSTANTS.search(source).group(1)), dtype=np.float64)
+    return NativeKernels(engine, functions, constants, n, np.asarray(rows), np.asarray(cols),
+                         int(_REPEATED.search(source).group(1)), "def hessian_point(" in source)
+
+
+class NativeKernels:
+    """The generated module's single-point kernels (same names, same arguments), by ctypes.
+
+    Any other attribute (the batched kernels) is the Numba module's: ``upgrade`` waits for it.
+    """
+
+    def __init__(self, engine, functions, constants, n, rows, cols, repeated_terms, points: bool):
+        self._engine = engine          # owns the machine code: kept alive with the functions
+        self._functions = functions
+        self._constants = constants
+        self._n, self._rows, self._cols = n, rows, cols
+        self.REPEATED_TERMS = repeated_terms
+        self.upgrade = None            # () -> the Numba module, set by Tiers
+        if points:                     # as the module: one-argument entries when there are no parameters
+            self.hessian_point, self.hvp_point = self._hessian_point, self._hvp_point
+
+    def _call(self, name, *arrays):
+        return self._functions[name](*(a.ctypes.data for a in arrays), self._constants.ctypes.data)
+
+    def value(self, x, p):
+        return self._call("value", x, p)
+
+    def gradient(self, x, p, g):
+        return self._call("gradient", x, p, g)
+
+    def hessian(self, x, p, h):
+        return self._call("hessian", x, p, h)
+
+    def hvp(self, x, p, v, hv):
+        return self._call("hvp", x, p, v, hv)
+
+    def hessian_dense(self, x, p):
+        if "hessian_full" in self._functions:
+            out = np.empty((self._n, self._n))
+            self._call("hessian_full", x, p, out)
+            return out
+        values = np.empty(len(self._rows))
+        self._call("hessian", x, p, values)
+        out = np.zeros((self._n, self._n))
+        out[self._rows, self._cols] = values
+        out[self._cols, self._rows] = values
+        return out
+
+    def _vector(self, x):
+        if type(x) is not np.ndarray or x.dtype is not _FLOAT64 or x.ndim != 1:
+            raise TypeError("tier-0 entries take float64 vectors")
+        if x.shape[0] != self._n:
+            raise ValueError("x has the wrong length")
+        return np.ascontiguousarray(x)
+
+    def _hessian_point(self, x):
+        return self.hessian_dense(self._vector(x), _NO_PARAMETERS)
+
+    def _hvp_point(self, x, v):
+        out = np.empty(self._n)
+        return self.hvp(self._vector(x), _NO_PARAMETERS, self._vector(v), out), out
+
+    def __getattr__(self, name):
+        if name.startswith("_") or self.upgrade is None:
+            raise AttributeError(name)
+        return getattr(self.upgrade(), name)
+
+
+class Tiers:
+    """Tier 0 now, the Numba module from a background thread when it is compiled."""
+
+    def __init__(self, native: NativeKernels, compile_numba):
+        self.native = native
+        self._module = None
+        self._error = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._ready = False
+        self._listeners = []
+        native.upgrade = self.module
+        self._thread = threading.Thread(target=self._compile, args=(compile_numba,), name="symhess-numba")
+        self._thread.start()
+
+    def _compile(self, compile_numba):
+        try:
+            self._module = compile_numba()
+        except BaseException as error:
+            self._error = error
+        with self._lock:
+            self._ready = True
+            listeners, self._listeners = self._listeners, []
+        if self._module is not None:
+            for listener in listeners:
+                listener(self._module)
+        self._done.set()  # after the listeners: whoever waited sees them switched
+
+    def module(self):
+        """The Numba module, waiting for it if need be."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._module
+
+    def current(self):
+        """The fastest kernels ready now."""
+        return self._module if self._done.is_set() and self._module is not None else self.native
+
+    def on_ready(self, listener) -> None:
+        """Call ``listener(module)`` once the Numba module is ready (now, if it is)."""
+        with self._lock:
+            if not self._ready:
+                self._listeners.append(listener)
+                return
+        if self._module is not None:
+            listener(self._module)

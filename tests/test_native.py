@@ -1,0 +1,83 @@
+"""Tier 0 (symhess.native): the kernels compiled by LLVM alone agree with Numba's and give way to them."""
+
+import numpy as np
+import pytest
+
+import symhess
+from symhess import loops, pipeline
+from symhess.native import NativeKernels, compile_native, object_path
+
+
+def network(theta, X):
+    return (np.tanh(X @ theta[:3]) * theta[3] - np.cos(theta[:3]).sum()).sum() ** 2 + np.abs(theta).sum()
+
+
+def logistic(w):
+    z = np.cos(np.arange(48.0)).reshape(12, 4) @ w
+    return (np.logaddexp(0, z) - (np.arange(12.0) % 2) * z).sum()
+
+
+CASES = {
+    "parameters": (network, (np.linspace(-1, 1, 4), np.cos(np.arange(15.0)).reshape(5, 3)), {"wrt": 0}),
+    "repeated terms (loops)": (logistic, (np.linspace(-0.5, 0.5, 4),), {}),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_tier_zero_agrees_with_numba(name, monkeypatch):
+    func, inputs, options = CASES[name]
+    monkeypatch.setattr(loops, "SUM_TERMS", 10)
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    f = symhess.compile(func, *inputs, cache=False, **options)
+    layout = f._built.layout
+    native = compile_native(f.source, layout.n, layout.rows, layout.cols)
+    numba_module = f._built.module.module()
+    x, p = inputs[0] + 0.1, np.concatenate([np.ravel(a) for a in inputs[1:]] or [np.zeros(0)])
+    v = np.sin(np.arange(layout.n) + 1.0)
+    for kernels in (native, numba_module):
+        assert f.stats["repeated_terms"] == kernels.REPEATED_TERMS
+    assert native.value(x, p) == pytest.approx(numba_module.value(x, p), rel=1e-13)
+    gradients = [np.empty(layout.n), np.empty(layout.n)]
+    native.gradient(x, p, gradients[0])
+    numba_module.gradient(x, p, gradients[1])
+    np.testing.assert_allclose(*gradients, rtol=1e-12)
+    np.testing.assert_allclose(native.hessian_dense(x, p), numba_module.hessian_dense(x, p), rtol=1e-12, atol=1e-14)
+    products = [np.empty(layout.n), np.empty(layout.n)]
+    native.hvp(x, p, v, products[0])
+    numba_module.hvp(x, p, v, products[1])
+    np.testing.assert_allclose(*products, rtol=1e-12, atol=1e-14)
+
+
+def test_a_compiled_function_starts_on_tier_zero_and_moves_to_numba(monkeypatch):
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    x = np.linspace(-1, 1, 6)
+    f = symhess.compile(logistic, x[:4], cache=False)
+    tiers = f._built.module
+    first = f.hessian(x[:4])  # tier 0 or Numba, whichever is ready: the same numbers
+    numba_module = tiers.module()
+    assert f._kernels is numba_module and tiers.current() is numba_module
+    np.testing.assert_allclose(f.hessian(x[:4]), first, rtol=1e-13)
+    assert "numba_jit" in f.stats["seconds"]
+
+
+def test_batches_wait_for_numba(monkeypatch):
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    f = symhess.compile(logistic, np.zeros(4), cache=False)
+    native = f._built.module.native
+    assert isinstance(native, NativeKernels)
+    assert native.hessian_dense_batch is f._built.module.module().hessian_dense_batch
+
+
+def test_a_new_process_loads_tier_zero_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    x = np.linspace(-1, 1, 4)
+    first = symhess.compile(logistic, x)
+    saved = object_path(tmp_path, first._built.layout.source_key)
+    assert saved.exists()
+    first._built.module.module()
+    monkeypatch.setattr(pipeline, "_MEMORY", {})  # as in a new process: only the disk cache is left
+    again = symhess.compile(logistic, x)
+    assert again.stats["cache_hit"] and isinstance(again._built.module.native, NativeKernels)
+    np.testing.assert_allclose(again._built.module.native.hessian_point(x), first.hessian(x), rtol=1e-13)
+    again._built.module.module()
