@@ -169,3 +169,26 @@ def test_small_problems_write_the_dense_hessian_directly(monkeypatch, rng):
     np.testing.assert_array_equal(direct.hessian(x), scatter.hessian(x))
     np.testing.assert_array_equal(direct.hessian(X), scatter.hessian(X))
     assert direct.hessian(x)[0, 5] == 0 and direct.hessian(x)[0, 4] == 1
+
+
+def test_random_functions_are_refused_and_cached_traces_are_not_traced_twice(monkeypatch, tmp_path):
+    from symhess import pipeline
+    from symhess.tracing import TraceError
+
+    def noisy(x):
+        return (x**2).sum() * (1 + np.random.rand())
+
+    with pytest.raises(TraceError, match="different expressions on two calls"):
+        symhess.compile(noisy, np.ones(2))
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    calls = []
+
+    def counted(x):
+        calls.append(x)
+        return (x**3).sum()
+
+    symhess.compile(counted, np.ones(2))
+    assert len(calls) == 2  # compiled from scratch: traced twice, to check that func is deterministic
+    symhess.compile(counted, np.ones(2))
+    assert len(calls) == 3  # a cache hit: this trace was checked when it was compiled
