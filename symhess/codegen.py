@@ -225,8 +225,8 @@ def kernels(derivs: Derivatives) -> tuple[Kernel, ...]:
     if not _writes_dense(derivs):
         return every
     n = len(derivs.variables)
-    full = tuple((f"H[{i * n + j}]", derivs.hessian.get((min(i, j), max(i, j)), zero))
-                 for i in range(n) for j in range(n))
+    both = sorted({(i, j) for i, j in derivs.hessian} | {(j, i) for i, j in derivs.hessian})
+    full = tuple((f"H[{i * n + j}]", derivs.hessian[min(i, j), max(i, j)]) for i, j in both)
     return (*every, Kernel("hessian_full", ("x", "p", "H", "c"), full, zero))
 
 
@@ -438,15 +438,15 @@ def hessian_dense_batch(X, P):
 DENSE_DIRECT = '''
 @numba.njit(**_JIT)
 def hessian_dense(x, p):
-    """The dense Hessian, written entry by entry by ``hessian_full`` (zeros included)."""
-    out = np.empty((N, N))
+    """The dense Hessian: zeros, then ``hessian_full`` writes the structural non-zeros in place."""
+    out = np.zeros((N, N))
     _hessian_full(x, p, out.reshape(N * N), CONSTANTS)
     return out
 
 
 @numba.njit(parallel=True, **_BATCH)
 def hessian_dense_batch(X, P):
-    out = np.empty((X.shape[0], N * N))
+    out = np.zeros((X.shape[0], N * N))
     for b in numba.prange(X.shape[0]):
         _hessian_full(X[b], P[b], out[b], CONSTANTS)
     return out.reshape(X.shape[0], N, N)
@@ -474,7 +474,7 @@ def hvp_point(x, v):
 '''
 
 POINT_DENSE = """
-    out = np.empty((N, N))
+    out = np.zeros((N, N))
     _hessian_full(x, NO_PARAMETERS, out.reshape(N * N), CONSTANTS)
     return out"""
 
@@ -487,8 +487,8 @@ POINT_SCATTER = """
         out[COLS[k], ROWS[k]] = h[k]
     return out"""
 
-DENSE_DIRECT_MAX = 64
-"""Up to this many variables a kernel writes the dense Hessian itself (no values array, no scatter)."""
+DENSE_DIRECT_MAX = 128
+"""Up to this many variables a kernel writes the dense Hessian's non-zeros itself (no values array, no scatter)."""
 
 
 BATCHED = '''

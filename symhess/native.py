@@ -153,7 +153,7 @@ class NativeKernels:
 
     def hessian_dense(self, x, p):
         if "hessian_full" in self._functions:
-            out = np.empty((self._n, self._n))
+            out = np.zeros((self._n, self._n))
             self._call("hessian_full", x, p, out)
             return out
         values = np.empty(len(self._rows))
