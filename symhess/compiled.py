@@ -56,8 +56,9 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
     ``example_inputs`` fix shapes and dtypes; ``wrt`` (int or tuple of ints, default
     all) names the inputs to differentiate, the others become runtime parameters
     (data that may change between calls without recompiling).  ``simplify``:
-    ``"auto"`` (SymPy's simplify for small problems, a linear-cost rewrite for large
-    ones), ``"none"``, ``"fast"`` or ``"full"``; ``simplify_budget`` caps the seconds
+    ``"auto"`` (code from a linear-cost rewrite; the expressions shown by ``f.gradient_expression``,
+    ``f.hessian_expression`` and ``f.latex()`` through SymPy's simplify for small problems, when
+    first asked for), ``"none"``, ``"fast"`` or ``"full"``; ``simplify_budget`` caps the seconds
     ``"full"`` may spend.  ``cache=True`` keeps the generated code and Numba's machine
     code on disk (``$SYMHESS_CACHE_DIR`` or the platform's cache directory), so a new
     process compiling the same function skips the symbolic stages and the JIT.
@@ -467,7 +468,12 @@ class Compiled:
 
     @property
     def stats(self) -> dict:
-        """Sizes and seconds spent per stage of this compile."""
+        """Sizes and seconds spent per stage of this compile.
+
+        ``seconds["jit"]`` is tier 0 (LLVM alone, before ``compile`` returned);
+        ``seconds["numba_jit"]`` appears when the background compilation of the Numba kernels
+        has finished (see the design notes).
+        """
         layout = self._built.layout
         return {"n": layout.n, "parameters": layout.m, "nonzeros": len(layout.rows),
                 "simplify": layout.simplify, "cache_hit": "differentiate" not in self._timings,

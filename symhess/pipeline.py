@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -152,8 +152,13 @@ def _sum_groups(value, variables, parameters):
 def _from_scratch(trace, wrt, options, timings) -> Built:
     from .codegen import generate, source_key
     from .jit import load
+    from .simplify import resolve_mode
 
-    derivs, mode = derive(trace, wrt, options, timings, structured=True)
+    # "auto" on a small problem means SymPy's simplify for the expressions people read; the code
+    # does not need it (it costs up to a second for ~100 entries), so inspection derives them later
+    code_options = replace(options, simplify="fast") if options.simplify == "auto" else options
+    derivs, mode = derive(trace, wrt, code_options, timings, structured=True)
+    shown = not derivs.sums and (options.simplify != "auto" or resolve_mode("auto", derivs) == "fast")
     start = time.perf_counter()
     source = generate(derivs)
     timings["generate"] = time.perf_counter() - start
@@ -163,7 +168,7 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
                     source_key(source), mode)
     module = _tiers(source, directory, layout, timings, options.cache) if options.eager_jit else load(source, directory)
     timings["jit"] = time.perf_counter() - start
-    return Built(module, layout, source, derivatives=None if derivs.sums else derivs)  # inspection wants every entry
+    return Built(module, layout, source, derivatives=derivs if shown else None)  # else inspection derives again
 
 
 def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, native=None):

@@ -192,3 +192,17 @@ def test_random_functions_are_refused_and_cached_traces_are_not_traced_twice(mon
     assert len(calls) == 2  # compiled from scratch: traced twice, to check that func is deterministic
     symhess.compile(counted, np.ones(2))
     assert len(calls) == 3  # a cache hit: this trace was checked when it was compiled
+
+
+def test_auto_compiles_the_fast_form_and_shows_the_simplified_one(monkeypatch):
+    from symhess import pipeline
+
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+
+    def quotient(x):
+        return ((x**2 - 1) / (x - 1)).sum()
+
+    f = symhess.compile(quotient, np.full(2, 3.0), cache=False)
+    assert f.stats["simplify"] == "fast"  # the code: no SymPy simplify at compile time
+    assert f.gradient_expression == sp.ImmutableMatrix([1, 1])  # SymPy's simplify, when asked
+    np.testing.assert_allclose(f.gradient(np.array([2.0, 5.0])), [1.0, 1.0], rtol=1e-14)
