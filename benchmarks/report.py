@@ -187,8 +187,9 @@ def header(results: dict) -> list[str]:
             f"Versions: {versions}; symhess at commit {m['symhess']}.", "",
             f"References skipped: {skipped}.", "",
             "Every ratio is symhess's time ÷ the other tool's time, measured in this same run: below 1 symhess is "
-            "faster. Per-call times are the best of several repeats of many calls from Python after a warm-up; "
-            "compile times are measured in new processes.", "",
+            "faster. Per-call times are the best of several repeats of many calls from Python after a warm-up, "
+            "symhess's after `f.wait_for_jit()` (its Numba kernels, which replace the first-tier kernels a second "
+            "or so after a cold compile); compile times are measured in new processes.", "",
             "Tools:", "", *(f"- **{tool}**: {what}" for tool, what in results["tools"].items()), "",
             "Problems (PyTorch's first `hessian` doc example, `pow_reducer` on a 2 × 2 input, is the sum of cubes "
             "at n = 4):", "", *(f"- `{key}`: {p['label']}" for key, p in results["problems"].items()), ""]

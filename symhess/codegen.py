@@ -456,8 +456,9 @@ NO_PARAMETERS = np.zeros(0)
 
 
 @numba.njit(**_JIT)
-def hessian_point(x):
-    """One-argument entries of a function without parameters: Numba checks fewer arguments per call."""
+def hessian_into(x, out):
+    """Entries of a function without parameters: few arguments for Numba to check, and the
+    caller allocates ``out`` (zeros, N x N), which is cheaper than boxing a returned array."""
     if x.shape[0] != N:
         raise ValueError("x has the wrong length")
     x = np.ascontiguousarray(x)
@@ -465,27 +466,21 @@ def hessian_point(x):
 
 
 @numba.njit(**_JIT)
-def hvp_point(x, v):
+def hvp_into(x, v, out):
     if x.shape[0] != N or v.shape[0] != N:
         raise ValueError("x or v has the wrong length")
-    x, v = np.ascontiguousarray(x), np.ascontiguousarray(v)
-    out = np.empty(N)
-    return _hvp(x, NO_PARAMETERS, v, out, CONSTANTS), out
+    return _hvp(np.ascontiguousarray(x), NO_PARAMETERS, np.ascontiguousarray(v), out, CONSTANTS)
 '''
 
 POINT_DENSE = """
-    out = np.zeros((N, N))
-    _hessian_full(x, NO_PARAMETERS, out.reshape(N * N), CONSTANTS)
-    return out"""
+    _hessian_full(x, NO_PARAMETERS, out.reshape(N * N), CONSTANTS)"""
 
 POINT_SCATTER = """
     h = np.empty(NNZ)
     _hessian(x, NO_PARAMETERS, h, CONSTANTS)
-    out = np.zeros((N, N))
     for k in range(NNZ):
         out[ROWS[k], COLS[k]] = h[k]
-        out[COLS[k], ROWS[k]] = h[k]
-    return out"""
+        out[COLS[k], ROWS[k]] = h[k]"""
 
 DENSE_DIRECT_MAX = 128
 """Up to this many variables a kernel writes the dense Hessian's non-zeros itself (no values array, no scatter)."""

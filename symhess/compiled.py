@@ -149,37 +149,61 @@ class Compiled:
         self._value_dtype = np.result_type(*(np.dtype(s.dtype) for s in specs))
         self._lean = self._fast if self._fast_dtype else None  # NumPy float64 in and out: no conversions
         self._lean_square = self._fast + self._fast if self._lean is not None else None
-        self._has_points = hasattr(self._kernels, "hessian_point")  # no parameters: one-argument entries
+        self._has_points = hasattr(self._kernels, "hessian_into")  # no parameters: entries with few arguments
         self._points = self._has_points and self._lean is not None and len(self._lean) == 1 and trace.output.shape == ()
         self._scalar = self._value_dtype.type
+        self._square = (built.layout.n, built.layout.n)
         if hasattr(built.module, "on_ready"):
             built.module.on_ready(self._upgrade)
+
+    def wait_for_jit(self, timeout: float | None = None) -> bool:
+        """Wait until the Numba kernels have replaced the first-tier kernels ``compile`` returned
+        with (a second or so after a cold compile; at once otherwise); True when they have.
+
+        Not needed for correctness: both tiers give the same numbers.  Benchmarks of per-call
+        speed call it first; batched evaluation waits by itself.
+        """
+        tiers = self._built.module
+        if not hasattr(tiers, "on_ready"):
+            return True
+        if not tiers.wait(timeout):
+            return False
+        tiers.module()  # raises what the background compilation raised
+        return True
 
     def _upgrade(self, module) -> None:
         """Move to the Numba kernels (called from the thread that compiled them)."""
         self._kernels = module
-        self.__dict__.pop("_hessian_point", None)
-        self.__dict__.pop("_hvp_point", None)
+        self.__dict__.pop("_hessian_into", None)
+        self.__dict__.pop("_hvp_into", None)
 
     @functools.cached_property
-    def _hessian_point(self):
-        return _closed(self._kernels.hessian_point, POINT_SIGNATURES[0])
+    def _hessian_into(self):
+        return _closed(self._kernels.hessian_into, POINT_SIGNATURES[0])
 
     @functools.cached_property
-    def _hvp_point(self):
-        return _closed(self._kernels.hvp_point, POINT_SIGNATURES[1])
+    def _hvp_into(self):
+        return _closed(self._kernels.hvp_into, POINT_SIGNATURES[1])
+
+    def _dense_point(self, x):
+        out = np.zeros(self._square)
+        self._hessian_into(x, out)
+        return out
 
     def dense_kernel(self):
         """``(x, p) -> dense Hessian`` for flat contiguous float64 ``x`` and ``p`` (p empty without parameters)."""
         if self._has_points:
-            return lambda x, p: self._hessian_point(x)  # looked up per call: tier 0 gives way to Numba
-        return lambda x, p: self._kernels.hessian_dense(x, p)
+            return lambda x, p: self._dense_point(x)
+        return lambda x, p: self._kernels.hessian_dense(x, p)  # looked up per call: tier 0 gives way to Numba
 
     def product_kernel(self):
         """``(x, p, v) -> (value, H v)`` for flat contiguous float64 arrays."""
-        if self._has_points:
-            return lambda x, p, v: self._hvp_point(x, v)
         n = self._built.layout.n
+        if self._has_points:
+            def product(x, p, v):
+                out = np.empty(n)
+                return self._hvp_into(x, v, out), out
+            return product
 
         def product(x, p, v):
             out = np.empty(n)
@@ -255,10 +279,12 @@ class Compiled:
 
     def hessian(self, *args):
         """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
-        if self._points and args and _float64_vector(args[0]):
+        if self._points and len(args) == 1 and type(x := args[0]) is np.ndarray and x.dtype is _FLOAT64 and x.ndim == 1:
+            out = np.zeros(self._square)
             try:
-                return self._hessian_point(*args)
-            except (TypeError, ValueError):  # not one float64 vector of length n: the paths below say why
+                self._hessian_into(x, out)
+                return out
+            except ValueError:  # not of length n: the paths below say why
                 pass
         if self._lean is not None and len(args) == 1 and self._is_lean(args[0]):
             return self.dense_kernel()(args[0].reshape(-1), self._empty).reshape(self._lean_square)
@@ -268,11 +294,12 @@ class Compiled:
 
     def hvp(self, *args, v):
         """``(value, H @ v)``, computed without forming the Hessian."""
-        if self._points and args and _float64_vector(args[0]) and _float64_vector(v):
+        if (self._points and len(args) == 1 and type(x := args[0]) is np.ndarray and type(v) is np.ndarray
+                and x.dtype is _FLOAT64 and v.dtype is _FLOAT64 and x.ndim == 1 and v.ndim == 1):
+            out = np.empty(self._square[0])
             try:
-                value, out = self._hvp_point(*args, v)
-                return self._scalar(value), out
-            except (TypeError, ValueError):
+                return self._scalar(self._hvp_into(x, v, out)), out
+            except ValueError:
                 pass
         if self._lean is not None and len(args) == 1 and self._is_lean(args[0]) and self._is_lean(v):
             value, out = self.product_kernel()(args[0].reshape(-1), self._empty, v.reshape(-1))
@@ -538,11 +565,6 @@ def _restore(state) -> Compiled:
     built = Built(module, layout, state["source"])
     specs = tuple(InputSpec(name, tuple(shape), np.dtype(dtype)) for name, shape, dtype in state["specs"])
     return Compiled(trace, built, specs, tuple(state["wrt"]), state["single"], options, state["timings"])
-
-
-def _float64_vector(x) -> bool:
-    """What the one-argument entries take (Numba takes 15-70 µs to refuse anything else)."""
-    return type(x) is np.ndarray and x.dtype is _FLOAT64 and x.ndim == 1
 
 
 def _closed(entry, signature):

@@ -117,7 +117,7 @@ def _kernels(engine, source: str, n: int, rows, cols) -> NativeKernels:
         functions[name.lower()] = ctypes.CFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * arity)(address)
     constants = np.array(ast.literal_eval(_CONSTANTS.search(source).group(1)), dtype=np.float64)
     return NativeKernels(engine, functions, constants, n, np.asarray(rows), np.asarray(cols),
-                         int(_REPEATED.search(source).group(1)), "def hessian_point(" in source)
+                         int(_REPEATED.search(source).group(1)), "def hessian_into(" in source)
 
 
 class NativeKernels:
@@ -133,8 +133,8 @@ class NativeKernels:
         self._n, self._rows, self._cols = n, rows, cols
         self.REPEATED_TERMS = repeated_terms
         self.upgrade = None            # () -> the Numba module, set by Tiers
-        if points:                     # as the module: one-argument entries when there are no parameters
-            self.hessian_point, self.hvp_point = self._hessian_point, self._hvp_point
+        if points:                     # as the module: entries with few arguments when there are no parameters
+            self.hessian_into, self.hvp_into = self._hessian_into, self._hvp_into
 
     def _call(self, name, *arrays):
         return self._functions[name](*(a.ctypes.data for a in arrays), self._constants.ctypes.data)
@@ -170,12 +170,11 @@ class NativeKernels:
             raise ValueError("x has the wrong length")
         return np.ascontiguousarray(x)
 
-    def _hessian_point(self, x):
-        return self.hessian_dense(self._vector(x), _NO_PARAMETERS)
+    def _hessian_into(self, x, out):
+        out[...] = self.hessian_dense(self._vector(x), _NO_PARAMETERS)
 
-    def _hvp_point(self, x, v):
-        out = np.empty(self._n)
-        return self.hvp(self._vector(x), _NO_PARAMETERS, self._vector(v), out), out
+    def _hvp_into(self, x, v, out):
+        return self.hvp(self._vector(x), _NO_PARAMETERS, self._vector(v), out)
 
     def __getattr__(self, name):
         if name.startswith("_") or self.upgrade is None:
@@ -210,6 +209,10 @@ class Tiers:
             for listener in listeners:
                 listener(self._module)
         self._done.set()  # after the listeners: whoever waited sees them switched
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the background compilation has finished (waiting up to ``timeout`` seconds)."""
+        return self._done.wait(timeout)
 
     def module(self):
         """The Numba module, waiting for it if need be."""

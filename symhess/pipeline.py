@@ -198,11 +198,11 @@ def _point_signatures():
     from numba import types
 
     vector = types.float64[:]  # any layout: the entries make it contiguous
-    return (vector,), (vector, vector)
+    return (vector, types.float64[:, ::1]), (vector, vector, types.float64[::1])
 
 
 POINT_SIGNATURES = _point_signatures()
-"""Signatures of the one-argument entries ``hessian_point(x)`` and ``hvp_point(x, v)``."""
+"""Signatures of the entries ``hessian_into(x, out)`` and ``hvp_into(x, v, out)``."""
 
 
 def compile_kernels(module, layout: Layout) -> None:
@@ -214,9 +214,9 @@ def compile_kernels(module, layout: Layout) -> None:
     from numba import types
 
     vector = types.float64[::1]
-    if hasattr(module, "hessian_point"):  # no parameters: the one-argument entries serve every path
+    if hasattr(module, "hessian_into"):  # no parameters: these entries serve every path
         entries = ((module.value, (vector,) * 2), (module.gradient, (vector,) * 3),
-                   (module.hessian_point, POINT_SIGNATURES[0]), (module.hvp_point, POINT_SIGNATURES[1]))
+                   (module.hessian_into, POINT_SIGNATURES[0]), (module.hvp_into, POINT_SIGNATURES[1]))
     else:
         entries = ((module.value, (vector,) * 2), (module.gradient, (vector,) * 3), (module.hessian, (vector,) * 3),
                    (module.hvp, (vector,) * 4), (module.hessian_dense, (vector,) * 2))

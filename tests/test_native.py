@@ -79,5 +79,14 @@ def test_a_new_process_loads_tier_zero_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "_MEMORY", {})  # as in a new process: only the disk cache is left
     again = symhess.compile(logistic, x)
     assert again.stats["cache_hit"] and isinstance(again._built.module.native, NativeKernels)
-    np.testing.assert_allclose(again._built.module.native.hessian_point(x), first.hessian(x), rtol=1e-13)
+    out = np.zeros((4, 4))
+    again._built.module.native.hessian_into(x, out)
+    np.testing.assert_allclose(out, first.hessian(x), rtol=1e-13)
     again._built.module.module()
+
+
+def test_wait_for_jit_reports_the_switch(monkeypatch):
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    f = symhess.compile(logistic, np.ones(4), cache=False)
+    assert f.wait_for_jit() is True
+    assert f._kernels is f._built.module.module()
