@@ -65,59 +65,52 @@ def _target_machine():
         cpu=cpu, features=features, opt=0, reloc="static", codemodel="jitdefault")
 
 
-def compile_native(source: str, n: int, rows, cols, object_path=None) -> NativeKernels:
-    """The kernels of a generated module ``source``, compiled by LLVM (machine code saved to ``object_path``)."""
+def native_kernels(source: str, n: int, rows, cols, saved=None) -> NativeKernels:
+    """Tier 0 for a generated module ``source``: each kernel is compiled by LLVM when first called.
+
+    ``saved(name)``: where that kernel's machine code is kept (loaded from there if present), or None.
+    """
+    codes = {name.lower(): (tuple(a.strip() for a in arguments.split(",")), code)
+             for name, arguments, code in _CODE.findall(source)}
+    constants = np.array(ast.literal_eval(_CONSTANTS.search(source).group(1)), dtype=np.float64)
+    return NativeKernels(codes, constants, n, np.asarray(rows), np.asarray(cols),
+                         int(_REPEATED.search(source).group(1)), "def hessian_into(" in source, saved)
+
+
+def saved_in(directory, source_key: str):
+    """``name -> file`` for the machine code of a module's kernels in ``directory``: one file per CPU model."""
+    return lambda name: directory / f"symhess_{source_key}.{name}.{_host()[0]}.o"
+
+
+def _compile_kernel(name: str, arguments: tuple, code: str, path):
+    """(engine, ctypes function) of one kernel: its machine code from ``path`` if saved, else from LLVM."""
     import llvmlite.binding as llvm
     from llvmlite import ir
 
     from .jit import fast_code_generation
 
-    module = ir.Module(name="symhess_tier0")
-    for name, arguments, code in _CODE.findall(source):
-        names = tuple(a.strip() for a in arguments.split(","))
-        function = ir.Function(module, ir.FunctionType(DOUBLE, [DOUBLE.as_pointer()] * len(names)), name=name.lower())
-        builder = ir.IRBuilder(function.append_basic_block("entry"))
-        builder.ret(Emitter(builder, dict(zip(names, function.args))).run(code_lines(code)))
-    machine_code = []
+    try:
+        data = path.read_bytes() if path is not None else None
+    except OSError:
+        data = None
     with llvm_lock():
         fast_code_generation()
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), _target_machine())
-        engine.set_object_cache(notify_func=lambda _, data: machine_code.append(data))
+        if data is not None:
+            engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
+            engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+        else:
+            module = ir.Module(name=f"symhess_tier0_{name}")
+            function = ir.Function(module, ir.FunctionType(DOUBLE, [DOUBLE.as_pointer()] * len(arguments)), name=name)
+            builder = ir.IRBuilder(function.append_basic_block("entry"))
+            builder.ret(Emitter(builder, dict(zip(arguments, function.args))).run(code_lines(code)))
+            engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), _target_machine())
+            machine_code = []
+            engine.set_object_cache(notify_func=lambda _, data: machine_code.append(data))
         engine.finalize_object()
-    if object_path is not None and machine_code:
-        write_once(object_path, machine_code[0])
-    return _kernels(engine, source, n, rows, cols)
-
-
-def load_native(object_path, source: str, n: int, rows, cols) -> NativeKernels | None:
-    """Tier 0 from machine code saved by :func:`compile_native` (None if there is none)."""
-    import llvmlite.binding as llvm
-
-    try:
-        data = object_path.read_bytes()
-    except OSError:
-        return None
-    with llvm_lock():
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
-        engine.add_object_file(llvm.ObjectFileRef.from_data(data))
-        engine.finalize_object()
-    return _kernels(engine, source, n, rows, cols)
-
-
-def object_path(directory, source_key: str):
-    """Where tier 0's machine code for a module is kept: one file per CPU model."""
-    return directory / f"symhess_{source_key}.{_host()[0]}.o"
-
-
-def _kernels(engine, source: str, n: int, rows, cols) -> NativeKernels:
-    functions = {}
-    for name, arguments, _ in _CODE.findall(source):
-        arity = len(arguments.split(","))
-        address = engine.get_function_address(name.lower())
-        functions[name.lower()] = ctypes.CFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * arity)(address)
-    constants = np.array(ast.literal_eval(_CONSTANTS.search(source).group(1)), dtype=np.float64)
-    return NativeKernels(engine, functions, constants, n, np.asarray(rows), np.asarray(cols),
-                         int(_REPEATED.search(source).group(1)), "def hessian_into(" in source)
+    if data is None and path is not None and machine_code:
+        write_once(path, machine_code[0])
+    address = engine.get_function_address(name)
+    return engine, ctypes.CFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * len(arguments))(address)
 
 
 class NativeKernels:
@@ -126,9 +119,10 @@ class NativeKernels:
     Any other attribute (the batched kernels) is the Numba module's: ``upgrade`` waits for it.
     """
 
-    def __init__(self, engine, functions, constants, n, rows, cols, repeated_terms, points: bool):
-        self._engine = engine          # owns the machine code: kept alive with the functions
-        self._functions = functions
+    def __init__(self, codes, constants, n, rows, cols, repeated_terms, points: bool, saved=None):
+        self._codes = codes            # name -> (arguments, three-address code)
+        self._saved = saved
+        self._functions = {}           # name -> (engine, ctypes function): the engine owns the machine code
         self._constants = constants
         self._n, self._rows, self._cols = n, rows, cols
         self.REPEATED_TERMS = repeated_terms
@@ -136,8 +130,23 @@ class NativeKernels:
         if points:                     # as the module: entries with few arguments when there are no parameters
             self.hessian_into, self.hvp_into = self._hessian_into, self._hvp_into
 
+    def prepare(self) -> NativeKernels:
+        """Compile (or load) every kernel but the Hessian values when the dense kernel exists (only
+        sparse Hessians use them), before Numba's compilation in the background holds LLVM."""
+        for name in self._codes:
+            if not (name == "hessian" and "hessian_full" in self._codes):
+                self._function(name)
+        return self
+
+    def _function(self, name):
+        compiled = self._functions.get(name)
+        if compiled is None:
+            path = self._saved(name) if self._saved is not None else None
+            compiled = self._functions[name] = _compile_kernel(name, *self._codes[name], path)
+        return compiled[1]
+
     def _call(self, name, *arrays):
-        return self._functions[name](*(a.ctypes.data for a in arrays), self._constants.ctypes.data)
+        return self._function(name)(*(a.ctypes.data for a in arrays), self._constants.ctypes.data)
 
     def value(self, x, p):
         return self._call("value", x, p)
@@ -152,7 +161,7 @@ class NativeKernels:
         return self._call("hvp", x, p, v, hv)
 
     def hessian_dense(self, x, p):
-        if "hessian_full" in self._functions:
+        if "hessian_full" in self._codes:
             out = np.zeros((self._n, self._n))
             self._call("hessian_full", x, p, out)
             return out

@@ -171,13 +171,11 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     return Built(module, layout, source, derivatives=derivs if shown else None)  # else inspection derives again
 
 
-def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, native=None):
-    """Kernels compiled by LLVM alone now (tier 0), the Numba module from a background thread.
-
-    ``keep``: save tier 0's machine code beside the module; ``native``: tier 0 loaded already.
-    """
+def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
+    """Kernels compiled by LLVM alone now (tier 0), the Numba module from a background thread;
+    ``keep``: tier 0's machine code is kept beside the module (and loaded from there)."""
     from .jit import load, module_path
-    from .native import Tiers, compile_native, llvm_lock, object_path
+    from .native import Tiers, llvm_lock, native_kernels, saved_in
 
     def numba_module():
         start = time.perf_counter()
@@ -188,10 +186,8 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, na
         return module
 
     write_once(module_path(layout.source_key, directory), source)  # on disk before the metadata points to it
-    if native is None:
-        saved = object_path(directory, layout.source_key) if keep else None
-        native = compile_native(source, layout.n, layout.rows, layout.cols, saved)
-    return Tiers(native, numba_module)
+    saved = saved_in(directory, layout.source_key) if keep else None
+    return Tiers(native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare(), numba_module)
 
 
 def _point_signatures():
@@ -262,11 +258,5 @@ def _from_disk(key: str) -> Built | None:
 
 
 def _cached_kernels(source_path, source: str, layout: Layout):
-    """Tier 0 from its saved machine code and Numba's module in the background; else Numba's alone."""
-    from .jit import import_file
-    from .native import load_native, object_path
-
-    native = load_native(object_path(source_path.parent, layout.source_key), source, layout.n, layout.rows, layout.cols)
-    if native is None:
-        return import_file(source_path, layout.source_key)
-    return _tiers(source, source_path.parent, layout, {}, keep=True, native=native)
+    """Tier 0 from its saved machine code, and Numba's module (from its cache) in the background."""
+    return _tiers(source, source_path.parent, layout, {}, keep=True)

@@ -5,7 +5,7 @@ import pytest
 
 import symhess
 from symhess import loops, pipeline
-from symhess.native import NativeKernels, compile_native, object_path
+from symhess.native import NativeKernels, native_kernels, saved_in
 
 
 def network(theta, X):
@@ -30,7 +30,7 @@ def test_tier_zero_agrees_with_numba(name, monkeypatch):
     monkeypatch.setattr(pipeline, "_MEMORY", {})
     f = symhess.compile(func, *inputs, cache=False, **options)
     layout = f._built.layout
-    native = compile_native(f.source, layout.n, layout.rows, layout.cols)
+    native = native_kernels(f.source, layout.n, layout.rows, layout.cols)
     numba_module = f._built.module.module()
     x, p = inputs[0] + 0.1, np.concatenate([np.ravel(a) for a in inputs[1:]] or [np.zeros(0)])
     v = np.sin(np.arange(layout.n) + 1.0)
@@ -73,15 +73,17 @@ def test_a_new_process_loads_tier_zero_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "_MEMORY", {})
     x = np.linspace(-1, 1, 4)
     first = symhess.compile(logistic, x)
-    saved = object_path(tmp_path, first._built.layout.source_key)
-    assert saved.exists()
+    saved = saved_in(tmp_path, first._built.layout.source_key)
     first._built.module.module()
+    assert saved("hessian_full").exists() and saved("hvp").exists()
+    assert not saved("hessian").exists()  # the values of the sparse Hessian: compiled when first asked for
     monkeypatch.setattr(pipeline, "_MEMORY", {})  # as in a new process: only the disk cache is left
     again = symhess.compile(logistic, x)
     assert again.stats["cache_hit"] and isinstance(again._built.module.native, NativeKernels)
     out = np.zeros((4, 4))
-    again._built.module.native.hessian_into(x, out)
+    again._built.module.native.hessian_into(x, out)  # from the saved machine code
     np.testing.assert_allclose(out, first.hessian(x), rtol=1e-13)
+    assert "hessian" not in again._built.module.native._functions
     again._built.module.module()
 
 
