@@ -406,20 +406,17 @@ def _emit(printer, stores, block: int):
 
 
 DENSE = '''
-ROWS = np.array({rows}, dtype=np.int64)
-COLS = np.array({cols}, dtype=np.int64)
-
-
 @numba.njit(**_JIT)
 def hessian_dense(x, p):
-    """The dense symmetric Hessian in one call (scatter of the upper triangle)."""
-    h = np.empty(NNZ)
-    hessian(x, p, h)
+    """The dense symmetric Hessian in one call."""
     out = np.zeros((N, N))
-    for k in range(NNZ):
-        out[ROWS[k], COLS[k]] = h[k]
-        out[COLS[k], ROWS[k]] = h[k]
+{fill}
     return out
+'''
+
+SCATTER = '''
+ROWS = np.array({rows}, dtype=np.int64)
+COLS = np.array({cols}, dtype=np.int64)
 
 
 @numba.njit(parallel=True, **_BATCH)
@@ -428,22 +425,14 @@ def hessian_dense_batch(X, P):
     values = np.empty((X.shape[0], NNZ))
     out = np.zeros((X.shape[0], N, N))
     for b in numba.prange(X.shape[0]):
-        hessian(X[b], P[b], values[b])
+        _hessian(X[b], P[b], values[b], CONSTANTS)
         for k in range(NNZ):
             out[b, ROWS[k], COLS[k]] = values[b, k]
             out[b, COLS[k], ROWS[k]] = values[b, k]
     return out
 '''
 
-DENSE_DIRECT = '''
-@numba.njit(**_JIT)
-def hessian_dense(x, p):
-    """The dense Hessian: zeros, then ``hessian_full`` writes the structural non-zeros in place."""
-    out = np.zeros((N, N))
-    _hessian_full(x, p, out.reshape(N * N), CONSTANTS)
-    return out
-
-
+DIRECT = '''
 @numba.njit(parallel=True, **_BATCH)
 def hessian_dense_batch(X, P):
     out = np.zeros((X.shape[0], N * N))
@@ -451,6 +440,17 @@ def hessian_dense_batch(X, P):
         _hessian_full(X[b], P[b], out[b], CONSTANTS)
     return out.reshape(X.shape[0], N, N)
 '''
+
+FILL_SCATTER = """
+    h = np.empty(NNZ)  # the upper triangle's values, scattered to both triangles of the zeroed out
+    _hessian({x}, {p}, h, CONSTANTS)
+    for k in range(NNZ):
+        out[ROWS[k], COLS[k]] = h[k]
+        out[COLS[k], ROWS[k]] = h[k]"""
+
+FILL_DIRECT = """
+    _hessian_full({x}, {p}, out.reshape(N * N), CONSTANTS)  # the non-zeros of both triangles"""
+
 POINT = '''
 NO_PARAMETERS = np.zeros(0)
 
@@ -462,7 +462,7 @@ def hessian_into(x, out):
     if x.shape[0] != N:
         raise ValueError("x has the wrong length")
     x = np.ascontiguousarray(x)
-{dense}
+{fill}
 
 
 @numba.njit(**_JIT)
@@ -471,16 +471,6 @@ def hvp_into(x, v, out):
         raise ValueError("x or v has the wrong length")
     return _hvp(np.ascontiguousarray(x), NO_PARAMETERS, np.ascontiguousarray(v), out, CONSTANTS)
 '''
-
-POINT_DENSE = """
-    _hessian_full(x, NO_PARAMETERS, out.reshape(N * N), CONSTANTS)"""
-
-POINT_SCATTER = """
-    h = np.empty(NNZ)
-    _hessian(x, NO_PARAMETERS, h, CONSTANTS)
-    for k in range(NNZ):
-        out[ROWS[k], COLS[k]] = h[k]
-        out[COLS[k], ROWS[k]] = h[k]"""
 
 DENSE_DIRECT_MAX = 128
 """Up to this many variables a kernel writes the dense Hessian's non-zeros itself (no values array, no scatter)."""
@@ -550,14 +540,14 @@ def generate(derivs: Derivatives) -> str:
               f"CONSTANTS = np.array({constant_table(derivs.sums)!r}, dtype=np.float64)  # their lifted data", ""]
     for kernel in kernels(derivs):
         lines += kernel_source(kernel, names)
-    if _writes_dense(derivs):
-        dense = DENSE_DIRECT
-    else:
-        dense = DENSE.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])
-    lines += [*dense.strip("\n").split("\n"), ""]
+    direct = _writes_dense(derivs)
+    fill = (FILL_DIRECT if direct else FILL_SCATTER).strip("\n")
+    batch = DIRECT if direct else SCATTER.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])
+    templates = [batch, DENSE.format(fill=fill.format(x="x", p="p"))]
     if not derivs.parameters:
-        point = POINT.format(dense=(POINT_DENSE if _writes_dense(derivs) else POINT_SCATTER).strip("\n"))
-        lines += [*point.strip("\n").split("\n"), "", ""]
+        templates.append(POINT.format(fill=fill.format(x="x", p="NO_PARAMETERS")))
+    for template in templates:
+        lines += [*template.strip("\n").split("\n"), "", ""]
     for name, outs in (("value", ()), ("gradient", ("G",)), ("hessian", ("H",)),
                        ("hvp", ("V", "HV"))):
         out_args = ", ".join(outs) if outs else "_"

@@ -161,16 +161,19 @@ class NativeKernels:
         return self._call("hvp", x, p, v, hv)
 
     def hessian_dense(self, x, p):
+        out = np.zeros((self._n, self._n))
+        self._fill(x, p, out)
+        return out
+
+    def _fill(self, x, p, out):
+        """The Hessian into the zeroed ``out``, as the generated module's ``hessian_dense`` does."""
         if "hessian_full" in self._codes:
-            out = np.zeros((self._n, self._n))
             self._call("hessian_full", x, p, out)
-            return out
+            return
         values = np.empty(len(self._rows))
         self._call("hessian", x, p, values)
-        out = np.zeros((self._n, self._n))
         out[self._rows, self._cols] = values
         out[self._cols, self._rows] = values
-        return out
 
     def _vector(self, x):
         if type(x) is not np.ndarray or x.dtype is not _FLOAT64 or x.ndim != 1:
@@ -180,7 +183,7 @@ class NativeKernels:
         return np.ascontiguousarray(x)
 
     def _hessian_into(self, x, out):
-        out[...] = self.hessian_dense(self._vector(x), _NO_PARAMETERS)
+        self._fill(self._vector(x), _NO_PARAMETERS, out)
 
     def _hvp_into(self, x, v, out):
         return self.hvp(self._vector(x), _NO_PARAMETERS, self._vector(v), out)

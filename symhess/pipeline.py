@@ -254,9 +254,5 @@ def _from_disk(key: str) -> Built | None:
         return None
     layout = Layout(meta["n"], meta["m"], np.array(meta["rows"], dtype=np.int64),
                     np.array(meta["cols"], dtype=np.int64), meta["source_key"], meta["simplify"])
-    return Built(_cached_kernels(source_path, source, layout), layout, source)
-
-
-def _cached_kernels(source_path, source: str, layout: Layout):
-    """Tier 0 from its saved machine code, and Numba's module (from its cache) in the background."""
-    return _tiers(source, source_path.parent, layout, {}, keep=True)
+    # tier 0 from its saved machine code, and Numba's module (from its cache) in the background
+    return Built(_tiers(source, source_path.parent, layout, {}, keep=True), layout, source)
