@@ -458,18 +458,19 @@ NO_PARAMETERS = np.zeros(0)
 @numba.njit(**_JIT)
 def hessian_into(x, out):
     """Entries of a function without parameters: few arguments for Numba to check, and the
-    caller allocates ``out`` (zeros, N x N), which is cheaper than boxing a returned array."""
+    caller allocates ``out`` (zeros, N x N), which is cheaper than boxing a returned array.
+    Compiled for contiguous float64 vectors; True when done."""
     if x.shape[0] != N:
         raise ValueError("x has the wrong length")
-    x = np.ascontiguousarray(x)
 {fill}
+    return True
 
 
 @numba.njit(**_JIT)
 def hvp_into(x, v, out):
     if x.shape[0] != N or v.shape[0] != N:
         raise ValueError("x or v has the wrong length")
-    return _hvp(np.ascontiguousarray(x), NO_PARAMETERS, np.ascontiguousarray(v), out, CONSTANTS)
+    return _hvp(x, NO_PARAMETERS, v, out, CONSTANTS)
 '''
 
 DENSE_DIRECT_MAX = 128

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .convert import is_tensor, result_dtype, to_float64, trace_style
+from .convert import is_tensor, kernel_vector, result_dtype, to_float64, trace_style
 from .pipeline import POINT_SIGNATURES, Options, build, derive
 from .tracing import trace_function
 
@@ -153,6 +153,8 @@ class Compiled:
         self._points = self._has_points and self._lean is not None and len(self._lean) == 1 and trace.output.shape == ()
         self._scalar = self._value_dtype.type
         self._square = (built.layout.n, built.layout.n)
+        if self._points:  # per-call entries in front of the methods (which stay the general path)
+            self.hessian, self.hvp = _point_hessian(self, self.hessian), _point_hvp(self, self.hvp)
         if hasattr(built.module, "on_ready"):
             built.module.on_ready(self._upgrade)
 
@@ -179,30 +181,35 @@ class Compiled:
 
     @functools.cached_property
     def _hessian_into(self):
-        return _closed(self._kernels.hessian_into, POINT_SIGNATURES[0])
+        return _declining(self._kernels.hessian_into, POINT_SIGNATURES[0])
 
     @functools.cached_property
     def _hvp_into(self):
-        return _closed(self._kernels.hvp_into, POINT_SIGNATURES[1])
+        return _declining(self._kernels.hvp_into, POINT_SIGNATURES[1])
 
     def _dense_point(self, x):
         out = np.zeros(self._square)
-        self._hessian_into(x, out)
+        if not self._hessian_into(x, out):
+            raise TypeError(_KERNEL_INPUT)
         return out
 
     def dense_kernel(self):
-        """``(x, p) -> dense Hessian`` for flat contiguous float64 ``x`` and ``p`` (p empty without parameters)."""
+        """``(x, p) -> dense Hessian`` for :func:`~symhess.convert.kernel_vector` ``x`` and ``p``
+        (p empty without parameters)."""
         if self._has_points:
             return lambda x, p: self._dense_point(x)
         return lambda x, p: self._kernels.hessian_dense(x, p)  # looked up per call: tier 0 gives way to Numba
 
     def product_kernel(self):
-        """``(x, p, v) -> (value, H v)`` for flat contiguous float64 arrays."""
+        """``(x, p, v) -> (value, H v)`` for :func:`~symhess.convert.kernel_vector` arrays."""
         n = self._built.layout.n
         if self._has_points:
             def product(x, p, v):
                 out = np.empty(n)
-                return self._hvp_into(x, v, out), out
+                value = self._hvp_into(x, v, out)
+                if value is None:
+                    raise TypeError(_KERNEL_INPUT)
+                return value, out
             return product
 
         def product(x, p, v):
@@ -218,8 +225,7 @@ class Compiled:
             if type(array) is not np.ndarray or array.dtype != np.float64:
                 array = to_float64(array)
             if array.shape == self._fast:
-                flat = array.reshape(-1)
-                return (flat if flat.flags.c_contiguous else np.ascontiguousarray(flat)), self._empty, ()
+                return kernel_vector(array), self._empty, ()
         if len(args) != len(self._specs):
             names = ", ".join(s.name for s in self._specs)
             raise TypeError(f"expected {len(self._specs)} input(s) ({names}), got {len(args)}")
@@ -243,7 +249,7 @@ class Compiled:
         """Concatenate flattened inputs: ``(n,)`` or, batched, ``(B, n)``."""
         if not batch:
             if len(arrays) == 1:
-                return np.ascontiguousarray(arrays[0].reshape(-1))
+                return kernel_vector(arrays[0])
             return np.concatenate([a.reshape(-1) for a in arrays]) if arrays else self._empty
         count = int(np.prod(batch, dtype=np.int64))
         parts = [np.broadcast_to(a, batch + shape).reshape(count, -1) for a, shape in zip(arrays, shapes)]
@@ -274,18 +280,11 @@ class Compiled:
         return self._split_vector(g, batch)
 
     def _is_lean(self, x) -> bool:
-        """Whether ``x`` can go to the kernels as it is (one contiguous float64 array of the example's shape)."""
-        return type(x) is np.ndarray and x.dtype is _FLOAT64 and x.shape == self._lean and x.flags.c_contiguous
+        """Whether ``x`` can go to the kernels as it is (a contiguous, writeable float64 array of the example's shape)."""
+        return type(x) is np.ndarray and x.dtype is _FLOAT64 and x.shape == self._lean and x.flags.carray
 
     def hessian(self, *args):
         """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
-        if self._points and len(args) == 1 and type(x := args[0]) is np.ndarray and x.dtype is _FLOAT64 and x.ndim == 1:
-            out = np.zeros(self._square)
-            try:
-                self._hessian_into(x, out)
-                return out
-            except ValueError:  # not of length n: the paths below say why
-                pass
         if self._lean is not None and len(args) == 1 and self._is_lean(args[0]):
             return self.dense_kernel()(args[0].reshape(-1), self._empty).reshape(self._lean_square)
         x, p, batch = self._pack(args)
@@ -294,13 +293,6 @@ class Compiled:
 
     def hvp(self, *args, v):
         """``(value, H @ v)``, computed without forming the Hessian."""
-        if (self._points and len(args) == 1 and type(x := args[0]) is np.ndarray and type(v) is np.ndarray
-                and x.dtype is _FLOAT64 and v.dtype is _FLOAT64 and x.ndim == 1 and v.ndim == 1):
-            out = np.empty(self._square[0])
-            try:
-                return self._scalar(self._hvp_into(x, v, out)), out
-            except ValueError:
-                pass
         if self._lean is not None and len(args) == 1 and self._is_lean(args[0]) and self._is_lean(v):
             value, out = self.product_kernel()(args[0].reshape(-1), self._empty, v.reshape(-1))
             return self._shape_value(value), out.reshape(self._lean)
@@ -567,10 +559,62 @@ def _restore(state) -> Compiled:
     return Compiled(trace, built, specs, tuple(state["wrt"]), state["single"], options, state["timings"])
 
 
-def _closed(entry, signature):
-    """``entry`` compiled for float64 vectors and closed to other types, which then raise
-    TypeError (instead of compiling a specialisation for, say, integers)."""
-    if getattr(entry, "_can_compile", False):  # a Numba dispatcher not closed yet (tier 0 checks its own)
+def _point_hessian(compiled, general):
+    """``f.hessian`` of a function of one float64 vector without parameters, as lean as a call
+    from Python gets: allocate, call the entry (Numba's dispatcher checks the type in C).  What
+    the entry declines (other types, layouts, lengths, batches) takes ``general``."""
+    square, zeros = compiled._square, np.zeros
+
+    @functools.wraps(general)
+    def hessian(*args):
+        if len(args) == 1:
+            out = zeros(square)
+            try:
+                if compiled._hessian_into(args[0], out):
+                    return out
+            except ValueError:  # a vector of another length: the general path says why
+                pass
+        return general(*args)
+    return hessian
+
+
+def _point_hvp(compiled, general):
+    """``f.hvp`` as :func:`_point_hessian` is ``f.hessian``."""
+    n, empty, scalar = compiled._square[0], np.empty, compiled._scalar
+
+    @functools.wraps(general)
+    def hvp(*args, v):
+        if len(args) == 1:
+            out = empty(n)
+            try:
+                value = compiled._hvp_into(args[0], v, out)
+            except ValueError:  # of another length: the general path says why
+                value = None
+            if value is not None:
+                return scalar(value), out
+        return general(*args, v=v)
+    return hvp
+
+
+_KERNEL_INPUT = "the kernels take flat, contiguous, writeable float64 arrays (symhess.convert.kernel_vector)"
+
+
+def _declining(entry, signature):
+    """``entry`` compiled for ``signature``; arguments of other types make it return None at
+    once (the caller's general path converts or refuses them) instead of compiling for them.
+
+    Numba's dispatcher matches types in C, so the per-call path needs no checks of its own.
+    """
+    if hasattr(entry, "overloads"):  # a Numba dispatcher (tier 0's entries decline by themselves)
         entry.compile(signature)
-        entry.disable_compile()
+        entry._compile_for_args = _declined  # what Numba's dispatcher calls when no signature matches
     return entry
+
+
+def _declined(*args, **kws):
+    """Numba calls the function this returns with the call's arguments."""
+    return _return_none
+
+
+def _return_none(*args, **kws):
+    return None

@@ -24,6 +24,14 @@ def to_float64(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
+def kernel_vector(value) -> np.ndarray:
+    """``value`` as a flat float64 vector that is C-contiguous, aligned and writeable: the one
+    array type the kernels are compiled for (Numba types a read-only or strided array as another)."""
+    array = value if type(value) is np.ndarray and value.dtype == np.float64 else to_float64(value)
+    flat = array.reshape(-1)
+    return flat if flat.flags.carray else np.array(flat)
+
+
 def result_dtype(value) -> np.dtype:
     """The NumPy floating dtype results take for an input like ``value``."""
     if is_torch_tensor(value):

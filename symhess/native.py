@@ -175,18 +175,24 @@ class NativeKernels:
         out[self._rows, self._cols] = values
         out[self._cols, self._rows] = values
 
-    def _vector(self, x):
-        if type(x) is not np.ndarray or x.dtype is not _FLOAT64 or x.ndim != 1:
-            raise TypeError("tier-0 entries take float64 vectors")
+    def _accepts(self, x) -> bool:
+        """As the Numba entries: contiguous float64 vectors (others decline); of length n (others raise)."""
+        if type(x) is not np.ndarray or x.dtype is not _FLOAT64 or x.ndim != 1 or not x.flags.carray:
+            return False
         if x.shape[0] != self._n:
             raise ValueError("x has the wrong length")
-        return np.ascontiguousarray(x)
+        return True
 
     def _hessian_into(self, x, out):
-        self._fill(self._vector(x), _NO_PARAMETERS, out)
+        if not self._accepts(x):
+            return None
+        self._fill(x, _NO_PARAMETERS, out)
+        return True
 
     def _hvp_into(self, x, v, out):
-        return self.hvp(self._vector(x), _NO_PARAMETERS, self._vector(v), out)
+        if not (self._accepts(x) and self._accepts(v)):
+            return None
+        return self.hvp(x, _NO_PARAMETERS, v, out)
 
     def __getattr__(self, name):
         if name.startswith("_") or self.upgrade is None:

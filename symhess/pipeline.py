@@ -193,8 +193,8 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
 def _point_signatures():
     from numba import types
 
-    vector = types.float64[:]  # any layout: the entries make it contiguous
-    return (vector, types.float64[:, ::1]), (vector, vector, types.float64[::1])
+    vector = types.float64[::1]  # other inputs are made contiguous (and writeable) before the call
+    return (vector, types.float64[:, ::1]), (vector, vector, vector)
 
 
 POINT_SIGNATURES = _point_signatures()
@@ -217,8 +217,7 @@ def compile_kernels(module, layout: Layout) -> None:
         entries = ((module.value, (vector,) * 2), (module.gradient, (vector,) * 3), (module.hessian, (vector,) * 3),
                    (module.hvp, (vector,) * 4), (module.hessian_dense, (vector,) * 2))
     for kernel, signature in entries:
-        if getattr(kernel, "_can_compile", True):  # closed entries (Compiled._closed) are compiled already
-            kernel.compile(signature)
+        kernel.compile(signature)
 
 
 def _scratch_dir():

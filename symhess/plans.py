@@ -12,24 +12,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from .convert import is_torch_tensor
+from .convert import is_torch_tensor, kernel_vector
 
 _FLOATS = ("float32", "float64")
 
 
 def hessian_plan(compiled, inputs):
     """``inputs -> H[i][j]`` blocks in the inputs' types, or None if not covered."""
-    stores, loads = _stores(inputs), _loads(inputs)
-    if stores is None or loads is None:
+    stores = _stores(inputs)
+    if stores is None or not _loadable(inputs):
         return None
     kernel, empty = compiled.dense_kernel(), np.zeros(0)
     shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
     if len(inputs) == 1:
-        shape, store, load = shapes[0] + shapes[0], stores[0], loads[0]
-        return lambda items: ((store(kernel(load(items[0]), empty).reshape(shape)),),)
+        shape, store = shapes[0] + shapes[0], stores[0]
+        return lambda items: ((store(kernel(kernel_vector(items[0]), empty).reshape(shape)),),)
 
     def plan(items):
-        dense = kernel(np.concatenate([load(x) for load, x in zip(loads, items)]), empty)
+        dense = kernel(np.concatenate([kernel_vector(x) for x in items]), empty)
         return tuple(tuple(stores[j](dense[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]]
                                      .reshape(shapes[i] + shapes[j])) for j in range(len(items)))
                      for i in range(len(items)))
@@ -38,41 +38,26 @@ def hessian_plan(compiled, inputs):
 
 def product_plan(compiled, inputs, output_store):
     """``(inputs, v) -> (func_output, H v)`` or None; the caller checks that v has the inputs' types, shapes, dtypes."""
-    stores, loads = _stores(inputs), _loads(inputs)
-    if stores is None or loads is None or output_store is None:
+    stores = _stores(inputs)
+    if stores is None or output_store is None or not _loadable(inputs):
         return None
     kernel, empty = compiled.product_kernel(), np.zeros(0)
     shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
     output_shape = compiled._output_shape
 
     def plan(items, v):
-        x = loads[0](items[0]) if len(items) == 1 else np.concatenate([load(t) for load, t in zip(loads, items)])
-        direction = loads[0](v[0]) if len(v) == 1 else np.concatenate([load(t) for load, t in zip(loads, v)])
+        x = kernel_vector(items[0]) if len(items) == 1 else np.concatenate([kernel_vector(t) for t in items])
+        direction = kernel_vector(v[0]) if len(v) == 1 else np.concatenate([kernel_vector(t) for t in v])
         value, out = kernel(x, empty, direction)
         product = tuple(stores[i](out[offsets[i]:offsets[i + 1]].reshape(shapes[i])) for i in range(len(items)))
         return output_store(np.full(output_shape, value)), product
     return plan
 
 
-def _loads(inputs):
-    """One converter per input to contiguous flat float64, for exactly its type, or None."""
-    loads = []
-    for x in inputs:
-        if type(x) is np.ndarray:
-            loads.append(_load_array)
-        elif is_torch_tensor(x) and x.device.type == "cpu" and str(x.dtype)[6:] in _FLOATS:
-            loads.append(_load_cpu_tensor)
-        else:
-            return None
-    return loads
-
-
-def _load_array(array):
-    return array.astype(np.float64, copy=False).ravel()
-
-
-def _load_cpu_tensor(tensor):
-    return tensor.detach().numpy().astype(np.float64, copy=False).ravel()
+def _loadable(inputs) -> bool:
+    """Whether every input is a NumPy array or a CPU float tensor (:func:`kernel_vector` converts them)."""
+    return all(type(x) is np.ndarray or (is_torch_tensor(x) and x.device.type == "cpu" and str(x.dtype)[6:] in _FLOATS)
+               for x in inputs)
 
 
 def store_as(template, dtype_name: str):

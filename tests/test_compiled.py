@@ -138,19 +138,43 @@ def test_float32_inputs_give_float32_values_gradients_and_hessians():
     assert value == np.float32(9.0)
 
 
-def test_inputs_the_one_argument_entries_refuse_take_the_general_path(rng):
-    """The entries are closed to anything but contiguous float64 vectors of length n; the rest is converted."""
+def _variants(x):
+    """``x`` as inputs the per-call entries decline: strided, read-only, a list, integers, float32."""
+    strided = np.empty(2 * x.size)
+    strided[::2] = x
+    read_only = x.copy()
+    read_only.setflags(write=False)
+    return strided[::2], read_only, x.tolist(), np.round(x * 4).astype(np.int64), np.float32(x)
+
+
+def test_inputs_the_per_call_entries_decline_take_the_general_path(rng):
+    """The entries take contiguous writeable float64 vectors of length n; the rest is converted (or
+    refused by the general path), in both tiers, and Numba never compiles another specialisation."""
     f = symhess.compile(so.rosen, np.ones(5))
     x, v = rng.standard_normal(5), rng.standard_normal(5)
     H = so.rosen_hess(x)
-    strided = np.empty(10)
-    strided[::2] = x
-    for variant in (strided[::2], x.tolist(), np.round(x * 4).astype(np.int64) / 4):
-        expected = so.rosen_hess(np.asarray(variant, dtype=float))
-        np.testing.assert_allclose(f.hessian(variant), expected, rtol=1e-12)
-    np.testing.assert_allclose(f.hessian(np.stack([x, x])), np.stack([H, H]), rtol=1e-12)
-    np.testing.assert_allclose(f.hvp(strided[::2], v=v)[1], H @ v, rtol=1e-12)
-    np.testing.assert_allclose(f.hvp(x, v=np.float32(v))[1], H @ np.float32(v), rtol=1e-6)
+    for tier in ("first", "numba"):
+        if tier == "numba":
+            assert f.wait_for_jit(60)
+        for variant in _variants(x):
+            expected = so.rosen_hess(np.asarray(variant, dtype=float))
+            np.testing.assert_allclose(f.hessian(variant), expected, rtol=1e-6)
+            np.testing.assert_allclose(f.hvp(variant, v=v)[1], expected @ v, rtol=1e-6)
+            np.testing.assert_allclose(f.hvp(x, v=variant)[1], H @ np.asarray(variant, dtype=float), rtol=1e-6)
+        np.testing.assert_allclose(f.hessian(np.stack([x, x])), np.stack([H, H]), rtol=1e-12)
+        with pytest.raises(ValueError, match=r"shape \(6,\); compiled for \(5,\)"):
+            f.hessian(np.ones(6))
+        with pytest.raises(ValueError, match="v"):
+            f.hvp(x, v=np.ones(6))
+    assert len(f._hessian_into.overloads) == 1 and len(f._hvp_into.overloads) == 1
+    assert isinstance(f.hvp(x, v=v)[0], np.float64) and f.hessian.__doc__ == symhess.Compiled.hessian.__doc__
+
+
+def test_the_drop_in_api_takes_read_only_arrays(rng):
+    x = rng.standard_normal(5)
+    x.setflags(write=False)
+    np.testing.assert_allclose(symhess.hessian(so.rosen, x), so.rosen_hess(x), rtol=1e-12)
+    np.testing.assert_allclose(symhess.hvp(so.rosen, x, x)[1], so.rosen_hess(x) @ x, rtol=1e-12)
 
 
 def test_small_problems_write_the_dense_hessian_directly(monkeypatch, rng):
