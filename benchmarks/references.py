@@ -21,6 +21,7 @@ HANDWRITTEN = "hand-written Numba"
 HANDWRITTEN_ONE_THREAD = "hand-written Numba, one thread"
 SYMHESS_ONE_THREAD = "symhess, one thread"
 SYMHESS = "symhess"
+SYMHESS_BUFFER = "symhess buffer"
 DROPIN = "symhess drop-in (NumPy)"
 DROPIN_TORCH = "symhess drop-in (torch)"
 CASADI = "CasADi Function"
@@ -36,6 +37,7 @@ WHAT = {
     HANDWRITTEN_ONE_THREAD: "the same batches with numba.set_num_threads(1) (threads can cost more than they give)",
     SYMHESS: "f = symhess.compile(func, x): f.hessian(x), f.hvp(x, v=v), f.hessian(X)",
     SYMHESS_ONE_THREAD: "the same batches with numba.set_num_threads(1)",
+    SYMHESS_BUFFER: "b = f.buffer() with x and v written in once: b.hessian() (dense b.H), b.hvp() (as CasADi's buffer)",
     DROPIN: "symhess.hessian(func, x), symhess.hvp(func, x, v) on NumPy arrays",
     DROPIN_TORCH: "symhess.hessian(func, x), symhess.hvp(func, x, v) on torch tensors",
     CASADI: "SX hessian / jtimes, casadi.Function called on NumPy arrays",
@@ -105,6 +107,18 @@ def one_thread(calls: Calls) -> Calls:
 def symhess_compiled(compiled, x, v, X) -> Calls:
     return Calls(lambda: compiled.hessian(x), lambda: compiled.hvp(x, v=v), _unless_none(X, compiled.hessian),
                  vector=_second)
+
+
+def symhess_buffer(compiled, x, v) -> Calls:
+    b = compiled.buffer()
+    b.x[:], b.v[:] = x.reshape(-1), v.reshape(-1)
+    hessian, hvp, H, hv = b.hessian, b.hvp, b.H, b.hv
+
+    def hessian_call():
+        hessian()
+        return H
+
+    return Calls(hessian_call, lambda: (hvp(), hv), vector=_second)
 
 
 def symhess_dropin(problem, x, v, X) -> Calls:

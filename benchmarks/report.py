@@ -13,8 +13,8 @@ from pathlib import Path
 
 import references as refs
 
-LATENCY_TOOLS = (refs.HANDWRITTEN, refs.SYMHESS, refs.CASADI_BUFFER, refs.CASADI, refs.JAX, refs.TORCH_FUNC,
-                 refs.TORCH_AUTOGRAD, refs.DROPIN, refs.DROPIN_TORCH)
+LATENCY_TOOLS = (refs.HANDWRITTEN, refs.SYMHESS, refs.SYMHESS_BUFFER, refs.CASADI_BUFFER, refs.CASADI, refs.JAX,
+                 refs.TORCH_FUNC, refs.TORCH_AUTOGRAD, refs.DROPIN, refs.DROPIN_TORCH)
 BATCH_TOOLS = (refs.HANDWRITTEN, refs.HANDWRITTEN_ONE_THREAD, refs.SYMHESS, refs.SYMHESS_ONE_THREAD, refs.CASADI_BUFFER,
                refs.JAX, refs.TORCH_FUNC)
 RATIO_TOOLS = (refs.HANDWRITTEN, refs.CASADI_BUFFER, refs.CASADI, refs.JAX, refs.TORCH_FUNC, refs.TORCH_AUTOGRAD)
@@ -134,6 +134,9 @@ def targets(results: dict) -> list[list[str]]:
                      met(max(found.values()) <= HANDWRITTEN_GOAL) if found else "—"])
         for tool in (refs.CASADI_BUFFER, refs.JAX, refs.TORCH_AUTOGRAD):
             rows.append([f"{op} per call ÷ {tool}", summary(latency_ratios(results, op, tool)), "report", "—"])
+        found = latency_ratios(results, op, refs.CASADI_BUFFER, numerator=refs.SYMHESS_BUFFER)
+        rows.append([f"{op} per call, {refs.SYMHESS_BUFFER} ÷ {refs.CASADI_BUFFER}", summary(found), "≤ 1×",
+                     met(max(found.values()) <= 1) if found else "—"])
     for mine, tool, label in ((refs.SYMHESS, refs.HANDWRITTEN, "hand-written Numba (prange)"),
                               (refs.SYMHESS_ONE_THREAD, refs.HANDWRITTEN_ONE_THREAD, "the same, one thread each"),
                               (refs.SYMHESS, refs.JAX, "jax jit(vmap(hessian))")):

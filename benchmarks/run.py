@@ -128,6 +128,7 @@ def prepared_calls(problem: Problem, cache: Path, compiled_ok: bool, dropin_ok: 
         compiled.wait_for_jit()  # per-call speed is the Numba tier's (tier 0 serves the first second or so)
         tools[refs.SYMHESS] = refs.symhess_compiled(compiled, x, v, X)
         tools[refs.SYMHESS_ONE_THREAD] = refs.one_thread(tools[refs.SYMHESS])
+        tools[refs.SYMHESS_BUFFER] = refs.symhess_buffer(compiled, x, v)
     else:
         tools[refs.SYMHESS] = "symhess.compile did not finish in a new process (see the compile table)"
     for name, build in refs.BUILDERS.items():

@@ -382,6 +382,16 @@ class Compiled:
         self._kernels.hessian_batch(x, p, values, np.empty(x.shape[0]))
         return values.reshape((*batch, nnz))
 
+    def buffer(self):
+        """Preallocated float64 inputs and outputs with calls of no arguments, the fastest way to
+        evaluate from a Python loop: ``b = f.buffer(); b.x[:] = x; b.hessian()`` writes ``b.H``
+        (see :class:`symhess.buffer.Buffer`).  Waits for the Numba kernels."""
+        from .buffer import Buffer
+
+        self.wait_for_jit()
+        layout = self._built.layout
+        return Buffer(self._kernels, layout.n, layout.m, layout.rows, layout.cols)
+
     def hessian_sparse(self, *args):
         """The full symmetric Hessian over the flat variables as a ``scipy.sparse.csr_array``, never dense."""
         x, p, batch = self._pack(args)

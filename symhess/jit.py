@@ -34,6 +34,19 @@ def fast_code_generation() -> None:
         llvm.set_option("symhess", option)
 
 
+def initialise_numba() -> None:
+    """Initialise Numba's target and typing contexts; call it outside ``native.llvm_lock``.
+
+    Each initialises once, under a lock of its own, and takes Numba's compiler lock inside
+    it.  A thread that holds the compiler lock first (as ``llvm_lock`` does) and then
+    initialises them deadlocks with another thread initialising them, such as the user's
+    first ``@numba.njit`` while the background compilation runs.
+    """
+    from numba.core.registry import cpu_target
+
+    cpu_target.target_context, cpu_target.typing_context  # noqa: B018 - for their side effect
+
+
 def module_path(key: str, directory: Path | None = None) -> Path:
     return (directory or cache_dir()) / f"symhess_{key}.py"
 

@@ -174,11 +174,12 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
 def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
     """Kernels compiled by LLVM alone now (tier 0), the Numba module from a background thread;
     ``keep``: tier 0's machine code is kept beside the module (and loaded from there)."""
-    from .jit import load, module_path
+    from .jit import initialise_numba, load, module_path
     from .native import Tiers, llvm_lock, native_kernels, saved_in
 
     def numba_module():
         start = time.perf_counter()
+        initialise_numba()
         with llvm_lock():
             module = load(source, directory)
             compile_kernels(module, layout)

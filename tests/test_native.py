@@ -1,5 +1,9 @@
 """Tier 0 (symhess.native): the kernels compiled by LLVM alone agree with Numba's and give way to them."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -92,3 +96,23 @@ def test_wait_for_jit_reports_the_switch(monkeypatch):
     f = symhess.compile(logistic, np.ones(4), cache=False)
     assert f.wait_for_jit() is True
     assert f._kernels is f._built.module.module()
+
+
+def test_numba_used_beside_the_background_compilation_does_not_deadlock(tmp_path):
+    """The user's first ``@numba.njit`` while Numba compiles the kernels in the background: both
+    initialise Numba's target context, which once deadlocked against ``llvm_lock``."""
+    script = (
+        "import time, numpy as np, numba, symhess\n"
+        "from symhess import jit\n"
+        "load = jit.import_file\n"
+        "def slow_load(path, key):  # the background thread holds llvm_lock meanwhile\n"
+        "    time.sleep(0.5)\n"
+        "    return load(path, key)\n"
+        "jit.import_file = slow_load\n"
+        "f = symhess.compile(lambda x: (x**3).sum() + x[0] * x[1], np.ones(3))\n"
+        "time.sleep(0.1)\n"
+        "twice = numba.njit(lambda y: 2 * y)\n"
+        "assert twice(2.0) == 4.0 and f.wait_for_jit(60)\n")
+    env = dict(os.environ, SYMHESS_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
