@@ -1,23 +1,27 @@
-"""Stage 5 backend: turn symhess three-address code into LLVM IR inside a Numba intrinsic.
+"""Stage 5 backend: turn symhess three-address code into LLVM IR text.
 
 Numba's own front end spends about a millisecond typing each operation, which
 makes large generated functions take minutes to compile.  Kernels are therefore
-written in a tiny three-address language (valid Python, one operation per line),
-emitted straight to LLVM IR by :func:`kernel`, and wrapped by an ordinary
-``numba.njit(cache=True)`` function, so Numba still links, optimises and caches
-the machine code on disk.  ``INSTRUCTIONS`` is the one table of operations.
+written in a tiny three-address language (valid Python, one operation per line) and
+written out as the text of one LLVM function (:func:`function_text`), which tier 0
+(:mod:`symhess.native`) hands to LLVM directly and :func:`kernel` links into an
+ordinary ``numba.njit(cache=True)`` function, so Numba still inlines, optimises and
+caches the machine code on disk.  The operations are the tables ``LLVM_INTRINSICS``, ``LIBM``,
+``_FLOAT_OPS`` and ``_PREDICATES``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import re
-from contextlib import contextmanager
+import struct
 
 from llvmlite import ir
 
 DOUBLE = ir.DoubleType()
-INT64 = ir.IntType(64)
+POINTER = str(DOUBLE.as_pointer())  # "double*", or "ptr" where llvmlite writes opaque pointers
 
 _ASSIGN = re.compile(r"^\s*(\w+)(?:\[([^\]]+)\])? (\+?=) (.+)$")
 _LOAD = re.compile(r"^(\w+)\[([^\]]+)\]$")
@@ -65,9 +69,9 @@ def python_namespace() -> dict:
 
     space = {name: getattr(math, name) for name in LIBM if hasattr(math, name)}
     space.update(sqrt=math.sqrt, sin=math.sin, cos=math.cos, exp=math.exp, log=math.log,
-                 fabs=math.fabs, floor=lambda u: float(math.floor(u)),
-                 ceil=lambda u: float(math.ceil(u)), rint=lambda u: float(round(u)),
-                 pow=lambda a, b: a**b, cbrt=lambda u: math.copysign(abs(u) ** (1 / 3), u),
+                 fabs=math.fabs, floor=lambda u: math.copysign(math.floor(u), u),  # C keeps -0.0
+                 ceil=lambda u: math.copysign(math.ceil(u), u), rint=lambda u: math.copysign(round(u), u),
+                 pow=math.pow, cbrt=lambda u: math.copysign(abs(u) ** (1 / 3), u),
                  select=select, maxof=maxof, minof=minof, logsumexp=logsumexp, sign=sign,
                  softplus=softplus, lt=lambda a, b: float(a < b), le=lambda a, b: float(a <= b),
                  gt=lambda a, b: float(a > b), ge=lambda a, b: float(a >= b),
@@ -75,72 +79,95 @@ def python_namespace() -> dict:
     return space
 
 
+_FLOAT_OPS = {"+": "fadd", "-": "fsub", "*": "fmul", "/": "fdiv"}
+_PREDICATES = {"<": "olt", "<=": "ole", ">": "ogt", ">=": "oge", "==": "oeq", "!=": "une"}
+"""Three-address comparison -> LLVM ``fcmp`` predicate (ordered but for ``!=``, as Python's)."""
+
+
+def double(value: float) -> str:
+    """An exact LLVM double literal: the IEEE bits in hexadecimal."""
+    return f"0x{struct.unpack('<Q', struct.pack('<d', value))[0]:016X}"
+
+
+ZERO, ONE, NAN = double(0.0), double(1.0), double(math.nan)
+
+
 class Emitter:
-    """Emits one kernel body with an IR builder; values are named by the code's temporaries."""
+    """Emits one kernel body as LLVM IR text; values are named by the code's temporaries.
 
-    def __init__(self, builder: ir.IRBuilder, pointers: dict):
-        self.builder = builder
-        self.module = builder.module
-        self.pointers = pointers
-        self.values: dict[str, ir.Value] = {}
-        self.accumulators: dict[str, ir.Value] = {}  # scalars summed across loop iterations
-        self.m = None                                 # the loop variable, inside a loop
+    Text, not llvmlite's IR objects: building and printing those took most of tier 0's time.
+    """
 
-    def atom(self, text: str) -> ir.Value:
+    def __init__(self, arguments):
+        self.pointers = {name: f"%{name}" for name in arguments}
+        self.values: dict[str, str] = {}
+        self.accumulators: dict[str, str] = {}  # scalars summed across loop iterations: their allocas
+        self.allocas: list[str] = []
+        self.lines: list[str] = []
+        self.declarations: dict[str, str] = {}
+        self.count = 0
+        self.block = "entry"
+        self.loops = 0
+        self.m = None                            # the loop variable, inside a loop
+
+    def emit(self, instruction: str) -> str:
+        self.count += 1
+        name = f"%v.{self.count}"
+        self.lines.append(f"  {name} = {instruction}")
+        return name
+
+    def atom(self, text: str) -> str:
         value = self.values.get(text)
         if value is not None:
             return value
         if text in self.accumulators:
-            return self.builder.load(self.accumulators[text])
-        if text in CONSTANTS:
-            return ir.Constant(DOUBLE, CONSTANTS[text])
-        return ir.Constant(DOUBLE, float(text))
+            return self.emit(f"load double, {POINTER} {self.accumulators[text]}")
+        return double(CONSTANTS[text] if text in CONSTANTS else float(text))
 
-    def element(self, array: str, index: str):
+    def element(self, array: str, index: str) -> str:
         base, stride = _INDEX.match(index).groups()
-        offset = ir.Constant(INT64, int(base))
+        offset = base
         if stride is not None:
-            offset = self.builder.add(offset, self.builder.mul(ir.Constant(INT64, int(stride)), self.m))
-        return self.builder.gep(self.pointers[array], [offset])
+            offset = self.emit(f"add i64 {base}, {self.emit(f'mul i64 {stride}, {self.m}')}")
+        return self.emit(f"getelementptr double, {POINTER} {self.pointers[array]}, i64 {offset}")
 
-    def expression(self, text: str) -> ir.Value:
-        b = self.builder
+    def expression(self, text: str) -> str:
         match = _LOAD.match(text)
         if match:
-            return b.load(self.element(*match.groups()))
+            return self.emit(f"load double, {POINTER} {self.element(*match.groups())}")
         match = _BINARY.match(text)
         if match:
             left, op, right = match.groups()
-            a, c = self.atom(left), self.atom(right)
-            return {"+": b.fadd, "-": b.fsub, "*": b.fmul, "/": b.fdiv}[op](a, c)
+            return self.emit(f"{_FLOAT_OPS[op]} double {self.atom(left)}, {self.atom(right)}")
         if text.startswith("-"):
-            return b.fneg(self.atom(text[1:]))
+            return self.emit(f"fneg double {self.atom(text[1:])}")
         match = _CALL.match(text)
         if match:
             name, args = match.groups()
             return self.call(name, [self.atom(a.strip()) for a in args.split(",")])
         return self.atom(text)
 
-    def call(self, name: str, args: list) -> ir.Value:
+    def call(self, name: str, args: list) -> str:
         method = getattr(self, "_call_" + name, None)
         if method is not None:
             return method(*args)
         if name in LLVM_INTRINSICS:
-            function = self.module.declare_intrinsic(LLVM_INTRINSICS[name], [DOUBLE])
-            return self.builder.call(function, args)
-        if name in LIBM:
-            return self.builder.call(self._libm(name, len(args)), args)
-        raise NotImplementedError(f"unknown three-address function {name!r}")
+            symbol = f"{LLVM_INTRINSICS[name]}.f64"
+        elif name in LIBM:
+            symbol = name
+        else:
+            raise NotImplementedError(f"unknown three-address function {name!r}")
+        self.declarations[symbol] = f"declare double @{symbol}({', '.join(['double'] * len(args))})"
+        return self.emit(f"call double @{symbol}({', '.join(f'double {a}' for a in args)})")
 
-    def _libm(self, name: str, arity: int):
-        function = self.module.globals.get(name)
-        if function is None:
-            function = ir.Function(self.module, ir.FunctionType(DOUBLE, [DOUBLE] * arity), name=name)
-        return function
+    def _flag(self, op, a, c) -> str:
+        return self.emit(f"fcmp {_PREDICATES.get(op, op)} double {a}, {c}")
+
+    def _select(self, flag, a, c) -> str:
+        return self.emit(f"select i1 {flag}, double {a}, double {c}")
 
     def _compare(self, op, a, c):
-        flag = (self.builder.fcmp_unordered if op == "!=" else self.builder.fcmp_ordered)(op, a, c)
-        return self.builder.uitofp(flag, DOUBLE)
+        return self.emit(f"uitofp i1 {self._flag(op, a, c)} to double")
 
     def _call_lt(self, a, c): return self._compare("<", a, c)
     def _call_le(self, a, c): return self._compare("<=", a, c)
@@ -150,48 +177,39 @@ class Emitter:
     def _call_ne(self, a, c): return self._compare("!=", a, c)
 
     def _call_select(self, flag, a, c):
-        b = self.builder
-        return b.select(b.fcmp_unordered("!=", flag, ir.Constant(DOUBLE, 0.0)), a, c)
+        return self._select(self._flag("!=", flag, ZERO), a, c)
 
     def _extreme(self, op, values):
-        b = self.builder
         best = values[0]
-        nan = ir.Constant(DOUBLE, math.nan)
         for v in values[1:]:
-            better = b.fcmp_ordered(op, v, best)
-            either_nan = b.fcmp_unordered("uno", v, best)
-            best = b.select(either_nan, nan, b.select(better, v, best))
+            better, either_nan = self._flag(op, v, best), self._flag("uno", v, best)
+            best = self._select(either_nan, NAN, self._select(better, v, best))
         if len(values) == 1:
-            return b.fadd(best, ir.Constant(DOUBLE, 0.0))
+            return self.emit(f"fadd double {best}, {ZERO}")
         return best
 
     def _call_maxof(self, *values): return self._extreme(">", values)
     def _call_minof(self, *values): return self._extreme("<", values)
 
     def _call_logsumexp(self, *values):
-        b = self.builder
         top = self._extreme(">", values)
-        total = ir.Constant(DOUBLE, 0.0)
+        total = ZERO
         for v in values:
-            total = b.fadd(total, self.call("exp", [b.fsub(v, top)]))
-        result = b.fadd(top, self.call("log", [total]))
-        finite = b.fcmp_ordered("<", self.call("fabs", [top]), ir.Constant(DOUBLE, math.inf))
-        return b.select(finite, result, top)
+            total = self.emit(f"fadd double {total}, {self.call('exp', [self.emit(f'fsub double {v}, {top}')])}")
+        result = self.emit(f"fadd double {top}, {self.call('log', [total])}")
+        finite = self._flag("<", self.call("fabs", [top]), double(math.inf))
+        return self._select(finite, result, top)
 
     def _call_sign(self, u):
-        b = self.builder
-        zero, one = ir.Constant(DOUBLE, 0.0), ir.Constant(DOUBLE, 1.0)
-        negative = b.select(b.fcmp_ordered("<", u, zero), ir.Constant(DOUBLE, -1.0), u)
-        return b.select(b.fcmp_ordered(">", u, zero), one, negative)
+        negative = self._select(self._flag("<", u, ZERO), double(-1.0), u)
+        return self._select(self._flag(">", u, ZERO), ONE, negative)
 
     def _call_softplus(self, u):
-        b = self.builder
-        zero = ir.Constant(DOUBLE, 0.0)
-        big = b.fadd(u, self.call("log1p", [self.call("exp", [b.fneg(u)])]))
+        big = self.emit(f"fadd double {u}, {self.call('log1p', [self.call('exp', [self.emit(f'fneg double {u}')])])}")
         small = self.call("log1p", [self.call("exp", [u])])
-        return b.select(b.fcmp_ordered(">", u, zero), big, small)
+        return self._select(self._flag(">", u, ZERO), big, small)
 
-    def run(self, lines) -> ir.Value:
+    def run(self, lines) -> str:
         position = 0
         while position < len(lines):
             line = lines[position]
@@ -214,51 +232,53 @@ class Emitter:
         raise ValueError("three-address kernel without a return line")
 
     def assign(self, target: str, index: str | None, op: str, text: str) -> None:
-        b = self.builder
         value = self.expression(text)
         if index is not None:
             pointer = self.element(target, index)
-            b.store(b.fadd(b.load(pointer), value) if op == "+=" else value, pointer)
-        elif op == "+=":
+        elif op == "+=" or target.startswith("acc"):
+            if target not in self.accumulators:
+                self.accumulators[target] = f"%{target}.slot"
+                self.allocas.append(f"  %{target}.slot = alloca double")
             pointer = self.accumulators[target]
-            b.store(b.fadd(b.load(pointer), value), pointer)
-        elif target.startswith("acc"):
-            with b.goto_entry_block():
-                self.accumulators[target] = b.alloca(DOUBLE)
-            b.store(value, self.accumulators[target])
         else:
             self.values[target] = value
+            return
+        if op == "+=":
+            value = self.emit(f"fadd double {self.emit(f'load double, {POINTER} {pointer}')}, {value}")
+        self.lines.append(f"  store double {value}, {POINTER} {pointer}")
 
     def loop(self, count: int, body: list[str]) -> None:
         """``for m in range(count)``: the body's temporaries live inside one iteration."""
         outside = dict(self.values)
-        with _for_range(self.builder, count) as index:
-            self.m = index
-            for line in body:
-                match = _ASSIGN.match(line)
-                if not match:
-                    raise ValueError(f"unexpected line in a three-address loop: {line!r}")
-                self.assign(*match.groups())
-        self.m, self.values = None, outside
+        self.loops += 1
+        header, inside, end, m = (f"loop.{self.loops}.{part}" for part in ("header", "body", "end", "m"))
+        self.lines += [f"  br label %{header}", f"{header}:",
+                       f"  %{m} = phi i64 [0, %{self.block}], [%{m}.next, %{inside}]"]
+        more = self.emit(f"icmp slt i64 %{m}, {count}")
+        self.lines += [f"  br i1 {more}, label %{inside}, label %{end}", f"{inside}:"]
+        self.m = f"%{m}"
+        for line in body:
+            match = _ASSIGN.match(line)
+            if not match:
+                raise ValueError(f"unexpected line in a three-address loop: {line!r}")
+            self.assign(*match.groups())
+        self.lines += [f"  %{m}.next = add i64 %{m}, 1", f"  br label %{header}", f"{end}:"]
+        self.m, self.values, self.block = None, outside, end
 
 
-@contextmanager
-def _for_range(builder: ir.IRBuilder, count: int):
-    """``for index in range(count)`` around the code emitted inside the ``with``."""
-    before = builder.block
-    header = builder.append_basic_block("loop.header")
-    body = builder.append_basic_block("loop.body")
-    after = builder.append_basic_block("loop.end")
-    builder.branch(header)
-    builder.position_at_end(header)
-    index = builder.phi(INT64, name="m")
-    index.add_incoming(ir.Constant(INT64, 0), before)
-    builder.cbranch(builder.icmp_signed("<", index, ir.Constant(INT64, count)), body, after)
-    builder.position_at_end(body)
-    yield index
-    index.add_incoming(builder.add(index, ir.Constant(INT64, 1)), builder.block)
-    builder.branch(header)
-    builder.position_at_end(after)
+def function_text(symbol: str, arguments: tuple[str, ...], code: str) -> str:
+    """LLVM IR of ``double symbol(double *arguments...)`` running the three-address ``code``."""
+    emitter = Emitter(arguments)
+    result = emitter.run(code_lines(code))
+    parameters = ", ".join(f"{POINTER} %{name}" for name in arguments)
+    return "\n".join([f"define double @{symbol}({parameters}) {{", "entry:", *emitter.allocas, *emitter.lines,
+                      f"  ret double {result}", "}", *emitter.declarations.values(), ""])
+
+
+def symbol_of(name: str, arguments: tuple[str, ...], code: str) -> str:
+    """The kernel's LLVM name: equal names mean equal code (Numba links them as one definition)."""
+    digest = hashlib.blake2b(f"{arguments}\n{code}".encode(), digest_size=10).hexdigest()
+    return f"symhess_{name}_{digest}"
 
 
 def code_lines(code: str) -> list[str]:
@@ -266,19 +286,26 @@ def code_lines(code: str) -> list[str]:
 
 
 def kernel(arguments: tuple[str, ...], code: str):
-    """A Numba intrinsic ``f(*arrays) -> float64`` that runs the three-address ``code``."""
+    """A Numba intrinsic ``f(*arrays) -> float64`` that runs the three-address ``code``: a call
+    of the function :func:`function_text` writes, linked in as a library of its own."""
+    import llvmlite.binding as llvm
     from numba import types
     from numba.extending import intrinsic
 
-    lines = code_lines(code)
+    symbol = symbol_of("kernel", arguments, code)
+    text = functools.cache(lambda: function_text(symbol, arguments, code))  # only when Numba compiles
 
     def typer(typingctx, *arg_types):
         signature = types.float64(*arg_types)
 
         def codegen(context, builder, sig, args):
-            pointers = {name: context.make_array(t)(context, builder, a).data
-                        for name, t, a in zip(arguments, sig.args, args)}
-            return Emitter(builder, pointers).run(lines)
+            library = context.codegen().create_library(symbol)
+            library.add_llvm_module(llvm.parse_assembly(text()))
+            context.active_code_library.add_linking_library(library)
+            function = builder.module.globals.get(symbol) or ir.Function(
+                builder.module, ir.FunctionType(DOUBLE, [DOUBLE.as_pointer()] * len(arguments)), name=symbol)
+            return builder.call(function, [context.make_array(t)(context, builder, a).data
+                                           for t, a in zip(sig.args, args)])
 
         return signature, codegen
 

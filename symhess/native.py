@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .cache import write_once
-from .llvm import DOUBLE, Emitter, code_lines
+from .llvm import function_text
 
 _CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)
 _CONSTANTS = re.compile(r"^CONSTANTS = np\.array\((\[.*?\]), dtype=np\.float64\)", re.M)
@@ -85,7 +85,6 @@ def saved_in(directory, source_key: str):
 def _compile_kernel(name: str, arguments: tuple, code: str, path):
     """(engine, ctypes function) of one kernel: its machine code from ``path`` if saved, else from LLVM."""
     import llvmlite.binding as llvm
-    from llvmlite import ir
 
     from .jit import fast_code_generation
 
@@ -99,11 +98,8 @@ def _compile_kernel(name: str, arguments: tuple, code: str, path):
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
             engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         else:
-            module = ir.Module(name=f"symhess_tier0_{name}")
-            function = ir.Function(module, ir.FunctionType(DOUBLE, [DOUBLE.as_pointer()] * len(arguments)), name=name)
-            builder = ir.IRBuilder(function.append_basic_block("entry"))
-            builder.ret(Emitter(builder, dict(zip(arguments, function.args))).run(code_lines(code)))
-            engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(module)), _target_machine())
+            engine = llvm.create_mcjit_compiler(llvm.parse_assembly(function_text(name, arguments, code)),
+                                                _target_machine())
             machine_code = []
             engine.set_object_cache(notify_func=lambda _, data: machine_code.append(data))
         engine.finalize_object()

@@ -1,0 +1,62 @@
+"""The LLVM text of every three-address operation computes what its plain-Python meaning does."""
+
+import math
+
+import numpy as np
+import pytest
+
+from symhess.llvm import LIBM, LLVM_INTRINSICS, python_namespace
+from symhess.native import _compile_kernel
+
+UNARY = [*sorted(set(LLVM_INTRINSICS) - {"pow"} | set(LIBM) - {"atan2", "copysign"}), "sign", "softplus"]
+BINARY = ["pow", "atan2", "copysign", "lt", "le", "gt", "ge", "eq", "ne", "minof", "maxof", "logsumexp"]
+OTHERS = ["select(a, b, d)", "maxof(a)", "maxof(a, b, d)", "minof(a, b, d)", "logsumexp(a, b, d)", "-a", "a / b"]
+POINTS = [(0.3, -1.7, 2.5), (-0.6, 0.6, -0.0), (0.0, 0.0, 1.0), (math.inf, 1.0, -math.inf),
+          (math.nan, 0.5, 1.0), (0.5, math.nan, -2.0), (2.0, 3.0, math.nan)]
+
+
+def run_llvm(expression: str, point) -> float:
+    code = f"""
+def k(x, out):
+    a = x[0]
+    b = x[1]
+    d = x[2]
+    t = {expression}
+    out[0] = t
+    out[1] += t
+    return t
+"""
+    _, function = _compile_kernel("k", ("x", "out"), code, None)
+    x, out = np.array(point, dtype=float), np.zeros(2)
+    returned = function(x.ctypes.data, out.ctypes.data)
+    np.testing.assert_array_equal([out[0], out[1]], [returned, returned])
+    return returned
+
+
+def run_python(expression: str, point) -> float:
+    namespace = python_namespace()
+    namespace.update(zip("abd", point))
+    return eval(expression, namespace)
+
+
+@pytest.mark.parametrize("expression", [f"{f}(a)" for f in UNARY] + [f"{f}(a, b)" for f in BINARY] + OTHERS)
+def test_each_operation_agrees_with_its_python_meaning(expression):
+    checked = 0
+    for point in POINTS:
+        try:
+            expected = run_python(expression, point)
+        except (ValueError, OverflowError, ZeroDivisionError):  # Python raises where C returns nan or inf
+            continue
+        got = run_llvm(expression, point)
+        if math.isnan(expected):
+            assert math.isnan(got), (expression, point)
+        else:
+            assert got == pytest.approx(expected, rel=1e-14, abs=1e-300), (expression, point)
+            assert math.copysign(1, got) == math.copysign(1, expected) or got != 0, (expression, point)
+        checked += 1
+    assert checked >= 3
+
+
+def test_literals_are_exact():
+    for value in (0.1, 1 / 3, math.pi, 5e-324, 1.7976931348623157e308, -2.5e-310):
+        assert run_llvm(repr(value), (0.0, 0.0, 0.0)) == value
