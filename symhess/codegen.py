@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass, replace
 
 import symengine as se
@@ -273,15 +274,38 @@ def symbol_names(derivs: Derivatives) -> dict:
     return names
 
 
-def kernel_source(kernel: Kernel, names: dict) -> list[str]:
-    """Three-address code of one kernel (CSE first), and its Numba wrapper."""
+def kernel_body(kernel: Kernel, names: dict) -> list[str]:
+    """Three-address code of one kernel's body (CSE first)."""
     items = kernel_items(kernel.returns, kernel.outputs)
     if len(items) >= ROLL_ITEMS or kernel.loops:
         originals = {("return", 0): kernel.returns}
         originals.update({(t[:t.index("[")], int(t[t.index("[") + 1:-1])): e for t, e in kernel.outputs})
-        body = rolled_body(items, names, kernel.loops, originals)
-    else:
-        body = straight_body(kernel, names)
+        return rolled_body(items, names, kernel.loops, originals)
+    return straight_body(kernel, names)
+
+
+_VALUE_STORE = re.compile(r"^    h\[(\d+)\] = (\S+)$")
+
+
+def dense_body(values_body: list[str], pairs: list, n: int) -> list[str] | None:
+    """The dense kernel's body from the straight-line body of the Hessian values: each store
+    ``h[k] = t`` becomes the stores of both triangles, with no second CSE of the same
+    expressions.  None if the values' body has loops."""
+    if any(line.lstrip().startswith("for ") for line in values_body):
+        return None
+    body = []
+    for line in values_body:
+        match = _VALUE_STORE.match(line)
+        if match is None:
+            body.append(line)
+            continue
+        (i, j), atom = pairs[int(match.group(1))], match.group(2)
+        body += [f"    H[{i * n + j}] = {atom}"] + ([f"    H[{j * n + i}] = {atom}"] if i != j else [])
+    return body
+
+
+def kernel_source(kernel: Kernel, body: list[str]) -> list[str]:
+    """A kernel's three-address code and its Numba wrapper."""
     arguments = ", ".join(kernel.arguments)
     outer = ", ".join(a for a in kernel.arguments if a != "c")
     inner = ", ".join("CONSTANTS" if a == "c" else a for a in kernel.arguments)
@@ -539,8 +563,13 @@ def generate(derivs: Derivatives) -> str:
     lines = header(len(derivs.variables), len(derivs.hessian))
     lines += [f"REPEATED_TERMS = {len(derivs.sums)}  # sums of one formula differentiated once (symhess.loops)",
               f"CONSTANTS = np.array({constant_table(derivs.sums)!r}, dtype=np.float64)  # their lifted data", ""]
+    bodies = {}
     for kernel in kernels(derivs):
-        lines += kernel_source(kernel, names)
+        body = None
+        if kernel.name == "hessian_full":
+            body = dense_body(bodies["hessian"], list(derivs.hessian), len(derivs.variables))
+        bodies[kernel.name] = body or kernel_body(kernel, names)
+        lines += kernel_source(kernel, bodies[kernel.name])
     direct = _writes_dense(derivs)
     fill = (FILL_DIRECT if direct else FILL_SCATTER).strip("\n")
     batch = DIRECT if direct else SCATTER.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])
@@ -567,7 +596,7 @@ def generate_jacobian(outputs, variables, parameters, entries: dict) -> str:
     stores = tuple((f"y[{k}]", e) for k, e in enumerate(outputs)) + tuple(
         (f"j[{k}]", e) for k, e in enumerate(entries.values()))
     kernel = Kernel("jacobian", ("x", "p", "y", "j"), stores, se.Integer(0))
-    lines = header(len(variables), len(entries)) + kernel_source(kernel, names)
+    lines = header(len(variables), len(entries)) + kernel_source(kernel, kernel_body(kernel, names))
     return "\n".join(lines) + "\n"
 
 

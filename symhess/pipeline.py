@@ -9,9 +9,11 @@ machine code from its own cache.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,6 +22,12 @@ import symengine as se
 
 from . import __version__
 from .cache import cache_dir, write_once
+from .codegen import generate, native, source_key
+from .differentiate import differentiate, with_sums
+from .jit import initialise_numba, load, module_path
+from .loops import sum_groups
+from .native import Tiers, llvm_lock, native_kernels, saved_in
+from .simplify import resolve_mode, simplify
 from .tracing import Trace
 
 
@@ -99,7 +107,8 @@ def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict, v
             start = time.perf_counter()
             verify()
             timings["trace"] += time.perf_counter() - start
-        built = _from_scratch(trace, wrt, options, timings)
+        with collection_paused():
+            built = _from_scratch(trace, wrt, options, timings)
         if options.cache:
             _to_disk(key, built)
     _MEMORY[key] = built
@@ -113,9 +122,6 @@ def derive(trace: Trace, wrt, options: Options, timings: dict, structured: bool 
     differentiated once per formula (the copies become loops, see :mod:`symhess.loops`);
     the other terms as usual.  Code generation uses this; inspection wants every entry.
     """
-    from .differentiate import differentiate, with_sums
-    from .simplify import simplify
-
     variables, parameters = split_variables(trace, wrt)
     value = trace.output.reshape(-1)[0]
     start = time.perf_counter()
@@ -139,10 +145,21 @@ def derive(trace: Trace, wrt, options: Options, timings: dict, structured: bool 
     return derive(trace, wrt, options, timings)
 
 
-def _sum_groups(value, variables, parameters):
-    from .codegen import native
-    from .loops import sum_groups
+@contextmanager
+def collection_paused():
+    """Python's cyclic garbage collector paused.  The symbolic stages make many objects that
+    survive, which sets off full collections over every object in the process (a quarter of
+    Rosenbrock n = 100's cold compile); what they leave behind is freed by reference counting."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
+
+def _sum_groups(value, variables, parameters):
     positions = {s: ("x", k) for k, s in enumerate(variables)}
     positions.update({s: ("p", k) for k, s in enumerate(parameters)})
     memo: dict = {}
@@ -150,10 +167,6 @@ def _sum_groups(value, variables, parameters):
 
 
 def _from_scratch(trace, wrt, options, timings) -> Built:
-    from .codegen import generate, source_key
-    from .jit import load
-    from .simplify import resolve_mode
-
     # "auto" on a small problem means SymPy's simplify for the expressions people read; the code
     # does not need it (it costs up to a second for ~100 entries), so inspection derives them later
     code_options = replace(options, simplify="fast") if options.simplify == "auto" else options
@@ -174,8 +187,6 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
 def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
     """Kernels compiled by LLVM alone now (tier 0), the Numba module from a background thread;
     ``keep``: tier 0's machine code is kept beside the module (and loaded from there)."""
-    from .jit import initialise_numba, load, module_path
-    from .native import Tiers, llvm_lock, native_kernels, saved_in
 
     def numba_module():
         start = time.perf_counter()
@@ -241,8 +252,6 @@ def _to_disk(key: str, built: Built) -> None:
 
 
 def _from_disk(key: str) -> Built | None:
-    from .jit import module_path
-
     path = _metadata_path(key)
     if not path.exists():
         return None

@@ -45,3 +45,25 @@ def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path / "here"))
     assert cache_dir() == tmp_path / "here"
     assert cache_dir().is_dir()
+
+
+def test_the_garbage_collector_is_paused_while_compiling_from_scratch(monkeypatch):
+    import gc
+
+    import numpy as np
+
+    import symhess
+    from symhess import pipeline
+
+    seen = []
+
+    def generate(derivs):
+        seen.append(gc.isenabled())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(pipeline, "generate", generate)
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="stop here"):
+        symhess.compile(lambda x: (x**3).sum() + x[0] * x[1], np.ones(3), cache=False)
+    assert seen == [False] and gc.isenabled()
