@@ -155,6 +155,7 @@ class Compiled:
         self._square = (built.layout.n, built.layout.n)
         if self._points:  # per-call entries in front of the methods (which stay the general path)
             self.hessian, self.hvp = _point_hessian(self, self.hessian), _point_hvp(self, self.hvp)
+            self.value, self.gradient = _point_value(self, self.value), _point_gradient(self, self.gradient)
         if hasattr(built.module, "on_ready"):
             built.module.on_ready(self._upgrade)
 
@@ -279,13 +280,9 @@ class Compiled:
             self._kernels.gradient_batch(x, p, g, np.empty(x.shape[0]))
         return self._split_vector(g, batch)
 
-    def _is_lean(self, x) -> bool:
-        """Whether ``x`` can go to the kernels as it is (a contiguous, writeable float64 array of the example's shape)."""
-        return type(x) is np.ndarray and x.dtype is _FLOAT64 and x.shape == self._lean and x.flags.carray
-
     def hessian(self, *args):
         """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
-        if self._lean is not None and len(args) == 1 and self._is_lean(args[0]):
+        if self._lean is not None and len(args) == 1 and _plain(args[0], self._lean):
             return self.dense_kernel()(args[0].reshape(-1), self._empty).reshape(self._lean_square)
         x, p, batch = self._pack(args)
         dense = self.dense_kernel()(x, p) if not batch else self._kernels.hessian_dense_batch(x, p)
@@ -293,7 +290,7 @@ class Compiled:
 
     def hvp(self, *args, v):
         """``(value, H @ v)``, computed without forming the Hessian."""
-        if self._lean is not None and len(args) == 1 and self._is_lean(args[0]) and self._is_lean(v):
+        if self._lean is not None and len(args) == 1 and _plain(args[0], self._lean) and _plain(v, self._lean):
             value, out = self.product_kernel()(args[0].reshape(-1), self._empty, v.reshape(-1))
             return self._shape_value(value), out.reshape(self._lean)
         x, p, batch = self._pack(args)
@@ -567,6 +564,38 @@ def _restore(state) -> Compiled:
     built = Built(module, layout, state["source"])
     specs = tuple(InputSpec(name, tuple(shape), np.dtype(dtype)) for name, shape, dtype in state["specs"])
     return Compiled(trace, built, specs, tuple(state["wrt"]), state["single"], options, state["timings"])
+
+
+def _plain(x, shape) -> bool:
+    """Whether ``x`` can go to the kernels as it is: a contiguous, writeable float64 array of ``shape``."""
+    return type(x) is np.ndarray and x.dtype is _FLOAT64 and x.shape == shape and x.flags.carray
+
+
+def _point_value(compiled, general):
+    """``f.value`` of a function of one float64 vector without parameters: a plain vector goes
+    straight to the kernel (the value and gradient kernels check no types, so this does)."""
+    shape, empty, scalar = compiled._lean, compiled._empty, compiled._scalar
+
+    @functools.wraps(general)
+    def value(*args):
+        if len(args) == 1 and _plain(x := args[0], shape):
+            return scalar(compiled._kernels.value(x, empty))
+        return general(*args)
+    return value
+
+
+def _point_gradient(compiled, general):
+    """``f.gradient`` as :func:`_point_value` is ``f.value``."""
+    shape, empty = compiled._lean, compiled._empty
+
+    @functools.wraps(general)
+    def gradient(*args):
+        if len(args) == 1 and _plain(x := args[0], shape):
+            g = np.empty(shape)
+            compiled._kernels.gradient(x, empty, g)
+            return g
+        return general(*args)
+    return gradient
 
 
 def _point_hessian(compiled, general):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .convert import kernel_vector
+
 
 @dataclass(frozen=True)
 class CsrLayout:
@@ -52,7 +54,7 @@ class ScipyCallbacks:
     """
 
     def __init__(self, compiled, parameters: np.ndarray, sparse: bool):
-        self._kernels = compiled._kernels
+        self._compiled = compiled  # its kernels: tier 0's until Numba's are ready
         self._p = parameters
         self._n = compiled._built.layout.n
         self._nnz = len(compiled._built.layout.rows)
@@ -60,24 +62,24 @@ class ScipyCallbacks:
         self._dense, self._product = compiled.dense_kernel(), compiled.product_kernel()
 
     def _x(self, x) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
+        x = kernel_vector(x)
         if x.shape != (self._n,):
             raise ValueError(f"x has {x.size} values; the differentiated inputs have {self._n}")
         return x
 
     def fun(self, x) -> float:
-        return float(self._kernels.value(self._x(x), self._p))
+        return float(self._compiled._kernels.value(self._x(x), self._p))
 
     def jac(self, x) -> np.ndarray:
         g = np.empty(self._n)
-        self._kernels.gradient(self._x(x), self._p, g)
+        self._compiled._kernels.gradient(self._x(x), self._p, g)
         return g
 
     def hess(self, x):
         if self._csr is None:
             return self._dense(self._x(x), self._p)
         values = np.empty(self._nnz)
-        self._kernels.hessian(self._x(x), self._p, values)
+        self._compiled._kernels.hessian(self._x(x), self._p, values)
         return csr_matrix(self._csr, values)
 
     def hessp(self, x, p) -> np.ndarray:

@@ -157,17 +157,22 @@ def test_inputs_the_per_call_entries_decline_take_the_general_path(rng):
         if tier == "numba":
             assert f.wait_for_jit(60)
         for variant in _variants(x):
-            expected = so.rosen_hess(np.asarray(variant, dtype=float))
+            point = np.asarray(variant, dtype=float)
+            assert f.value(variant) == pytest.approx(so.rosen(point), rel=1e-6)
+            np.testing.assert_allclose(f.gradient(variant), so.rosen_der(point), rtol=1e-6)
+            expected = so.rosen_hess(point)
             np.testing.assert_allclose(f.hessian(variant), expected, rtol=1e-6)
             np.testing.assert_allclose(f.hvp(variant, v=v)[1], expected @ v, rtol=1e-6)
             np.testing.assert_allclose(f.hvp(x, v=variant)[1], H @ np.asarray(variant, dtype=float), rtol=1e-6)
         np.testing.assert_allclose(f.hessian(np.stack([x, x])), np.stack([H, H]), rtol=1e-12)
-        with pytest.raises(ValueError, match=r"shape \(6,\); compiled for \(5,\)"):
-            f.hessian(np.ones(6))
+        for method in (f.value, f.gradient, f.hessian):
+            with pytest.raises(ValueError, match=r"shape \(6,\); compiled for \(5,\)"):
+                method(np.ones(6))
         with pytest.raises(ValueError, match="v"):
             f.hvp(x, v=np.ones(6))
     assert len(f._hessian_into.overloads) == 1 and len(f._hvp_into.overloads) == 1
-    assert isinstance(f.hvp(x, v=v)[0], np.float64) and f.hessian.__doc__ == symhess.Compiled.hessian.__doc__
+    assert isinstance(f.hvp(x, v=v)[0], np.float64) and isinstance(f.value(x), np.float64)
+    assert f.hessian.__doc__ == symhess.Compiled.hessian.__doc__
 
 
 def test_the_drop_in_api_takes_read_only_arrays(rng):
