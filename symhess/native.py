@@ -16,6 +16,7 @@ import functools
 import re
 import sys
 import threading
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -31,18 +32,44 @@ _NO_PARAMETERS = np.zeros(0)
 
 
 _LLVM = threading.RLock()
+_FIRST_TIER = threading.Lock()  # guards the count of tier-0 compilations waiting or running
+_first_tier_count = [0]
+_HELD = threading.local()  # how deep this thread is inside llvm_lock
+
+
+def _count_first_tier(change: int) -> None:
+    with _FIRST_TIER:
+        _first_tier_count[0] += change
 
 
 @contextmanager
-def llvm_lock():
-    """LLVM's global context is not thread-safe and Numba shares it: one compilation at a time."""
-    with _LLVM:
-        numba_lock = sys.modules.get("numba.core.compiler_lock")
-        if numba_lock is None:
-            yield
-        else:
-            with numba_lock.global_compiler_lock:
-                yield
+def llvm_lock(first_tier: bool = False):
+    """LLVM's global context is not thread-safe and Numba shares it: one compilation at a time.
+
+    ``first_tier``: a tier-0 compilation, which someone is waiting for; the background
+    compilations of Numba's kernels let it go first (they take the lock kernel by kernel).
+    """
+    held = getattr(_HELD, "depth", 0)  # re-entered by a thread that holds it: never wait
+    if first_tier:
+        _count_first_tier(+1)
+    elif not held:
+        while _first_tier_count[0]:
+            time.sleep(0.001)
+    try:
+        with _LLVM:
+            _HELD.depth = held + 1
+            try:
+                numba_lock = sys.modules.get("numba.core.compiler_lock")
+                if numba_lock is None:
+                    yield
+                else:
+                    with numba_lock.global_compiler_lock:
+                        yield
+            finally:
+                _HELD.depth = held
+    finally:
+        if first_tier:
+            _count_first_tier(-1)
 
 
 @functools.cache
@@ -92,7 +119,7 @@ def _compile_kernel(name: str, arguments: tuple, code: str, path):
         data = path.read_bytes() if path is not None else None
     except OSError:
         data = None
-    with llvm_lock():
+    with llvm_lock(first_tier=True):
         fast_code_generation()
         if data is not None:
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())

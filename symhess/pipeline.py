@@ -193,7 +193,7 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
         initialise_numba()
         with llvm_lock():
             module = load(source, directory)
-            compile_kernels(module, layout)
+        compile_kernels(module, layout)  # kernel by kernel: another compile's tier 0 may go in between
         timings["numba_jit"] = time.perf_counter() - start
         return module
 
@@ -229,7 +229,8 @@ def compile_kernels(module, layout: Layout) -> None:
         entries = ((module.value, (vector,) * 2), (module.gradient, (vector,) * 3), (module.hessian, (vector,) * 3),
                    (module.hvp, (vector,) * 4), (module.hessian_dense, (vector,) * 2))
     for kernel, signature in entries:
-        kernel.compile(signature)
+        with llvm_lock():
+            kernel.compile(signature)
 
 
 def _scratch_dir():

@@ -116,3 +116,27 @@ def test_numba_used_beside_the_background_compilation_does_not_deadlock(tmp_path
     env = dict(os.environ, SYMHESS_CACHE_DIR=str(tmp_path))
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_background_compilations_let_a_waiting_first_tier_go_first():
+    """A non-urgent ``llvm_lock`` (Numba's kernels, kernel by kernel) is not taken while a tier-0
+    compilation waits or runs, so a second ``compile`` waits for one Numba kernel at most."""
+    import threading
+
+    from symhess import native
+
+    entered = threading.Event()
+
+    def background():
+        with native.llvm_lock():
+            entered.set()
+
+    native._count_first_tier(+1)  # a tier-0 compilation is waiting
+    try:
+        thread = threading.Thread(target=background)
+        thread.start()
+        assert not entered.wait(0.2)
+    finally:
+        native._count_first_tier(-1)
+    assert entered.wait(10)
+    thread.join()
