@@ -84,19 +84,17 @@ class Buffer:
         return (lambda: kernel(_array(x, n), _array(p, m))), arrays
 
     def _gradient_body(self):
-        ((x, n), (p, m), (g, _)), arrays = self._addresses("x", "p", "g")
-        kernel = self._kernels.gradient
-
-        def body():
-            kernel(_array(x, n), _array(p, m), _array(g, n))
-        return body, arrays
+        return self._filling_body(self._kernels.gradient, "g")
 
     def _hessian_values_body(self):
-        ((x, n), (p, m), (h, nnz)), arrays = self._addresses("x", "p", "values")
-        kernel = self._kernels.hessian
+        return self._filling_body(self._kernels.hessian, "values")
+
+    def _filling_body(self, kernel, output: str):
+        """``kernel(x, p, output)``, returning nothing (the kernels' return value is unused)."""
+        ((x, n), (p, m), (out, size)), arrays = self._addresses("x", "p", output)
 
         def body():
-            kernel(_array(x, n), _array(p, m), _array(h, nnz))
+            kernel(_array(x, n), _array(p, m), _array(out, size))
         return body, arrays
 
     def _hessian_body(self):
