@@ -346,9 +346,9 @@ def progress(args):
 
 # ----- running -----------------------------------------------------------------------------
 def run(args) -> int:
-    import symhess
-
     from . import display
+    from .compiled import compile_with
+    from .pipeline import Options
 
     with progress(args), importable_siblings(args.target):
         with contextlib.redirect_stdout(sys.stderr):  # the user's module may print; stdout is for the report
@@ -356,7 +356,8 @@ def run(args) -> int:
             inputs = [np.zeros(s, dtype=d) for s, d in zip(shapes, dtypes(args.dtype, len(shapes)))]
             wrt = wrt_indices(args.wrt, len(inputs))
             point = point_arrays(args.at, inputs) if args.at else None
-            f = symhess.compile(func, *inputs, wrt=wrt, simplify=args.simplify)
+            # without --at no kernel runs: nothing is compiled, so the command does not wait for Numba
+            f = compile_with(func, inputs, wrt, Options(simplify=args.simplify, eager_jit=point is not None))
         chosen = [s for s in SECTIONS if getattr(args, s)]
         sections = chosen or ([] if point is not None else list(DEFAULT_SECTIONS))
         name = getattr(func, "__name__", "f")

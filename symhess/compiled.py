@@ -63,6 +63,13 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
     code on disk (``$SYMHESS_CACHE_DIR`` or the platform's cache directory), so a new
     process compiling the same function skips the symbolic stages and the JIT.
     """
+    options = Options(simplify=simplify, cache=cache, simplify_budget=simplify_budget)
+    return compile_with(func, example_inputs, wrt, options)
+
+
+def compile_with(func, example_inputs, wrt, options: Options) -> Compiled:
+    """:func:`compile` with every :class:`~symhess.pipeline.Options`; ``eager_jit=False`` (the
+    inspection command) starts no compilation: Numba compiles a kernel when it is first called."""
     if not callable(func):
         raise TypeError(f"symhess.compile expects a callable, got {type(func).__name__}")
     if not example_inputs:
@@ -72,11 +79,10 @@ def compile(func, *example_inputs, wrt=None, simplify="auto", cache=True,  # noq
         if not is_tensor(value):
             raise TypeError(f"example input {k} is a {type(value).__name__}; pass a NumPy array, "
                             "a number or a torch tensor")
-    options = Options(simplify=simplify, cache=cache, simplify_budget=simplify_budget)
     from .simplify import MODES
 
-    if simplify not in MODES:
-        raise ValueError(f"simplify={simplify!r} is not one of {', '.join(map(repr, MODES))}")
+    if options.simplify not in MODES:
+        raise ValueError(f"simplify={options.simplify!r} is not one of {', '.join(map(repr, MODES))}")
     wrt_indices = normalize_wrt(wrt, len(example_inputs))
     shapes = [np.shape(to_float64(v)) for v in example_inputs]
     start = time.perf_counter()

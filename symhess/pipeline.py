@@ -101,7 +101,7 @@ def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict, v
     timings["cache_lookup"] = time.perf_counter() - start
     if key in _MEMORY:
         return _MEMORY[key]
-    built = _from_disk(key) if options.cache else None
+    built = _from_disk(key, options.eager_jit) if options.cache else None
     if built is None:
         if verify is not None:
             start = time.perf_counter()
@@ -252,7 +252,7 @@ def _to_disk(key: str, built: Built) -> None:
         "source_key": layout.source_key, "simplify": layout.simplify}))
 
 
-def _from_disk(key: str) -> Built | None:
+def _from_disk(key: str, eager_jit: bool = True) -> Built | None:
     path = _metadata_path(key)
     if not path.exists():
         return None
@@ -265,4 +265,5 @@ def _from_disk(key: str) -> Built | None:
     layout = Layout(meta["n"], meta["m"], np.array(meta["rows"], dtype=np.int64),
                     np.array(meta["cols"], dtype=np.int64), meta["source_key"], meta["simplify"])
     # tier 0 from its saved machine code, and Numba's module (from its cache) in the background
-    return Built(_tiers(source, source_path.parent, layout, {}, keep=True), layout, source)
+    module = _tiers(source, source_path.parent, layout, {}, keep=True) if eager_jit else load(source, source_path.parent)
+    return Built(module, layout, source)

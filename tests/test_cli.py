@@ -299,3 +299,23 @@ def test_every_example_function_can_be_inspected(capsys, target, shapes, wrt):
     report = inspect_json(capsys, *args, "--hessian", "--sparsity")
     n = len(report["variables"])
     assert n > 0 and report["sparsity"]["shape"] == [n, n]
+
+
+def test_inspecting_without_a_point_compiles_nothing(capsys, monkeypatch, tmp_path):
+    """No kernel runs without --at, so no background Numba compilation starts (the command used
+    to wait for it at exit), whether the cache is empty or not; with --at the kernels run."""
+    from symhess import pipeline
+
+    def numba_threads():
+        return sum(t.name == "symhess-numba" for t in threading.enumerate())
+
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path))
+    expression = ["--expr", "x**4 + cos(x*y) + y", "--vars", "x,y"]
+    for _ in range(2):  # from scratch, then from the disk cache
+        monkeypatch.setattr(pipeline, "_MEMORY", {})
+        before = numba_threads()
+        status, _, err = inspect(capsys, *expression)
+        assert status == 0, err
+        assert numba_threads() == before
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    assert inspect_json(capsys, *expression, "--at", "1,0")["at"]["value"] == pytest.approx(2.0)
