@@ -275,10 +275,10 @@ def function_text(symbol: str, arguments: tuple[str, ...], code: str) -> str:
                       f"  ret double {result}", "}", *emitter.declarations.values(), ""])
 
 
-def symbol_of(name: str, arguments: tuple[str, ...], code: str) -> str:
+def symbol_of(arguments: tuple[str, ...], code: str) -> str:
     """The kernel's LLVM name: equal names mean equal code (Numba links them as one definition)."""
     digest = hashlib.blake2b(f"{arguments}\n{code}".encode(), digest_size=10).hexdigest()
-    return f"symhess_{name}_{digest}"
+    return f"symhess_kernel_{digest}"
 
 
 def code_lines(code: str) -> list[str]:
@@ -292,7 +292,7 @@ def kernel(arguments: tuple[str, ...], code: str):
     from numba import types
     from numba.extending import intrinsic
 
-    symbol = symbol_of("kernel", arguments, code)
+    symbol = symbol_of(arguments, code)
     text = functools.cache(lambda: function_text(symbol, arguments, code))  # only when Numba compiles
 
     def typer(typingctx, *arg_types):

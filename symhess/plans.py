@@ -19,8 +19,8 @@ _FLOATS = ("float32", "float64")
 
 def hessian_plan(compiled, inputs):
     """``inputs -> H[i][j]`` blocks in the inputs' types, or None if not covered."""
-    stores = _stores(inputs)
-    if stores is None or not _loadable(inputs):
+    stores = _stores(inputs)  # None unless each input is a NumPy array or a CPU tensor of float32/64
+    if stores is None:
         return None
     kernel, empty = compiled.dense_kernel(), np.zeros(0)
     shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
@@ -39,7 +39,7 @@ def hessian_plan(compiled, inputs):
 def product_plan(compiled, inputs, output_store):
     """``(inputs, v) -> (func_output, H v)`` or None; the caller checks that v has the inputs' types, shapes, dtypes."""
     stores = _stores(inputs)
-    if stores is None or output_store is None or not _loadable(inputs):
+    if stores is None or output_store is None:
         return None
     kernel, empty = compiled.product_kernel(), np.zeros(0)
     shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
@@ -52,12 +52,6 @@ def product_plan(compiled, inputs, output_store):
         product = tuple(stores[i](out[offsets[i]:offsets[i + 1]].reshape(shapes[i])) for i in range(len(items)))
         return output_store(np.full(output_shape, value)), product
     return plan
-
-
-def _loadable(inputs) -> bool:
-    """Whether every input is a NumPy array or a CPU float tensor (:func:`kernel_vector` converts them)."""
-    return all(type(x) is np.ndarray or (is_torch_tensor(x) and x.device.type == "cpu" and str(x.dtype)[6:] in _FLOATS)
-               for x in inputs)
 
 
 def store_as(template, dtype_name: str):
