@@ -306,8 +306,8 @@ def test_inspecting_without_a_point_compiles_nothing(capsys, monkeypatch, tmp_pa
     to wait for it at exit), whether the cache is empty or not; with --at the kernels run."""
     from symhess import pipeline
 
-    def numba_threads():
-        return sum(t.name == "symhess-numba" for t in threading.enumerate())
+    def numba_threads():  # earlier tests' background compilations may end meanwhile: compare identities
+        return {t for t in threading.enumerate() if t.name == "symhess-numba"}
 
     monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path))
     expression = ["--expr", "x**4 + cos(x*y) + y", "--vars", "x,y"]
@@ -316,6 +316,6 @@ def test_inspecting_without_a_point_compiles_nothing(capsys, monkeypatch, tmp_pa
         before = numba_threads()
         status, _, err = inspect(capsys, *expression)
         assert status == 0, err
-        assert numba_threads() == before
+        assert numba_threads() <= before
     monkeypatch.setattr(pipeline, "_MEMORY", {})
     assert inspect_json(capsys, *expression, "--at", "1,0")["at"]["value"] == pytest.approx(2.0)
