@@ -159,6 +159,8 @@ class Compiled:
         self._points = self._has_points and self._lean is not None and len(self._lean) == 1 and trace.output.shape == ()
         self._scalar = self._value_dtype.type
         self._square = (built.layout.n, built.layout.n)
+        self._entries = [None, None]  # hessian_into, hvp_into: compiled (or declined) at first use
+        self._reset_entries()
         if self._points:  # per-call entries in front of the methods (which stay the general path)
             self.hessian, self.hvp = _point_hessian(self, self.hessian), _point_hvp(self, self.hvp)
             self.value, self.gradient = _point_value(self, self.value), _point_gradient(self, self.gradient)
@@ -183,20 +185,18 @@ class Compiled:
     def _upgrade(self, module) -> None:
         """Move to the Numba kernels (called from the thread that compiled them)."""
         self._kernels = module
-        self.__dict__.pop("_hessian_into", None)
-        self.__dict__.pop("_hvp_into", None)
+        self._reset_entries()
 
-    @functools.cached_property
-    def _hessian_into(self):
-        return _declining(self._kernels.hessian_into, POINT_SIGNATURES[0])
-
-    @functools.cached_property
-    def _hvp_into(self):
-        return _declining(self._kernels.hvp_into, POINT_SIGNATURES[1])
+    def _reset_entries(self):
+        """Point ``self._entries`` (a list the per-call closures hold: indexing it is cheaper
+        than an attribute) at the current kernels' ``hessian_into`` and ``hvp_into``."""
+        if self._has_points:
+            self._entries[:] = [_first_use(self, index, name, signature) for index, (name, signature)
+                                in enumerate(zip(("hessian_into", "hvp_into"), POINT_SIGNATURES))]
 
     def _dense_point(self, x):
         out = np.zeros(self._square)
-        if not self._hessian_into(x, out):
+        if not self._entries[0](x, out):
             raise TypeError(_KERNEL_INPUT)
         return out
 
@@ -213,7 +213,7 @@ class Compiled:
         if self._has_points:
             def product(x, p, v):
                 out = np.empty(n)
-                value = self._hvp_into(x, v, out)
+                value = self._entries[1](x, v, out)
                 if value is None:
                     raise TypeError(_KERNEL_INPUT)
                 return value, out
@@ -608,37 +608,58 @@ def _point_hessian(compiled, general):
     """``f.hessian`` of a function of one float64 vector without parameters, as lean as a call
     from Python gets: allocate, call the entry (Numba's dispatcher checks the type in C).  What
     the entry declines (other types, layouts, lengths, batches) takes ``general``."""
-    square, zeros = compiled._square, np.zeros
+    square, zeros, entries = compiled._square, np.zeros, compiled._entries
 
     @functools.wraps(general)
-    def hessian(*args):
-        if len(args) == 1:
+    def hessian(x=_NOTHING, /, *more):
+        if not more:
             out = zeros(square)
             try:
-                if compiled._hessian_into(args[0], out):
+                if entries[0](x, out):
                     return out
             except ValueError:  # a vector of another length: the general path says why
                 pass
-        return general(*args)
+        return general(*_given(x, more))
     return hessian
 
 
 def _point_hvp(compiled, general):
-    """``f.hvp`` as :func:`_point_hessian` is ``f.hessian``."""
-    n, empty, scalar = compiled._square[0], np.empty, compiled._scalar
+    """``f.hvp`` as :func:`_point_hessian` is ``f.hessian``.  The value becomes an ``np.float64``
+    by a multiplication by one (exact, and half the time of calling ``np.float64``)."""
+    n, empty, entries, one = compiled._square[0], np.empty, compiled._entries, compiled._scalar(1)
 
     @functools.wraps(general)
-    def hvp(*args, v):
-        if len(args) == 1:
+    def hvp(x=_NOTHING, /, *more, v):
+        if not more:
             out = empty(n)
             try:
-                value = compiled._hvp_into(args[0], v, out)
+                value = entries[1](x, v, out)
             except ValueError:  # of another length: the general path says why
                 value = None
             if value is not None:
-                return scalar(value), out
-        return general(*args, v=v)
+                return one * value, out
+        return general(*_given(x, more), v=v)
     return hvp
+
+
+_NOTHING = object()
+"""Default of the closures' first argument: a call without arguments takes the general path."""
+
+
+def _given(x, more):
+    return more if x is _NOTHING else (x, *more)
+
+
+def _first_use(compiled, index, name, signature):
+    """What ``compiled._entries[index]`` holds until its first call: that call compiles (or
+    declines) the current kernels' entry ``name``, puts it in the list, and calls it."""
+    def entry(*args):
+        kernels = compiled._kernels
+        resolved = _declining(getattr(kernels, name), signature)
+        if compiled._kernels is kernels:  # else the tiers switched meanwhile: the next call resolves again
+            compiled._entries[index] = resolved
+        return resolved(*args)
+    return entry
 
 
 _KERNEL_INPUT = "the kernels take flat, contiguous, writeable float64 arrays (symhess.convert.kernel_vector)"

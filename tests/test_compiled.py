@@ -170,7 +170,12 @@ def test_inputs_the_per_call_entries_decline_take_the_general_path(rng):
                 method(np.ones(6))
         with pytest.raises(ValueError, match="v"):
             f.hvp(x, v=np.ones(6))
-    assert len(f._hessian_into.overloads) == 1 and len(f._hvp_into.overloads) == 1
+    assert [len(entry.overloads) for entry in f._entries] == [1, 1]
+    for call in (f.hessian, lambda *args: f.hvp(*args, v=v)):
+        with pytest.raises(TypeError, match=r"expected 1 input\(s\) \(x\), got 0"):
+            call()
+        with pytest.raises(TypeError, match="got 2"):
+            call(x, x)
     assert isinstance(f.hvp(x, v=v)[0], np.float64) and isinstance(f.value(x), np.float64)
     assert f.hessian.__doc__ == symhess.Compiled.hessian.__doc__
 
