@@ -19,6 +19,7 @@ from symengine.lib.symengine_wrapper import PyFunction
 from . import __version__
 from .differentiate import Derivatives, direction_slot
 from .loops import ROLL_ITEMS, Item, Loop, kernel_items, loop_symbol, roll
+from .simplify import factor_common
 
 FUNCTIONS = {
     "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
@@ -103,7 +104,10 @@ class ThreeAddressPrinter:
         for factor in expr.args:
             if factor.is_Pow and factor.args[1].is_Number and float(factor.args[1]) < 0:
                 base, exponent = factor.args
-                denominator.append(base if exponent == -1 else se.Pow(base, -exponent))
+                if exponent.is_Integer and exponent != -1:  # a power of 1 / base: no division of its own
+                    numerator.append(factor)
+                else:
+                    denominator.append(base if exponent == -1 else se.Pow(base, -exponent))
             else:
                 numerator.append(factor)
         negate = bool(numerator) and numerator[0] == -1
@@ -132,29 +136,37 @@ class ThreeAddressPrinter:
                 return self.new(f"{square} * {square}")
             return self.new(f"exp({self.doprint(exponent)})")
         if exponent.is_Integer:
-            n = int(exponent)
-            if n < 0:
-                return self.new(f"1.0 / {self._integer_power(base, -n)}")
-            return self._integer_power(base, n)
+            return self._power(base, int(exponent))
         if exponent == se.Rational(1, 2):
             return self.new(f"sqrt({self.doprint(base)})")
         if exponent == se.Rational(-1, 2):
             return self.new(f"1.0 / {self.new(f'sqrt({self.doprint(base)})')}")
         return self.new(f"pow({self.doprint(base)}, {self.doprint(exponent)})")
 
-    def _integer_power(self, base, n: int) -> str:
-        """``base**n`` by repeated squaring (n >= 0)."""
-        if n == 0:
-            return "1.0"
-        square = self.doprint(base)
-        result = None
-        while n:
-            if n & 1:
-                result = square if result is None else self.new(f"{result} * {square}")
-            n >>= 1
-            if n:
-                square = self.new(f"{square} * {square}")
-        return result
+    def _power(self, base, n: int) -> str:
+        """``base**n`` for an integer ``n``: a product of the squares ``base**(2**k)``, which
+        every power of ``base`` shares.  A negative ``n`` takes the squares of ``1 / base``: one
+        division per base, however many of its powers divide (a division costs several products)."""
+        result, k, bit = None, abs(n), 1 if n >= 0 else -1
+        while k:
+            if k & 1:
+                factor = self._square_power(base, bit)
+                result = factor if result is None else self.new(f"{result} * {factor}")
+            k, bit = k >> 1, 2 * bit
+        return result or "1.0"
+
+    def _square_power(self, base, m: int) -> str:
+        """``base**m`` for ``m`` = ±2**k, kept in the memo."""
+        key = ("power", base, m)
+        known = self.memo.get(key)
+        if known is None:
+            if m in (1, -1):
+                known = self.doprint(base) if m == 1 else self.new(f"1.0 / {self.doprint(base)}")
+            else:
+                half = self._square_power(base, m // 2)
+                known = self.new(f"{half} * {half}")
+            self.memo[key] = known
+        return known
 
     def _print_function(self, expr):
         name = expr.get_name() if type(expr).__name__ in ("PyFunction", "FunctionSymbol") else type(expr).__name__
@@ -274,14 +286,46 @@ def symbol_names(derivs: Derivatives) -> dict:
     return names
 
 
+STRAIGHT_ITEMS = 4000   # kernels with more items are rolled without printing them straight to compare
+COMPACT_LINES = 200     # a rolled body this short leaves the work to its loops: no comparison needed
+LOOP_ADVANTAGE = 1.5    # loops run vectorised: rolled wins while it executes at most 1.5x the operations
+
+
 def kernel_body(kernel: Kernel, names: dict) -> list[str]:
-    """Three-address code of one kernel's body (CSE first)."""
+    """Three-address code of one kernel's body.
+
+    Straight-line code (one CSE over the whole kernel) below ``ROLL_ITEMS`` items; loops
+    over the repeated formulas (:mod:`symhess.loops`) for repeated terms of a sum and for
+    large kernels.  Between, whichever executes fewer operations, loops counted with a
+    ``LOOP_ADVANTAGE`` (chained Rosenbrock's loops run vectorised at n = 100; a cluster's
+    pair loops repeat the work that straight code shares between pairs).
+    """
     items = kernel_items(kernel.returns, kernel.outputs)
-    if len(items) >= ROLL_ITEMS or kernel.loops:
-        originals = {("return", 0): kernel.returns}
-        originals.update({(t[:t.index("[")], int(t[t.index("[") + 1:-1])): e for t, e in kernel.outputs})
-        return rolled_body(items, names, kernel.loops, originals)
-    return straight_body(kernel, names)
+    if len(items) < ROLL_ITEMS and not kernel.loops:
+        return straight_body(kernel, names)
+    originals = {("return", 0): kernel.returns}
+    originals.update({(t[:t.index("[")], int(t[t.index("[") + 1:-1])): e for t, e in kernel.outputs})
+    rolled = rolled_body(items, names, kernel.loops, originals)
+    if kernel.loops or len(rolled) <= COMPACT_LINES or len(items) > STRAIGHT_ITEMS:
+        return rolled
+    straight = straight_body(kernel, names)
+    return rolled if executed_lines(rolled) <= LOOP_ADVANTAGE * executed_lines(straight) else straight
+
+
+_LOOP = re.compile(r"^    for m in range\((\d+)\):$")
+
+
+def executed_lines(body: list[str]) -> int:
+    """Lines a call executes: a loop's body counts once per trip."""
+    total, trips = 0, 1
+    for line in body:
+        loop = _LOOP.match(line)
+        if loop is not None:
+            trips = int(loop.group(1))
+            continue
+        trips = trips if line.startswith("        ") else 1
+        total += trips
+    return total
 
 
 _VALUE_STORE = re.compile(r"^    h\[(\d+)\] = (\S+)$")
@@ -322,8 +366,18 @@ def kernel_source(kernel: Kernel, body: list[str]) -> list[str]:
 
 
 def straight_body(kernel: Kernel, names: dict) -> list[str]:
-    """One straight line of code for the whole kernel, common subexpressions shared throughout."""
+    """One straight line of code for the whole kernel, common subexpressions shared throughout;
+    printed as it is and with common factors taken out of its sums, the shorter of the two."""
     expressions = [kernel.returns] + [e for _, e in kernel.outputs]
+    memo: dict = {}
+    factored = [factor_common(e, memo) for e in expressions]
+    bodies = [_straight_lines(kernel, names, expressions)]
+    if factored != expressions:
+        bodies.append(_straight_lines(kernel, names, factored))
+    return min(bodies, key=len)
+
+
+def _straight_lines(kernel: Kernel, names: dict, expressions: list) -> list[str]:
     replacements, reduced = se.cse(expressions)
     local = dict(names)
     printer = ThreeAddressPrinter(local)
@@ -410,7 +464,8 @@ def _target(target: str, index) -> str:
 
 def _emit(printer, stores, block: int):
     """Print ``target (+)= expr`` lines with common subexpressions shared; the returned value's temporary."""
-    replacements, reduced = se.cse([expr for _, _, expr in stores]) if stores else ([], [])
+    memo: dict = {}
+    replacements, reduced = se.cse([factor_common(expr, memo) for _, _, expr in stores]) if stores else ([], [])
     # CSE names its temporaries x0, x1, ... in every block: rename them apart, in one pass
     unique = {temp: se.Symbol(f"cse{block}.{k}") for k, (temp, _) in enumerate(replacements)}
     expressions = [expr for _, expr in replacements] + list(reduced)

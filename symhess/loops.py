@@ -20,7 +20,7 @@ import symengine as se
 
 MIN_RUN = 8          # shorter runs are not worth a loop
 SPLIT_TERMS = 8      # sums with more terms are accumulated term by term
-ROLL_ITEMS = 1000    # kernels with fewer items stay fully unrolled (fastest for small problems)
+ROLL_ITEMS = 200     # kernels with fewer items stay fully unrolled (fastest for small problems)
 
 _SLOTS = []
 

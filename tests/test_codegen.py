@@ -52,3 +52,40 @@ def test_exp_of_a_doubled_exponent_squares_the_shared_exp():
     namespace = python_namespace()
     exec("def k(x):\n" + "\n".join(lines) + f"\n    return {result}\n", namespace)
     assert np.isclose(namespace["k"]([0.3, 0.1]), np.exp(0.4) + np.exp(0.2) + np.exp(0.9))
+
+
+def test_negative_powers_of_a_base_share_one_division():
+    """Lennard-Jones derivatives divide by many powers of one distance: one reciprocal serves all."""
+    s, q = se.symbols("s q")
+    expr = 3 * s**-4 + 24 * q * s**-5 - 6 * s**-7 + 84 * q / s**8  # (q / s stays a division)
+    lines, result = print_lines(expr, {s: "x[0]", q: "x[1]"})
+    assert sum(" / " in line for line in lines) == 1
+    namespace = python_namespace()
+    exec("def k(x):\n" + "\n".join(lines) + f"\n    return {result}\n", namespace)
+    point = [1.3, -0.7]
+    assert np.isclose(namespace["k"](point), float(expr.subs({s: point[0], q: point[1]})), rtol=1e-14)
+
+
+def test_kernels_roll_where_loops_execute_few_more_operations():
+    """Chained Rosenbrock at n = 100 rolls its hvp (vectorised loops); a cluster of 13 atoms keeps
+    straight code, whose pairs share the work that loops would repeat."""
+    from scipy.optimize import rosen
+
+    from symhess import codegen
+    from symhess.compiled import compile_with
+    from symhess.pipeline import Options
+
+    def pairs(x):
+        first, second = np.triu_indices(13, 1)
+        d = x.reshape(13, 3)[first] - x.reshape(13, 3)[second]
+        inv6 = 1 / (d**2).sum(axis=1) ** 3
+        return (4 * (inv6**2 - inv6)).sum()
+
+    options = Options(cache=False, eager_jit=False)  # the source only
+    chain = compile_with(rosen, (np.ones(100),), None, options)
+    cluster = compile_with(pairs, (np.arange(39.0),), None, options)
+    chain_hvp = chain.source.split('HVP_CODE = """')[1].split('"""')[0].splitlines()
+    cluster_hvp = cluster.source.split('HVP_CODE = """')[1].split('"""')[0].splitlines()
+    assert any("for m in range(" in line for line in chain_hvp) and len(chain_hvp) < 100
+    assert not any("for m in range(" in line for line in cluster_hvp)
+    assert codegen.executed_lines(["    t0 = x[0]", "    for m in range(5):", "        t1 = x[m]", "    t2 = t0"]) == 7

@@ -1,5 +1,6 @@
 """Loops over repeated structure (symhess.loops): same numbers as fully unrolled code."""
 
+import math
 import re
 
 import numpy as np
@@ -35,6 +36,7 @@ def rolled(monkeypatch, request):
     def compile_rolled(func, *inputs, **options):
         monkeypatch.setattr(pipeline, "_MEMORY", {})
         monkeypatch.setattr(codegen, "ROLL_ITEMS", 0)
+        monkeypatch.setattr(codegen, "LOOP_ADVANTAGE", math.inf)
         monkeypatch.setattr(loops, "MIN_RUN", 3)
         monkeypatch.setattr(loops, "SUM_TERMS", 10 if request.param == "repeated terms of the sum" else 10**9)
         return symhess.compile(func, *inputs, cache=False, **options)

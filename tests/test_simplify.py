@@ -72,3 +72,16 @@ def test_fast_mode_does_not_expand_high_powers_of_sums():
     assert not _cheap_to_expand(entry) and _expand_if_smaller(entry) is entry
     assert _cheap_to_expand((x + y) ** 2 - x**2)
     assert _expand_if_smaller((x + y) ** 2 - x**2) == y**2 + 2 * x * y
+
+
+def test_common_factors_come_out_of_sums():
+    """A pair potential's hvp entry: terms sharing the pair's (x_a - x_b) * q and dv factors."""
+    from symhess.simplify import factor_common
+
+    s, q, d, dv, a, b = se.symbols("s q d dv a b")
+    entry = 84 * q * d * s**-8 - 24 * q * d * s**-5 + 3 * dv * s**-4 - 6 * dv * s**-7 + se.sin(a * b + a * s)
+    factored = factor_common(entry, {})
+    assert se.count_ops(factored) < se.count_ops(entry)
+    point = dict(zip((s, q, d, dv, a, b), (1.3, -0.7, 0.4, 2.1, 0.3, -1.1)))
+    assert float(factored.subs(point)) == pytest.approx(float(entry.subs(point)), rel=1e-14)
+    assert factor_common(a + b, {}) == a + b
