@@ -56,16 +56,18 @@ def kernel_items(returns, outputs) -> list[Item]:
     return items
 
 
-def _terms(expr) -> list:
-    """The terms of a sum, with products of a factor and a large sum distributed (``c * (a + b)``)."""
+def _terms(expr, under_symbols: int = SPLIT_TERMS) -> list:
+    """The terms of a sum, with products of a factor and a large sum distributed (``c * (a + b)``):
+    more than ``SPLIT_TERMS`` terms under a number, more than ``under_symbols`` under symbols."""
     if isinstance(expr, se.Add):
-        return [t for term in expr.args for t in _terms(term)]
+        return [t for term in expr.args for t in _terms(term, under_symbols)]
     if isinstance(expr, se.Mul):
         factors = expr.args
         sums = [k for k, f in enumerate(factors) if isinstance(f, se.Add) and len(f.args) > SPLIT_TERMS]
         if len(sums) == 1:
             rest = se.Mul(*(f for k, f in enumerate(factors) if k != sums[0]))
-            return [rest * t for t in _terms(factors[sums[0]])]
+            if rest.is_Number or len(factors[sums[0]].args) > under_symbols:
+                return [rest * t for t in _terms(factors[sums[0]], under_symbols)]
     return [expr]
 
 
@@ -192,7 +194,8 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
     constants (data captured from the closure) are lifted out of the templates into a
     table the loops read, so that terms differing only in their data share one template.
     """
-    terms = _terms(value) if isinstance(value, (se.Add, se.Mul)) else []
+    # a data row's y * (x . w) stays one term (not one per feature); a mean's 1/B * (...) is distributed
+    terms = _terms(value, SUM_TERMS) if isinstance(value, (se.Add, se.Mul)) else []
     big_terms = len(terms) >= MIN_RUN and len(terms[0].free_symbols) >= BIG_TERM
     if len(terms) < SUM_TERMS and not big_terms:
         return [], value
@@ -219,7 +222,7 @@ def _lifted_template(expr, positions: dict):
     """(key, index vector, lifted constants) of one native term; key None if it cannot be templated."""
     expr = _signs_fixed(expr, positions)
     symbols = sorted(expr.free_symbols, key=positions.__getitem__)
-    numbers = list(dict.fromkeys(_floats(expr, positions)))
+    numbers = list(dict.fromkeys(_floats(expr, positions))) if expr.atoms(se.RealDouble) else []
     while len(_SLOTS) < len(symbols):
         _SLOTS.append(se.Symbol(f"slot.{len(_SLOTS)}"))
     while len(_CONSTANTS) < len(numbers):
