@@ -400,7 +400,8 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]
     straight, loops = roll(items, positions)
     if originals:
         straight = _unsplit(straight, loops, originals)
-        items = straight + [item for item in items if item.accumulate and (item.target, item.index) in _rolled(loops)]
+        rolled = _rolled(loops)
+        items = straight + [item for item in items if item.accumulate and (item.target, item.index) in rolled]
     loops = _fuse(loops) + _fuse([loop for loop in extra_loops if loop.stores])  # sets first, then additions
     printer = ThreeAddressPrinter(dict(names))
     accumulated = sorted({(i.target, i.index) for i in items if i.accumulate}
