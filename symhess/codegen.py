@@ -501,14 +501,15 @@ COLS = np.array({cols}, dtype=np.int64)
 
 @numba.njit(parallel=True, **_BATCH)
 def hessian_dense_batch(X, P):
-    """Dense Hessians of a batch; values first (no allocation per point), then the scatter."""
-    values = np.empty((X.shape[0], NNZ))
+    """Dense Hessians of a batch: each point's values in a small array of its own, which stays
+    in cache for the scatter (one B x NNZ array was as large again as the output)."""
     out = np.zeros((X.shape[0], N, N))
     for b in numba.prange(X.shape[0]):
-        _hessian(X[b], P[b], values[b], CONSTANTS)
+        values = np.empty(NNZ)
+        _hessian(X[b], P[b], values, CONSTANTS)
         for k in range(NNZ):
-            out[b, ROWS[k], COLS[k]] = values[b, k]
-            out[b, COLS[k], ROWS[k]] = values[b, k]
+            out[b, ROWS[k], COLS[k]] = values[k]
+            out[b, COLS[k], ROWS[k]] = values[k]
     return out
 '''
 
