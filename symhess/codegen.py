@@ -503,8 +503,9 @@ COLS = np.array({cols}, dtype=np.int64)
 def hessian_dense_batch(X, P):
     """Dense Hessians of a batch: each point's values in a small array of its own, which stays
     in cache for the scatter (one B x NNZ array was as large again as the output)."""
-    out = np.zeros((X.shape[0], N, N))
+    out = np.empty((X.shape[0], N, N))
     for b in numba.prange(X.shape[0]):
+        out[b] = 0.0  # zeroed by the thread that fills it, while in cache: one pass over memory
         values = np.empty(NNZ)
         _hessian(X[b], P[b], values, CONSTANTS)
         for k in range(NNZ):
@@ -516,8 +517,9 @@ def hessian_dense_batch(X, P):
 DIRECT = '''
 @numba.njit(parallel=True, **_BATCH)
 def hessian_dense_batch(X, P):
-    out = np.zeros((X.shape[0], N * N))
+    out = np.empty((X.shape[0], N * N))
     for b in numba.prange(X.shape[0]):
+        out[b] = 0.0  # zeroed by the thread that fills it, while in cache: one pass over memory
         _hessian_full(X[b], P[b], out[b], CONSTANTS)
     return out.reshape(X.shape[0], N, N)
 '''
