@@ -34,6 +34,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import timeit
 from pathlib import Path
@@ -57,9 +58,19 @@ COMPILE_LIBRARY = {"jax": "jax", "casadi": "casadi", "torch": "torch"}
 
 
 # ----- timing ------------------------------------------------------------------------
+def background_compilations_done() -> None:
+    """Wait for symhess's background Numba compilations (the drop-in API's first calls start
+    them): on a two-core machine one takes a core from whatever is measured meanwhile, and
+    a parallel batch measured beside it ran slower than on one thread."""
+    for thread in threading.enumerate():
+        if thread.name == "symhess-numba":
+            thread.join()
+
+
 def seconds_per_call(call, budget: float, repeat: int) -> float:
     """Best of ``repeat`` runs of as many calls as fit in ``budget / repeat`` seconds, after a warm-up."""
     call()
+    background_compilations_done()
     once = timeit.timeit(call, number=1)
     number = max(1, int(budget / repeat / max(once, 1e-7)))
     return min(timeit.repeat(call, number=number, repeat=repeat)) / number
@@ -186,7 +197,9 @@ def measure_batch(tools: dict, repeat: int) -> dict:
         if call is None:
             continue
         try:
-            seconds = min(timeit.repeat(call, number=1, repeat=repeat + 1)[1:])
+            call()
+            background_compilations_done()
+            seconds = min(timeit.repeat(call, number=1, repeat=repeat))
             result = calls.batch_dense(call())
             found[name] = {"seconds": seconds, "per_second": expected.shape[0] / seconds,
                            "difference": max(relative_difference(result[k], expected[k]) for k in (0, -1))}
