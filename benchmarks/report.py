@@ -435,8 +435,8 @@ def markdown(results: dict, plots=()) -> str:
 
 def write(results: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (out / "benchmarks.md").write_text(markdown(results, draw_plots(results, out)))
+    (out / "benchmarks.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+    (out / "benchmarks.md").write_text(markdown(results, draw_plots(results, out)), encoding="utf-8")
 
 
 def draw_plots(results: dict, out: Path) -> set[str]:
@@ -465,7 +465,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("results", type=Path, nargs="?", default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
-    write(json.loads((args.results / "benchmarks.json").read_text()), args.results)
+    write(json.loads((args.results / "benchmarks.json").read_text(encoding="utf-8")), args.results)
 
 
 if __name__ == "__main__":

@@ -320,7 +320,7 @@ def sparse_rosenbrock(n: int, args, workdir: Path) -> dict:
 
 # ----- the run -----------------------------------------------------------------------
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
         else platform.processor()
     return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),

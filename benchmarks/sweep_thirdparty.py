@@ -478,7 +478,7 @@ def main(argv=None):
               f"{s['wrong_numbers_deterministic']})")
         print(f"  unclear errors (not TraceError): {s['unclear_errors']}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.json}")
     return result
 

@@ -120,7 +120,7 @@ def llvm_kernel(session: str, expression: str, *, sessions) -> str:
 # ----- the README, the command line --------------------------------------------------
 def readme_command(number: str, *, sessions) -> str:
     """The README's ``number``-th bash command (1-based), so that the two never disagree."""
-    blocks = re.findall(r"^```bash\n(.*?)^```$", (ROOT / "README.md").read_text(), re.MULTILINE | re.DOTALL)
+    blocks = re.findall(r"^```bash\n(.*?)^```$", (ROOT / "README.md").read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
     index = int(number) - 1
     if index >= len(blocks):
         raise GenerationError(f"README.md has {len(blocks)} bash block(s); the docs show block {number}")
@@ -260,7 +260,7 @@ def examples(*, sessions) -> str:
 
 
 def _example_section(path: Path) -> str:
-    source = path.read_text()
+    source = path.read_text(encoding="utf-8")
     docstring = ast.get_docstring(ast.parse(source)) or ""
     docstring = re.sub(r"^Run: (.+)$", r"```bash\n\1\n```", docstring, flags=re.MULTILINE)  # a command to copy
     run = "" if "```bash" in docstring else f"```bash\npython examples/{path.name}\n```\n\n"
@@ -282,7 +282,7 @@ def benchmarks(*, sessions) -> str:
         return ('!!! warning "No benchmark results yet"\n\n'
                 "    Run `python benchmarks/run.py` to produce this page: it writes "
                 "`benchmarks/results/benchmarks.md` and its plots, which the docs include.")
-    text = re.sub(r"^(#+) ", r"#\1 ", report.read_text(), flags=re.MULTILINE)  # below the page title
+    text = re.sub(r"^(#+) ", r"#\1 ", report.read_text(encoding="utf-8"), flags=re.MULTILINE)  # below the page title
     shown = set()
 
     def link(match):

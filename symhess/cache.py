@@ -32,5 +32,5 @@ def write_once(path: Path, content: str | bytes) -> None:
     if isinstance(content, bytes):
         temporary.write_bytes(content)
     else:
-        temporary.write_text(content)
+        temporary.write_text(content, encoding="utf-8")
     os.replace(temporary, path)

@@ -257,9 +257,9 @@ def _from_disk(key: str, eager_jit: bool = True) -> Built | None:
     if not path.exists():
         return None
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(path.read_text(encoding="utf-8"))
         source_path = module_path(meta["source_key"])
-        source = source_path.read_text()
+        source = source_path.read_text(encoding="utf-8")
     except (OSError, ValueError, KeyError):
         return None
     layout = Layout(meta["n"], meta["m"], np.array(meta["rows"], dtype=np.int64),

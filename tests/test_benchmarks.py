@@ -113,8 +113,9 @@ def test_one_tiny_run_writes_tables_json_and_plots(tmp_path, monkeypatch):
         assert isinstance(measured["latency"][op][refs.SYMHESS], float)
         assert max(measured["correctness"][op].values()) < 1e-12
     assert measured["batch"]["tools"][refs.SYMHESS]["difference"] < 1e-12
-    assert json.loads((tmp_path / "benchmarks.json").read_text())["problems"].keys() == {"pow_adder_reducer-4"}
-    report = (tmp_path / "benchmarks.md").read_text()
+    results = json.loads((tmp_path / "benchmarks.json").read_text(encoding="utf-8"))
+    assert results["problems"].keys() == {"pow_adder_reducer-4"}
+    report = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
     assert "## Targets" in report and "hessian per call ÷ hand-written Numba" in report
     if importlib.util.find_spec("matplotlib") is not None:
         assert all((tmp_path / name).stat().st_size > 0 for name in ("latency_ratios.png", "throughput.png"))

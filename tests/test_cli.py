@@ -163,11 +163,11 @@ def test_plot_without_matplotlib_is_one_line(capsys, monkeypatch, tmp_path):
 
 # ----- loading files ------------------------------------------------------------------------------
 def test_file_loads_without_its_main_block_and_with_its_siblings(capsys, tmp_path):
-    (tmp_path / "helper_cubes.py").write_text("def cubes(x):\n    return x ** 3\n")
+    (tmp_path / "helper_cubes.py").write_text("def cubes(x):\n    return x ** 3\n", encoding="utf-8")
     (tmp_path / "model.py").write_text(
         "import helper_cubes\nprint('loading model')\n\n"
         "def cube_sum(x):\n    return helper_cubes.cubes(x).sum()\n\n"
-        "if __name__ == '__main__':\n    raise SystemExit('the main block ran')\n")
+        "if __name__ == '__main__':\n    raise SystemExit('the main block ran')\n", encoding="utf-8")
     report = inspect_json(capsys, f"{tmp_path / 'model.py'}:cube_sum", "--shape", "2,2", "--at", "1,1,1,1")
     assert report["at"]["value"] == 4.0
     assert str(tmp_path) not in sys.path
@@ -176,7 +176,7 @@ def test_file_loads_without_its_main_block_and_with_its_siblings(capsys, tmp_pat
 # ----- errors -------------------------------------------------------------------------------------
 def write(tmp_path, source):
     path = tmp_path / "broken.py"
-    path.write_text(source)
+    path.write_text(source, encoding="utf-8")
     return str(path)
 
 

@@ -27,7 +27,7 @@ def load_generate():
 
 
 def test_api_page_has_a_directive_for_every_public_name():
-    directives = set(re.findall(r"^::: ([\w.]+)", (DOCS / "api.md").read_text(), re.MULTILINE))
+    directives = set(re.findall(r"^::: ([\w.]+)", (DOCS / "api.md").read_text(encoding="utf-8"), re.MULTILINE))
     missing = [name for name in symhess.__all__ if f"symhess.{name}" not in directives]
     assert not missing, f"add '::: symhess.NAME' to docs/api.md for {missing}"
     assert "symhess.testing" in directives
@@ -65,7 +65,8 @@ def test_benchmark_results_are_included_with_their_plots(tmp_path, monkeypatch):
     (tmp_path / "speed.png").write_bytes(b"")
     (tmp_path / "memory.png").write_bytes(b"")
     (tmp_path / "benchmarks.md").write_text(
-        "# Results\n\n![speed](speed.png)\n[the script](../run.py) and [PyTorch](https://pytorch.org)\n")
+        "# Results\n\n![speed](speed.png)\n[the script](../run.py) and [PyTorch](https://pytorch.org)\n",
+        encoding="utf-8")
     section = generate.benchmarks(sessions={})
     assert section.startswith("## Results")  # below the page's own title
     assert "![speed](performance/speed.png)" in section and "![memory](performance/memory.png)" in section
@@ -88,7 +89,7 @@ def site(tmp_path_factory):
 
 
 def page(site, name) -> str:
-    return (site / name / "index.html").read_text()
+    return (site / name / "index.html").read_text(encoding="utf-8")
 
 
 def page_text(site, name) -> str:
@@ -114,7 +115,7 @@ def test_api_reference_covers_every_public_name(site):
 @pytest.mark.slow
 def test_every_generated_part_was_filled_in(site):
     for path in site.rglob("*.html"):
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         assert "<!-- generate:" not in text and 'exec="' not in text, path
 
 
@@ -136,7 +137,7 @@ def test_pages_assembled_from_the_repository(site):
         assert f"Source of examples/{script.name}" in examples
     assert "usage: symhess inspect" in page_text(site, "cli")
     tracing = page_text(site, "tracing")
-    names = [node.name for node in ast.parse((DOCS / "snippets" / "untraceable.py").read_text()).body
+    names = [node.name for node in ast.parse((DOCS / "snippets" / "untraceable.py").read_text(encoding="utf-8")).body
              if isinstance(node, ast.FunctionDef)]
     assert all(f"def {name}(x):" in tracing for name in names)
     for plot in (ROOT / "benchmarks" / "results").glob("*.png"):
