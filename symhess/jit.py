@@ -44,7 +44,27 @@ def initialise_numba() -> None:
     """
     from numba.core.registry import cpu_target
 
+    streams_left_alone_by_numba_errors()
     cpu_target.target_context, cpu_target.typing_context  # noqa: B018 - for their side effect
+
+
+@functools.cache
+def streams_left_alone_by_numba_errors() -> None:
+    """Numba highlights the error messages it makes, routinely while compiling, inside
+    colorama's ``init()``/``deinit()``, which re-point ``sys.stdout`` and ``sys.stderr`` to the
+    streams they saw at ``init``.  From the background thread that undid the main thread's
+    redirections (``contextlib.redirect_stdout``, pytest's capture): prints went to a stream
+    replaced long before.  The same text, made without touching the streams, replaces it."""
+    from numba.core import errors
+
+    scheme = errors.termcolor()
+    if hasattr(scheme, "_markup"):  # colorama is installed: Numba's HighlightColorScheme
+        from colorama import Style
+
+        def markup(msg, color=None, style=Style.BRIGHT):
+            return f"{color or ''}{style or ''}{msg}{Style.RESET_ALL}"
+
+        scheme._markup = markup
 
 
 def module_path(key: str, directory: Path | None = None) -> Path:

@@ -118,6 +118,30 @@ def test_numba_used_beside_the_background_compilation_does_not_deadlock(tmp_path
     assert done.returncode == 0, done.stderr
 
 
+def test_the_background_compilation_leaves_sys_stdout_and_stderr_alone(monkeypatch, tmp_path):
+    """Numba formats error messages while it compiles; highlighted through colorama's
+    ``init``/``deinit``, they re-pointed ``sys.stdout`` from the background thread to a stream
+    the main thread had replaced (a pytest capture of an earlier test: prints were lost)."""
+    pytest.importorskip("colorama", reason="without colorama Numba's messages touch no stream")
+    from numba.core import errors
+
+    from symhess.jit import streams_left_alone_by_numba_errors
+
+    streams_left_alone_by_numba_errors()
+    scheme = errors.termcolor()
+    assert scheme.errmsg("message") == type(scheme)._markup(scheme, "message", scheme._errmsg)  # the same text
+    formatted, stream_calls = [], []
+    markup = scheme._markup
+    monkeypatch.setattr(scheme, "_markup", lambda *args: formatted.append(args) or markup(*args))
+    for name in ("init", "reinit", "deinit"):
+        monkeypatch.setattr(errors, name, lambda *args, name=name, **kwargs: stream_calls.append(name))
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path))  # nothing of Numba's cached: it compiles
+    f = symhess.compile(logistic, np.ones(4))
+    assert f.wait_for_jit(120)
+    assert formatted and stream_calls == []
+
+
 def test_background_compilations_let_a_waiting_first_tier_go_first():
     """A non-urgent ``llvm_lock`` (Numba's kernels, kernel by kernel) is not taken while a tier-0
     compilation waits or runs, so a second ``compile`` waits for one Numba kernel at most."""
