@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import symhess
-from symhess import loops, pipeline
+from symhess import jit, loops, pipeline
 from symhess.native import NativeKernels, native_kernels, saved_in
 
 
@@ -125,9 +125,7 @@ def test_the_background_compilation_leaves_sys_stdout_and_stderr_alone(monkeypat
     pytest.importorskip("colorama", reason="without colorama Numba's messages touch no stream")
     from numba.core import errors
 
-    from symhess.jit import streams_left_alone_by_numba_errors
-
-    streams_left_alone_by_numba_errors()
+    jit.streams_left_alone_by_numba_errors()
     scheme = errors.termcolor()
     assert scheme.errmsg("message") == type(scheme)._markup(scheme, "message", scheme._errmsg)  # the same text
     formatted, stream_calls = [], []
@@ -136,7 +134,8 @@ def test_the_background_compilation_leaves_sys_stdout_and_stderr_alone(monkeypat
     for name in ("init", "reinit", "deinit"):
         monkeypatch.setattr(errors, name, lambda *args, name=name, **kwargs: stream_calls.append(name))
     monkeypatch.setattr(pipeline, "_MEMORY", {})
-    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path))  # nothing of Numba's cached: it compiles
+    monkeypatch.setattr(jit, "_LOADED", {})  # the module imported anew, from a new cache: Numba compiles
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path))
     f = symhess.compile(logistic, np.ones(4))
     assert f.wait_for_jit(120)
     assert formatted and stream_calls == []
