@@ -18,6 +18,7 @@ from symengine.lib.symengine_wrapper import PyFunction
 
 from . import __version__
 from .differentiate import Derivatives, direction_slot
+from .expressions import atoms
 from .loops import ROLL_ITEMS, Item, Loop, kernel_items, loop_symbol, roll
 from .simplify import factor_common
 
@@ -593,7 +594,7 @@ def native(expr, memo: dict):
     SymPy, which makes CSE and the loop templates (:mod:`symhess.loops`) fast.
     ``memo`` holds the calls converted so far (the same calls recur in every derivative).
     """
-    calls = expr.atoms(PyFunction)
+    calls = atoms(expr, PyFunction)
     if not calls:
         return expr
     return expr.xreplace({call: _native_call(call, memo) for call in calls})

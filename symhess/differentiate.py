@@ -17,6 +17,7 @@ import symengine as se
 import sympy as sp
 from symengine.lib.symengine_wrapper import PyFunction
 
+from .expressions import atoms
 from .tracing.primitives import ALL as PRIMITIVES
 
 _PRIMITIVES = {cls.__name__: cls for cls in PRIMITIVES}
@@ -70,7 +71,7 @@ def derivative_of(expr, symbol):
     SymPy, about a thousand times slower; here each primitive call is replaced by a
     stand-in symbol and its derivative comes from a template made once per primitive.
     """
-    calls = expr.atoms(_CALL)
+    calls = atoms(expr, _CALL)
     if not calls:
         return expr.diff(symbol)
     stand_ins = {call: se.Symbol(f"call.{k}") for k, call in enumerate(calls)}

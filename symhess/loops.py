@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import symengine as se
 
+from .expressions import atoms
+
 MIN_RUN = 8          # shorter runs are not worth a loop
 SPLIT_TERMS = 8      # sums with more terms are accumulated term by term
 ROLL_ITEMS = 200     # kernels with fewer items stay fully unrolled (fastest for small problems)
@@ -56,18 +58,23 @@ def kernel_items(returns, outputs) -> list[Item]:
     return items
 
 
-def _terms(expr, under_symbols: int = SPLIT_TERMS) -> list:
+def _terms(expr, under_symbols: int = SPLIT_TERMS, distributed: set | None = None) -> list:
     """The terms of a sum, with products of a factor and a large sum distributed (``c * (a + b)``):
-    more than ``SPLIT_TERMS`` terms under a number, more than ``under_symbols`` under symbols."""
+    more than ``SPLIT_TERMS`` terms under a number, more than ``under_symbols`` under symbols.
+
+    A sum is distributed once (``distributed``): a nested function's derivative shares its
+    sums so much that distributing each wherever it occurs gives 2^depth terms."""
+    distributed = set() if distributed is None else distributed
     if isinstance(expr, se.Add):
-        return [t for term in expr.args for t in _terms(term, under_symbols)]
+        return [t for term in expr.args for t in _terms(term, under_symbols, distributed)]
     if isinstance(expr, se.Mul):
         factors = expr.args
         sums = [k for k, f in enumerate(factors) if isinstance(f, se.Add) and len(f.args) > SPLIT_TERMS]
-        if len(sums) == 1:
+        if len(sums) == 1 and factors[sums[0]] not in distributed:
             rest = se.Mul(*(f for k, f in enumerate(factors) if k != sums[0]))
             if rest.is_Number or len(factors[sums[0]].args) > under_symbols:
-                return [rest * t for t in _terms(factors[sums[0]], under_symbols)]
+                distributed.add(factors[sums[0]])
+                return [rest * t for t in _terms(factors[sums[0]], under_symbols, distributed)]
     return [expr]
 
 
@@ -222,7 +229,7 @@ def _lifted_template(expr, positions: dict):
     """(key, index vector, lifted constants) of one native term; key None if it cannot be templated."""
     expr = _signs_fixed(expr, positions)
     symbols = sorted(expr.free_symbols, key=positions.__getitem__)
-    numbers = list(dict.fromkeys(_floats(expr, positions))) if expr.atoms(se.RealDouble) else []
+    numbers = list(dict.fromkeys(_floats(expr, positions))) if atoms(expr, se.RealDouble) else []
     while len(_SLOTS) < len(symbols):
         _SLOTS.append(se.Symbol(f"slot.{len(_SLOTS)}"))
     while len(_CONSTANTS) < len(numbers):
@@ -267,7 +274,7 @@ def _signs_fixed(expr, positions: dict, memo=None):
     does not undo it; :func:`_from_native` turns it back.
     """
     memo = {} if memo is None else memo
-    calls = [call for call in expr.atoms(se.Function) if type(call).__name__ in SYMMETRIC]
+    calls = [call for call in atoms(expr, se.Function) if type(call).__name__ in SYMMETRIC]
     if not calls:
         return expr
     return expr.xreplace({call: _sign_fixed_call(call, positions, memo) for call in calls})
@@ -314,7 +321,7 @@ def _from_native(expr):
     from .tracing.primitives import ALL
 
     classes = {("Abs_" if cls.__name__ == "Abs" else cls.__name__): cls for cls in ALL}
-    calls = [call for call in expr.atoms(se.FunctionSymbol)
+    calls = [call for call in atoms(expr, se.FunctionSymbol)
              if call.get_name() in classes or call.get_name().startswith("signed.")]
     if not calls:
         return expr

@@ -24,6 +24,7 @@ from . import __version__
 from .cache import cache_dir, write_once
 from .codegen import generate, native, source_key
 from .differentiate import differentiate, with_sums
+from .expressions import exact_text
 from .jit import initialise_numba, load, module_path
 from .loops import sum_groups
 from .native import Tiers, llvm_lock, native_kernels, saved_in
@@ -89,7 +90,7 @@ def package_fingerprint() -> str:
 def trace_key(trace: Trace, wrt, options: Options) -> str:
     text = "\n".join([package_fingerprint(), repr(trace.shapes), repr(trace.names), repr(tuple(wrt)),
                       options.simplify, repr(options.simplify_budget),
-                      repr(trace.output.shape), str(trace.output.reshape(-1)[0])])
+                      repr(trace.output.shape), exact_text(trace.output.reshape(-1)[0])])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -8,6 +8,7 @@ for teaching-size problems and ``fast`` for the rest.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -18,6 +19,7 @@ import symengine as se
 import sympy as sp
 
 from .differentiate import Derivatives
+from .expressions import atoms, nodes
 
 MODES = ("auto", "none", "fast", "full")
 AUTO_FULL_MAX_OPS = 400
@@ -57,12 +59,50 @@ def _expand_if_smaller(expr):
 
 
 def _cheap_to_expand(expr) -> bool:
-    """No power of a sum beyond the square: ``(a + b + c)**-8`` would expand to ~10⁵ terms for nothing."""
-    for power in expr.atoms(se.Pow):
+    """Multiplying out stays small: no power of a sum beyond the square (``(a + b + c)**-8``
+    would expand to ~10⁵ terms for nothing), and no more terms than EXPAND_GROWTH per node
+    of the expression's graph, since expansion copies shared subexpressions: the derivative
+    of ``y = sin(y) * x1 + x2 * y`` nested 20 deep is a graph of a few hundred nodes and
+    would expand to 2²⁰ terms."""
+    for power in atoms(expr, se.Pow):
         base, exponent = power.args
         if isinstance(base, se.Add) and exponent.is_Number and abs(float(exponent)) > 2:
             return False
-    return True
+    if se.count_ops(expr) <= SMALL_OPS:
+        return True
+    largest, graph_size = _expansion_size(expr)
+    return largest <= EXPAND_GROWTH * graph_size
+
+
+EXPAND_GROWTH = 4
+"""``fast`` expands an entry only into at most this many terms per node of its graph."""
+SMALL_OPS = 16
+"""Entries of at most this many operations are expanded without counting (at most 2⁸ terms)."""
+
+
+def _expansion_size(expr) -> tuple[float, int]:
+    """The most terms any subexpression expands to (an upper bound) and the graph's node count.
+
+    Expansion stops at function calls, so their arguments are not visited."""
+    terms: dict = {}
+    for node in nodes(expr, inner=lambda node: node.args if isinstance(node, (se.Add, se.Mul, se.Pow)) else ()):
+        terms[node] = _terms(node, terms)
+    return max(terms.values()), len(terms)
+
+
+def _terms(node, terms: dict) -> float:
+    """In floating point: nested squares of sums square the count at every level (2^2^depth)."""
+    if isinstance(node, se.Add):
+        return sum(terms[arg] for arg in node.args)
+    if isinstance(node, se.Mul):
+        return math.prod(terms[arg] for arg in node.args)
+    if not isinstance(node, se.Pow):
+        return 1.0
+    base, exponent = node.args
+    if not (exponent.is_Integer and exponent > 0):
+        return 1.0
+    count, power = terms[base], int(exponent)
+    return count**power if count == 1 or power * math.log2(count) < 1000 else math.inf
 
 
 class _Full:

@@ -114,6 +114,15 @@ def test_large_sums_are_accumulated_term_by_term():
     assert [item.target for item in items if not item.accumulate] == ["g"]
 
 
+def test_a_shared_sum_is_distributed_once():
+    """Distributing a sum wherever it occurs copies it: 2^depth terms for a nested function."""
+    b, c = se.symbols("b c")
+    shared = se.Add(*se.symbols(f"s0:{loops.SPLIT_TERMS + 2}"))
+    expr = b * shared + c * shared
+    terms = loops._terms(expr)
+    assert len(terms) == len(shared.args) + 1 and se.expand(se.Add(*terms) - expr) == 0
+
+
 def test_runs_are_found_along_columns_when_rows_are_short():
     """y[k] * X[k, j] * w[j]: sorted by X's index, runs have 4 members (one row); by w's, 10 (one column)."""
     members = [((0, 4 * k + j, 40 + k, j), None) for k in range(10) for j in range(4)]

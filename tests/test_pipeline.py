@@ -67,3 +67,33 @@ def test_the_garbage_collector_is_paused_while_compiling_from_scratch(monkeypatc
     with pytest.raises(RuntimeError, match="stop here"):
         symhess.compile(lambda x: (x**3).sum() + x[0] * x[1], np.ones(3), cache=False)
     assert seen == [False] and gc.isenabled()
+
+
+def test_products_of_many_sums_and_deeply_nested_functions_compile(tmp_path):
+    """Structures whose expressions, as trees, grow exponentially while their graphs stay small:
+    multiplied out (simplify), distributed (loops) or walked as trees (atoms, the cache key),
+    they took 35 s at n = 16, and did not finish, before the stages kept to the graph."""
+    import numpy as np
+
+    import symhess
+
+    x = np.linspace(0.1, 0.8, 16)
+    product = symhess.compile(lambda x: np.prod(1.0 + x), x)
+    H = product.hessian(x)
+    expected = np.prod(1.0 + x) / np.outer(1.0 + x, 1.0 + x)
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(H, expected, rtol=1e-13)
+
+    def euler(p, steps=12):  # an unrolled integrator of y' = p0 y - p1 y²
+        y = 0.1
+        for _ in range(steps):
+            y = y + 0.05 * (p[0] * y - p[1] * y * y)
+        return y
+
+    p = np.array([1.0, 0.5])
+    f = symhess.compile(euler, p)
+    h = 1e-5
+    for k in range(2):
+        step = np.eye(2)[k] * h
+        column = (f.gradient(p + step) - f.gradient(p - step)) / (2 * h)
+        np.testing.assert_allclose(f.hessian(p)[:, k], column, rtol=1e-6)

@@ -74,6 +74,20 @@ def test_fast_mode_does_not_expand_high_powers_of_sums():
     assert _expand_if_smaller((x + y) ** 2 - x**2) == y**2 + 2 * x * y
 
 
+def test_fast_mode_does_not_multiply_out_products_of_sums_or_shared_subexpressions():
+    """A product of 14 sums would expand to 2¹⁴ terms; a nested function's derivative shares its
+    subexpressions, which expansion would copy (2¹² terms from a graph of a few hundred nodes)."""
+    x = se.symbols("x0:16")
+    product_entry = se.Mul(*[1 + v for v in x]).diff(x[0]).diff(x[1])
+    a, b, c = se.symbols("a b c")
+    y = a
+    for _ in range(12):
+        y = se.sin(y) * b + c * y
+    nested_entry = y.diff(b).diff(c)
+    for entry in (product_entry, nested_entry):
+        assert not _cheap_to_expand(entry) and _expand_if_smaller(entry) is entry
+
+
 def test_common_factors_come_out_of_sums():
     """A pair potential's hvp entry: terms sharing the pair's (x_a - x_b) * q and dv factors."""
     from symhess.simplify import factor_common
