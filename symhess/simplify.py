@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -188,14 +189,35 @@ class _OutOfTimeError(Exception):
     pass
 
 
-def _with_alarm(work, seconds: float):
-    def stop(signum, frame):
-        raise _OutOfTimeError
+RING_AGAIN = 0.01
+"""Seconds after an interruption that Python swallowed until the alarm rings again."""
 
-    previous = signal.signal(signal.SIGALRM, stop)
+
+def _with_alarm(work, seconds: float):
+    """``work()``, interrupted after ``seconds``.  An interruption raised inside a finaliser
+    (a weakref callback of SymPy's caches, run wherever an object dies) is swallowed by
+    Python and reported as "Exception ignored": the alarm rings again until one lands,
+    and the swallowed ones are not reported."""
+    running = True
+
+    def stop(signum, frame):
+        if running:
+            signal.setitimer(signal.ITIMER_REAL, RING_AGAIN)
+            raise _OutOfTimeError
+
+    def unraisable(report):
+        if not isinstance(report.exc_value, _OutOfTimeError):
+            hook(report)
+
+    hook, previous = sys.unraisablehook, signal.signal(signal.SIGALRM, stop)
+    sys.unraisablehook = unraisable
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
     try:
         return work()
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        try:
+            running = False
+        finally:  # also when the alarm rang just before
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            sys.unraisablehook = hook

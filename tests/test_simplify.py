@@ -99,3 +99,30 @@ def test_common_factors_come_out_of_sums():
     point = dict(zip((s, q, d, dv, a, b), (1.3, -0.7, 0.4, 2.1, 0.3, -1.1)))
     assert float(factored.subs(point)) == pytest.approx(float(entry.subs(point)), rel=1e-14)
     assert factor_common(a + b, {}) == a + b
+
+
+def test_an_interruption_swallowed_by_a_finaliser_rings_again():
+    """SymPy's caches hold weak references; their callbacks run wherever an object dies, and
+    Python swallows (and reports) an exception raised inside one: the budget's alarm landed
+    there once, so simplify ran on and pytest reported 'Exception ignored in ... remove'."""
+    import weakref
+
+    from symhess.simplify import _OutOfTimeError, _with_alarm
+
+    class Cached:
+        pass
+
+    def busy(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+
+    def work():
+        thing = Cached()
+        ref = weakref.ref(thing, lambda _: busy(0.2))  # the alarm (0.05 s) rings in this callback
+        del thing
+        busy(2.0)  # interrupted here, by the alarm ringing again
+        return ref
+
+    with pytest.raises(_OutOfTimeError):  # else work() returns after its 2 s
+        _with_alarm(work, 0.05)
