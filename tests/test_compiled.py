@@ -42,6 +42,29 @@ def test_batched_evaluation_matches_pointwise(compiled_form, rng):
     np.testing.assert_allclose(product[1, 1], H[1, 1] @ np.ones(3))
 
 
+@pytest.mark.parametrize("shape", [(), (3,), (2, 2)], ids=["scalar", "vector", "matrix"])
+def test_batches_of_one_input_match_pointwise_whatever_their_layout(shape, rng):
+    """One float64 input: batches go to the kernels without being copied when they can."""
+    f = symhess.compile(lambda x: (x**3).sum() + x.reshape(-1)[0] * x.reshape(-1)[-1], np.ones(shape))
+    wide = rng.standard_normal((4, 5, *shape[:-1], 2 * shape[-1])) if shape else rng.standard_normal((4, 10))
+    batches = {"contiguous": rng.standard_normal((4, 5, *shape)),
+               "strided": wide[..., ::2],
+               "read-only": np.require(rng.standard_normal((4, 5, *shape)), requirements="C")}
+    batches["read-only"].flags.writeable = False
+    batches["integers"] = np.arange(20 * int(np.prod(shape))).reshape(4, 5, *shape) % 3
+    for name, X in batches.items():
+        H, G = f.hessian(X), f.gradient(X)
+        value, product = f.hvp(X, v=np.ones(shape))
+        assert H.shape == (4, 5, *shape, *shape) and value.shape == (4, 5), name
+        for b in ((0, 0), (3, 4)):
+            np.testing.assert_allclose(H[b], f.hessian(X[b]), rtol=1e-14, err_msg=name)
+            np.testing.assert_allclose(G[b], f.gradient(X[b]), rtol=1e-14, err_msg=name)
+            np.testing.assert_allclose(product[b], f.hvp(X[b], v=np.ones(shape))[1], rtol=1e-14, err_msg=name)
+            np.testing.assert_allclose(f.hvp(X, v=X)[1][b], f.hvp(X[b], v=X[b])[1], rtol=1e-14, err_msg=name)
+            assert f.value(X)[b] == pytest.approx(f.value(X[b]), rel=1e-14)
+    assert f.hessian(np.ones((0, *shape))).shape == (0, *shape, *shape)
+
+
 def test_batched_parameters_broadcast(compiled_form, rng):
     x = rng.standard_normal(3)
     As = rng.standard_normal((6, 3, 3))
