@@ -235,7 +235,7 @@ class Compiled:
                 return kernel_vector(array), self._empty, ()
             point = array.ndim - len(self._fast)
             if point > 0 and array.shape[point:] == self._fast:  # a batch: no concatenated copy
-                x = kernel_vector(array).reshape(-1, self._offsets[-1])
+                x = self._batch_rows(array)
                 return x, np.empty((x.shape[0], 0)), array.shape[:point]
         if len(args) != len(self._specs):
             names = ", ".join(s.name for s in self._specs)
@@ -255,6 +255,10 @@ class Compiled:
         p = self._flatten([arrays[i] for i in self._params],
                           [self._specs[i].shape for i in self._params], batch)
         return x, p, batch
+
+    def _batch_rows(self, array):
+        """A batch of the one input as the kernels' (B, n) array, copied only if it must be."""
+        return kernel_vector(array).reshape(-1, self._offsets[-1])
 
     def _flatten(self, arrays, shapes, batch):
         """Concatenate flattened inputs: ``(n,)`` or, batched, ``(B, n)``."""
@@ -322,7 +326,7 @@ class Compiled:
         if self._fast is not None and batch:  # one input, a batch: v copied once at most
             array = to_float64(v)
             if array.shape == batch + self._fast:
-                return kernel_vector(array).reshape(-1, self._offsets[-1])
+                return self._batch_rows(array)
             if array.shape == self._fast:  # np.tile: 6x faster than a broadcasting copy at n = 4
                 return np.tile(array.reshape(-1), (int(np.prod(batch)), 1))
         parts = v if not self._single else (v,)
