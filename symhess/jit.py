@@ -17,7 +17,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .cache import cache_dir, write_once
+from .cache import cache_dir, read_verified, write_once
 from .codegen import source_key
 
 _LOADED: dict[str, object] = {}
@@ -72,23 +72,37 @@ def module_path(key: str, directory: Path | None = None) -> Path:
 
 
 def load(source: str, directory: Path | None = None):
-    """Write ``source`` (once) and import it; the same source is imported once per process."""
+    """Write ``source`` (once) and import it; the same source is imported once per process.
+
+    A file of the same name that holds anything else is replaced first (:func:`cache.write_once`).
+    """
     key = source_key(source)
     if key in _LOADED:
         return _LOADED[key]
-    path = module_path(key, directory)
-    write_once(path, source)
+    path = write_once(module_path(key, directory), source)
     return import_file(path, key)
 
 
 def import_file(path: Path, key: str):
+    """Import the generated module ``path`` if its source has the hash ``key`` (its name).
+
+    The module is executed from the text that was checked, never read again (no bytecode
+    cache): Numba compiles that text, and keys its own cache on the file's stamp.  A file that
+    fails its check is replaced by nothing here: :class:`cache.CacheError` says why.
+    """
     if key in _LOADED:
         return _LOADED[key]
+    source = read_verified(path, lambda text: source_key(text) == key)
     fast_code_generation()
     name = f"symhess_generated_{key}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = importlib.util.spec_from_loader(name, loader=None, origin=str(path))
     module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(path)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        exec(compile(source, str(path), "exec"), module.__dict__)  # the verified text
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     _LOADED[key] = module
     return module

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .cache import write_once
+from .cache import redirected, seal, unsealed, write_once
 from .llvm import function_text
 
 _CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)
@@ -105,8 +105,12 @@ def native_kernels(source: str, n: int, rows, cols, saved=None) -> NativeKernels
 
 
 def saved_in(directory, source_key: str):
-    """``name -> file`` for the machine code of a module's kernels in ``directory``: one file per CPU model."""
-    return lambda name: directory / f"symhess_{source_key}.{name}.{_host()[0]}.o"
+    """``name -> file`` for the machine code of a module's kernels in ``directory``: one file per CPU model.
+
+    Each file holds the hash of its machine code and of its name (:func:`cache.seal`), and is
+    linked only when they match: a damaged file is compiled again from the module's source,
+    which is itself checked against its hash before it gets here."""
+    return lambda name: directory / f"symhess_{source_key}.{name}.{_host()[0]}.sealed.o"  # sealed: see cache.seal
 
 
 def _compile_kernel(name: str, arguments: tuple, code: str, path):
@@ -115,10 +119,7 @@ def _compile_kernel(name: str, arguments: tuple, code: str, path):
 
     from .jit import fast_code_generation
 
-    try:
-        data = path.read_bytes() if path is not None else None
-    except OSError:
-        data = None
+    data = unsealed(redirected(path)) if path is not None else None  # None if missing or discarded
     with llvm_lock(first_tier=True):
         fast_code_generation()
         if data is not None:
@@ -131,7 +132,7 @@ def _compile_kernel(name: str, arguments: tuple, code: str, path):
             engine.set_object_cache(notify_func=lambda _, data: machine_code.append(data))
         engine.finalize_object()
     if data is None and path is not None and machine_code:
-        write_once(path, machine_code[0])
+        write_once(path, seal(path, machine_code[0]))
     address = engine.get_function_address(name)
     return engine, ctypes.CFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * len(arguments))(address)
 

@@ -21,7 +21,8 @@ import numpy as np
 import symengine as se
 
 from . import __version__
-from .cache import cache_dir, write_once
+from .cache import CacheError, cache_dir, discarded, numba_files, private_dir, read_verified, write_once
+from .cache import digest as cache_digest
 from .codegen import generate, native, source_key
 from .differentiate import differentiate, with_sums
 from .expressions import exact_text
@@ -235,36 +236,53 @@ def compile_kernels(module, layout: Layout) -> None:
 
 
 def _scratch_dir():
-    import tempfile
-
-    path = Path(tempfile.gettempdir()) / "symhess-nocache"
-    path.mkdir(exist_ok=True)
-    return path
+    """``cache=False``: a directory made for this process (mode 0700), removed when it exits."""
+    return private_dir()
 
 
 def _metadata_path(key: str):
     return cache_dir() / f"symhess_{key}.json"
 
 
+_FIELDS = ("n", "m", "rows", "cols", "source_key", "simplify")
+
+
+def _fields_hash(key: str, meta: dict) -> str:
+    """The hash that binds an entry's metadata to its fields and to its trace key (its name)."""
+    return cache_digest(key.encode(), json.dumps([meta.get(name) for name in _FIELDS]).encode())
+
+
 def _to_disk(key: str, built: Built) -> None:
     layout = built.layout
-    write_once(_metadata_path(key), json.dumps({
-        "n": layout.n, "m": layout.m, "rows": layout.rows.tolist(), "cols": layout.cols.tolist(),
-        "source_key": layout.source_key, "simplify": layout.simplify}))
+    meta = {"n": layout.n, "m": layout.m, "rows": layout.rows.tolist(), "cols": layout.cols.tolist(),
+            "source_key": layout.source_key, "simplify": layout.simplify}
+    meta["sha256"] = _fields_hash(key, meta)
+    write_once(_metadata_path(key), json.dumps(meta))
 
 
 def _from_disk(key: str, eager_jit: bool = True) -> Built | None:
+    """The entry ``key`` if its metadata and module pass their checks; a damaged entry is discarded
+    (one warning) and None returned, so that it is built again."""
     path = _metadata_path(key)
-    if not path.exists():
-        return None
+    broken = [path]
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        source_path = module_path(meta["source_key"])
-        source = source_path.read_text(encoding="utf-8")
-    except (OSError, ValueError, KeyError):
+        meta = json.loads(read_verified(path, lambda text: True))
+        if not isinstance(meta, dict) or meta.get("sha256") != _fields_hash(key, meta):
+            raise CacheError(f"{path} does not match its hash (edited or damaged)")
+        layout = Layout(int(meta["n"]), int(meta["m"]), np.array(meta["rows"], dtype=np.int64),
+                        np.array(meta["cols"], dtype=np.int64), str(meta["source_key"]), str(meta["simplify"]))
+        source_path = module_path(layout.source_key, path.parent)
+        broken += [source_path, *numba_files(source_path)]
+        expected = f"\nN = {layout.n}\nNNZ = {len(layout.rows)}\n"
+        source = read_verified(source_path, lambda text: source_key(text) == layout.source_key and expected in text)
+    except CacheError as fault:
+        if not path.exists() and len(broken) == 1:
+            return None  # no entry: not a fault
+        discarded(f"the cache entry {path.name} is damaged: {fault}", *broken)
         return None
-    layout = Layout(meta["n"], meta["m"], np.array(meta["rows"], dtype=np.int64),
-                    np.array(meta["cols"], dtype=np.int64), meta["source_key"], meta["simplify"])
+    except (ValueError, KeyError, TypeError) as error:  # hash-checked: only a forged entry gets here
+        discarded(f"the cache entry {path.name} is damaged: {error!r}", path)
+        return None
     # tier 0 from its saved machine code, and Numba's module (from its cache) in the background
     module = _tiers(source, source_path.parent, layout, {}, keep=True) if eager_jit else load(source, source_path.parent)
     return Built(module, layout, source)
