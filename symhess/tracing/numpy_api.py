@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import arrays
+from . import arrays, variance
 from .errors import trace_error
 
 UFUNCS = {
@@ -106,14 +106,12 @@ def _reduction(impl, name):
     return run
 
 
-def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    _no_out(out, "var")
-    return arrays.var(a, axis, keepdims, ddof)
+def _var(a, *args, **kwargs):
+    return variance.numpy_var("np.var", a, args, kwargs)
 
 
-def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    _no_out(out, "std")
-    return arrays.var(a, axis, keepdims, ddof).sqrt()
+def _std(a, *args, **kwargs):
+    return variance.numpy_var("np.std", a, args, kwargs)
 
 
 def _no_out(out, name):

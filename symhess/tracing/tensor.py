@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import symengine as se
 
-from . import arrays
+from . import arrays, variance
 from .elementwise import ARITY, ELEMENTWISE, constant, graph_inputs, mark_requires_grad
 from .errors import trace_error
 
@@ -406,12 +406,12 @@ class Tensor:
     def norm(self, p="fro", dim=None, keepdim=False):
         return arrays.norm(self, p, dim, keepdim)
 
-    def var(self, dim=None, keepdim=False, unbiased=True, axis=None, ddof=None, keepdims=None):
-        correction = ddof if ddof is not None else (1 if (unbiased and axis is None) else 0)
-        return arrays.var(self, _axis(dim, axis), _keep(keepdim, keepdims), correction)
+    def var(self, *args, **kwargs):
+        """PyTorch's or NumPy's arguments: see :func:`.variance.method_var`."""
+        return variance.method_var("var", self, args, kwargs)
 
     def std(self, *args, **kwargs):
-        return self.var(*args, **kwargs).sqrt()
+        return variance.method_var("std", self, args, kwargs)
 
     def cumsum(self, dim=None, axis=None):
         """PyTorch's ``dim`` of a 0-d tensor keeps it 0-d (NumPy's ``axis`` gives shape (1,))."""

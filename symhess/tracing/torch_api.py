@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from . import arrays
+from . import arrays, variance
 from .errors import trace_error
 
 METHOD_NAMES = {
@@ -22,7 +22,7 @@ METHOD_NAMES = {
     "log2", "log10", "log1p", "sqrt", "rsqrt", "square", "abs", "absolute", "neg", "negative",
     "reciprocal", "sign", "sigmoid", "relu", "erf", "floor", "ceil", "round", "hypot",
     "pow", "clamp", "clip", "maximum", "minimum", "sum", "mean", "prod", "amax", "amin",
-    "logsumexp", "softmax", "log_softmax", "norm", "var", "std", "cumsum", "reshape", "view",
+    "logsumexp", "softmax", "log_softmax", "norm", "cumsum", "reshape", "view",
     "flatten", "t", "transpose", "permute", "squeeze", "unsqueeze", "narrow", "expand",
     "expand_as", "repeat", "flip", "diagonal", "trace", "matmul", "mm", "mv", "dot", "detach", "clone",
     "float", "double", "long", "int", "contiguous", "requires_grad_", "to", "cpu", "add",
@@ -69,6 +69,14 @@ def _extreme(name):
         if dim is not None and not isinstance(dim, int):  # torch.max(a, b) is maximum
             return getattr(_placeholder(input), "maximum" if name == "max" else "minimum")(dim)
         return getattr(_placeholder(input), name)(dim=dim, keepdim=keepdim)
+
+    return call
+
+
+def _variance(name):
+    """``torch.var``/``torch.std``: PyTorch's overloads, whatever library the inputs come from."""
+    def call(input, *args, **kwargs):  # noqa: A002
+        return variance.torch_var(f"torch.{name}", _placeholder(input), args, kwargs)
 
     return call
 
@@ -154,6 +162,8 @@ def table() -> dict:
 
     return {
         torch.cat: _cat, torch.concat: _cat, torch.stack: _stack, torch.where: _where,
+        torch.var: _variance("var"), torch.std: _variance("std"),
+        torch.Tensor.var: _variance("var"), torch.Tensor.std: _variance("std"),
         torch.max: _extreme("max"), torch.min: _extreme("min"),
         torch.Tensor.max: _extreme("max"), torch.Tensor.min: _extreme("min"),
         torch.outer: lambda a, b: np.outer(_placeholder(a), b),

@@ -349,10 +349,12 @@ METHODS = {  # id: (traced, NumPy reference, inputs)
     "min": (lambda a: a.min(), np.min, (A23,)),
     "amax-amin": (lambda a: a.amax(dim=1, keepdim=True) * a.amin(0, keepdim=True),
                   lambda a: np.max(a, 1, keepdims=True) * np.min(a, 0, keepdims=True), (A23,)),
-    "var-unbiased": (lambda a: a.var(), lambda a: np.var(a, ddof=1), (A23,)),
-    "var-dim": (lambda a: a.var(1), lambda a: np.var(a, 1, ddof=1), (A23,)),  # unbiased, as torch
+    # NumPy inputs: x.var(1) is ndarray.var (ddof 0); PyTorch's keywords make it torch's (test_arguments.py)
+    "var-unbiased": (lambda a: a.var(unbiased=True), lambda a: np.var(a, ddof=1), (A23,)),
+    "var-dim": (lambda a: a.var(dim=1), lambda a: np.var(a, 1, ddof=1), (A23,)),  # unbiased, as torch
     "var-numpy-axis": (lambda a: a.var(axis=1), lambda a: np.var(a, axis=1), (A23,)),
-    "std": (lambda a: a.std(), lambda a: np.std(a, ddof=1), (A23,)),
+    "var-numpy-positional": (lambda a: a.var(1), lambda a: np.var(a, 1), (A23,)),
+    "std": (lambda a: a.std(), np.std, (A23,)),
     "cumsum": (lambda a: a.cumsum(1), lambda a: np.cumsum(a, 1), (A23,)),
     "exp": (lambda x: x.exp(), np.exp, (X,)),
     "expm1": (lambda x: x.expm1(), np.expm1, (X,)),

@@ -10,14 +10,19 @@ from __future__ import annotations
 import numpy as np
 import symengine as se
 
+from symhess.convert import trace_style
 from symhess.testing import check_derivatives
 from symhess.tracing import Tensor, trace_function
 
 
 def evaluate(func, *inputs):
-    """``func``'s traced output(s) at ``inputs``, by substitution into the expressions."""
+    """``func``'s traced output(s) at ``inputs``, by substitution into the expressions.
+
+    Torch inputs trace in torch's style (``x.var(0)`` is then PyTorch's, not NumPy's).
+    """
+    style = trace_style(inputs)
     inputs = [np.asarray(x, dtype=np.float64) for x in inputs]
-    trace = trace_function(func, [x.shape for x in inputs])
+    trace = trace_function(func, [x.shape for x in inputs], style=style)
     values = {symbol: se.RealDouble(value)
               for symbols, x in zip(trace.symbols, inputs)
               for symbol, value in zip(symbols.reshape(-1), x.reshape(-1).tolist())}

@@ -1,0 +1,90 @@
+"""Every argument is honoured as PyTorch or NumPy define it, or refused by name.
+
+``torch.var(x, False)`` once read ``False`` as ``dim`` and gave wrong Hessians without a
+word; these tests run each call form on real arrays and on placeholders and compare.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tracing_helpers import evaluate
+
+import symhess
+
+A = np.array([[0.3, -0.8, 1.1], [-0.45, 0.9, 0.6]])
+
+TORCH_VARIANCE = [  # the forms of PyTorch's three overloads, positional and by keyword
+    "torch.var(x, False)", "torch.var(x, True)", "x.var(False)", "x.std(False)", "torch.std(x, False)",
+    "x.var()", "x.var(0)", "x.var(1, False)", "x.var(1, False, True)", "x.var(-1, True, keepdim=True)",
+    "x.var((0, 1))", "x.var([0, 1], False)", "x.var(None, False)", "x.var(dim=[])",
+    "x.var(unbiased=False)", "x.var(dim=0, unbiased=False, keepdim=True)",
+    "x.var(0, correction=0)", "x.var(dim=1, correction=2.5)", "x.var(correction=0.5)",
+    "x.var(1, keepdim=True, correction=None)", "torch.var(x, 0, keepdim=True, correction=0)",
+    "torch.std(x, dim=(0, 1), correction=3)", "x.std(1, True, True)", "torch.var(x, 1, out=None)",
+]
+NUMPY_VARIANCE = [
+    "np.var(x)", "np.var(x, 1)", "np.var(x, 0, None, None, 1)", "np.var(x, axis=(0, 1), ddof=2)",
+    "np.std(x, ddof=1, keepdims=True)", "np.std(x, 1, float, None, 1, True)", "np.var(x, correction=1)",
+    "np.var(x, axis=1, where=True)", "x.var()", "x.var(0)", "x.std(1, None, None, 1)", "x.var(axis=())",
+    "x.std(ddof=True)", "x.var(axis=-1, keepdims=True, ddof=1)",
+]
+
+
+def _function(source):
+    """``lambda x: source`` with ``np`` and (when installed) ``torch`` in scope."""
+    names = {"np": np}
+    if "torch." in source:
+        names["torch"] = pytest.importorskip("torch")
+    return eval(f"lambda x: {source}", names)
+
+
+@pytest.mark.parametrize("source", TORCH_VARIANCE)
+def test_torch_variance_values(source):
+    torch = pytest.importorskip("torch")
+    func = _function(source)
+    x = torch.tensor(A)
+    np.testing.assert_allclose(evaluate(func, x), func(x).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("source", NUMPY_VARIANCE)
+def test_numpy_variance_values(source):
+    func = _function(source)
+    np.testing.assert_allclose(evaluate(func, A), func(A), rtol=1e-12)
+
+
+@pytest.mark.parametrize("source", ["torch.var(x, False)", "x.std(False)", "x.var(1, False, True)",
+                                    "x.var(dim=0, correction=0)"])
+def test_torch_variance_hessians(source):
+    torch = pytest.importorskip("torch")
+    func = _function(source)
+    w = torch.tensor([0.7, -1.3, 0.4]).double()
+
+    def scalar(x):
+        return (func(x) * (1 + x.sum())).sum() + (w * x).sum() ** 2
+
+    x = torch.tensor(A)
+    torch.testing.assert_close(symhess.hessian(scalar, x), torch.autograd.functional.hessian(scalar, x))
+
+
+REFUSED = {  # source: the words the TraceError must contain
+    "x.var(0, True, correction=0)": "both unbiased= and correction=",
+    "x.var(0, unbiased=1)": "unbiased must be a bool",
+    "x.var(True, keepdim=True)": "unbiased alone",
+    "x.var(dim=0, foo=1)": "unexpected keyword argument 'foo'",
+    "torch.var(x, 1, out=x)": "torch.var\\(..., out=...\\)",
+    "x.var(dim='a')": "dim='a'",
+    "x.var(dim=1, correction=3)": "divides by zero",
+    "np.var(x, where=x > 0)": "np.var\\(..., where=...\\)",
+    "np.std(x, mean=x)": "np.std\\(..., mean=...\\)",
+    "np.var(x, ddof=1, correction=1)": "both ddof= and correction=",
+    "np.var(x, dtype=int)": "np.var\\(..., dtype=...\\)",
+    "x.var(axis=0, unbiased=False)": "unexpected keyword argument 'axis'",
+}
+
+
+@pytest.mark.parametrize("source", list(REFUSED))
+def test_unsupported_arguments_are_refused_by_name(source):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(symhess.TraceError, match=REFUSED[source]):
+        evaluate(_function(source), torch.tensor(A))
