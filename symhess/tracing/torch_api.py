@@ -82,10 +82,20 @@ def _variance(name):
 
 
 def _softplus(input, beta=1.0, threshold=20.0):  # noqa: A002
+    """PyTorch's: ``x`` itself where ``beta * x > threshold``, and the derivative follows that branch."""
     from .tensor import elementwise
 
     x = _placeholder(input)
-    return elementwise("softplus", x) if beta == 1 else elementwise("softplus", x * beta) / beta
+    scaled = x * beta
+    smooth = elementwise("softplus", scaled)
+    return elementwise("where", scaled > threshold, x, smooth if beta == 1 else smooth / beta)
+
+
+def _logsigmoid(input):  # noqa: A002
+    """``-softplus(-x)`` with no threshold (PyTorch's logsigmoid has none)."""
+    from .tensor import elementwise
+
+    return -elementwise("softplus", -_placeholder(input))
 
 
 def _reduce(loss, reduction, weight=None):
@@ -172,7 +182,7 @@ def table() -> dict:
         torch.diag: lambda a, diagonal=0: np.diag(_placeholder(a), diagonal),
         torch.linalg.norm: lambda a, ord=None, dim=None, keepdim=False:  # noqa: A006
             arrays.norm(a, ord, dim, keepdim),
-        F.softplus: _softplus, F.logsigmoid: lambda x: -_softplus(-_placeholder(x)),
+        F.softplus: _softplus, F.logsigmoid: _logsigmoid,
         F.mse_loss: _mse_loss, F.l1_loss: _l1_loss,
         F.binary_cross_entropy_with_logits: _bce_with_logits, F.linear: _linear,
         F.silu: _silu, F.leaky_relu: _leaky_relu, F.elu: _elu,

@@ -88,3 +88,31 @@ def test_unsupported_arguments_are_refused_by_name(source):
     torch = pytest.importorskip("torch")
     with pytest.raises(symhess.TraceError, match=REFUSED[source]):
         evaluate(_function(source), torch.tensor(A))
+
+
+# ----- softplus: x itself above the threshold ---------------------------------------------
+
+SOFTPLUS_AT = [0.3, 0.6, -0.8, 1.5, 12.0, -25.0]  # both sides of each threshold below
+
+
+@pytest.mark.parametrize("arguments", ["2.0, 1.0", "threshold=0.5", "beta=-1.0, threshold=0.5", "0.5",
+                                       "beta=0.5, threshold=0.2"])
+def test_softplus_threshold_values_and_hessians(arguments):
+    torch = pytest.importorskip("torch")
+    softplus = eval(f"lambda x: torch.nn.functional.softplus(x, {arguments})", {"torch": torch})
+    x = torch.tensor(SOFTPLUS_AT, dtype=torch.float64)
+    w = torch.tensor([0.7, -1.3, 0.4, 1.1, 0.5, -0.9], dtype=torch.float64)
+
+    def scalar(x):
+        y = softplus(x)
+        return (w * y + 0.3 * y * y).sum()
+
+    np.testing.assert_allclose(evaluate(softplus, x), softplus(x).numpy(), rtol=1e-12)
+    torch.testing.assert_close(symhess.hessian(scalar, x), torch.autograd.functional.hessian(scalar, x))
+
+
+def test_logsigmoid_has_no_threshold():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([-30.0, -21.0, 0.4])
+    func = torch.nn.functional.logsigmoid
+    np.testing.assert_allclose(evaluate(func, x.double()), func(x.double()).numpy(), rtol=1e-14)
