@@ -2,9 +2,10 @@
 
 Every file symhess loads from the cache is checked against a content hash recorded when it
 was written: a generated module's file name is the hash of its source, an object file of
-tier-0 machine code carries the hash of its contents (:func:`seal`), and an entry's metadata
-carries the hash of its fields.  A file that fails its check is discarded with a
-:class:`CacheWarning` and made again from the trace; it is never imported or linked.
+tier-0 machine code and Numba's cache files for the module carry the hash of their contents
+and name (:func:`seal`), and an entry's metadata carries the hash of its fields and key.  A
+file that fails its check is discarded with a :class:`CacheWarning` and made again; it is
+never imported or linked.
 
 The directory must be the user's own: created with mode 0700, and refused when another user
 owns it or others can write to it.  An unusable directory (refused, not a directory, not
@@ -127,7 +128,7 @@ def discarded(reason: str, *paths: Path) -> None:
     for path in paths:
         with contextlib.suppress(OSError):  # one that cannot be deleted is replaced when written again
             path.unlink()
-    warnings.warn(f"symhess: {reason}; discarded, made again from the trace.", CacheWarning, stacklevel=3)
+    warnings.warn(f"symhess: {reason}; discarded, and made again.", CacheWarning, stacklevel=3)
 
 
 def numba_files(module: Path) -> list[Path]:
@@ -143,7 +144,7 @@ def digest(*parts: bytes) -> str:
     return hasher.hexdigest()
 
 
-_SEAL = b"symhess object file, sha256 "
+_SEAL = b"symhess cache file, sha256 "
 
 
 def seal(path: Path, data: bytes) -> bytes:
@@ -162,11 +163,11 @@ def unsealed(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        discarded(f"the cached machine code {path} is unreadable ({error})", path)
+        discarded(f"the cache file {path} is unreadable ({error})", path)
         return None
     head, _, payload = data.partition(b"\n")
     if head[:len(_SEAL)] != _SEAL or head[len(_SEAL):] != digest(path.name.encode(), payload).encode():
-        discarded(f"the cached machine code {path} does not match its hash (corrupted or truncated)", path)
+        discarded(f"the cache file {path} does not match its hash (corrupted or truncated)", path)
         return None
     return payload
 

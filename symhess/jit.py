@@ -17,7 +17,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .cache import cache_dir, read_verified, write_once
+from .cache import cache_dir, read_verified, seal, unsealed, write_once
 from .codegen import source_key
 
 _LOADED: dict[str, object] = {}
@@ -101,8 +101,79 @@ def import_file(path: Path, key: str):
     sys.modules[name] = module
     try:
         exec(compile(source, str(path), "exec"), module.__dict__)  # the verified text
+        seal_numba_caches(module, key)
     except BaseException:
         sys.modules.pop(name, None)
         raise
     _LOADED[key] = module
     return module
+
+
+def seal_numba_caches(module, key: str) -> None:
+    """Numba's cache files for the kernels of ``module`` (source hash ``key``) sealed as symhess's own.
+
+    Numba keys its cache on the stamp of the module's file (time and size) and links the
+    machine code it finds unchecked: an edited module of the same stamp, or a damaged file,
+    gave wrong numbers or a crash.  Here its index is keyed on the source hash instead, and
+    its files carry the hash of their contents (:func:`cache.seal`); a file that fails its
+    check is discarded with a warning, and Numba compiles that kernel again.
+    """
+    from numba.core.caching import IndexDataCacheFile
+    from numba.core.dispatcher import Dispatcher
+
+    sealed = _sealed_cache_file()
+    for value in list(vars(module).values()):
+        cache_file = getattr(getattr(value, "_cache", None), "_cache_file", None) if isinstance(value, Dispatcher) else None
+        if type(cache_file) is IndexDataCacheFile:
+            cache_file.__class__ = sealed
+            cache_file.sealed(key)
+
+
+@functools.cache
+def _sealed_cache_file():
+    import io
+    import os
+    import pickle
+
+    from numba.core.caching import IndexDataCacheFile
+
+    class SealedCacheFile(IndexDataCacheFile):
+        """Numba's index and data files with symhess's seal, keyed on the source hash (Numba 0.59+)."""
+
+        def sealed(self, key: str) -> None:
+            self._source_stamp = ("symhess source sha256", key)
+            self._index_name = self._index_name.replace(".nbi", ".sealed.nbi")
+            self._index_path = os.path.join(self._cache_path, self._index_name)
+            self._data_name_pattern = self._data_name_pattern.replace(".nbc", ".sealed.nbc")
+
+        def _load_index(self):
+            data = unsealed(Path(self._index_path))
+            if data is None:
+                return {}
+            stream = io.BytesIO(data)
+            if pickle.load(stream) != self._version:
+                return {}
+            stamp, overloads = pickle.loads(stream.read())
+            return overloads if stamp == self._source_stamp else {}
+
+        def _save_index(self, overloads):
+            data = pickle.dumps(self._version, protocol=-1) + self._dump((self._source_stamp, overloads))
+            self._write(self._index_path, data)
+
+        def _load_data(self, name):
+            data = unsealed(Path(self._data_path(name)))
+            if data is None:
+                raise FileNotFoundError(self._data_path(name))  # Numba compiles the kernel again
+            return pickle.loads(data)
+
+        def _save_data(self, name, data):
+            self._write(self._data_path(name), self._dump(data))
+
+        def _write(self, path, data):
+            try:
+                with self._open_for_write(path) as file:
+                    file.write(seal(Path(path), data))
+            except OSError:
+                pass  # not saved (a full disk): the kernels work, the next process compiles them again
+
+    return SealedCacheFile
