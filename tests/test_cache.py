@@ -291,6 +291,22 @@ def test_a_world_writable_cache_directory_is_refused(tmp_path, monkeypatch):
     assert list(shared.iterdir()) == []  # nothing written there, nothing read from there
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes whatever the permissions")
+def test_a_cache_directory_without_write_permission_falls_back(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(locked))
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    with pytest.raises(PermissionError):
+        (locked / "probe").write_bytes(b"x")
+    try:
+        with warnings_seen() as caught:
+            compile_and_check()
+        private_fallback(caught, "not writable")
+    finally:
+        locked.chmod(0o700)
+
+
 def test_a_full_disk_falls_back(tmp_path, monkeypatch):
     import errno
 
@@ -352,3 +368,37 @@ def test_cache_false_uses_a_private_directory_removed_at_exit(tmp_path):
         assert not os.path.exists(result["directory"])  # removed when the process ended
     assert results[0]["directory"] != results[1]["directory"]  # made for each process, not a fixed name
     assert not (tmp_path / "unused").exists()
+
+
+SAME_TIME = textwrap.dedent("""
+    import json, sys, warnings
+    import numpy as np
+    from scipy.optimize import rosen, rosen_hess
+    import symhess
+    n = int(sys.argv[1])
+    x = np.linspace(-0.5, 0.7, n)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = symhess.compile(rosen, x)
+        first = f.hessian(x)
+        f.wait_for_jit(300)
+        right = bool(np.allclose(first, rosen_hess(x), rtol=1e-13) and np.allclose(f.hessian(x), rosen_hess(x), rtol=1e-13))
+    print(json.dumps({"right": right, "warnings": [str(w.message) for w in caught]}))
+""")
+
+
+@pytest.mark.slow
+def test_eight_processes_compiling_at_once_share_one_cache(tmp_path):
+    """Four pairs of processes compile four functions into one empty cache at the same time, then one more
+    process finds every entry: nothing is seen half-written, so no warning, and every Hessian is exact."""
+    env = dict(os.environ, SYMHESS_CACHE_DIR=str(tmp_path))
+    sizes = [3, 4, 5, 6] * 2
+    runs = [subprocess.Popen([sys.executable, "-c", SAME_TIME, str(n)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for n in sizes]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    for run, (out, err) in zip(runs, outputs):
+        assert run.returncode == 0, err[-2000:]
+        assert json.loads(out.strip().splitlines()[-1]) == {"right": True, "warnings": []}
+    assert len(list(tmp_path.glob("symhess_*.json"))) == 4
+    done = subprocess.run([sys.executable, "-c", SAME_TIME, "5"], env=env, capture_output=True, text=True, timeout=300)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"right": True, "warnings": []}
