@@ -498,7 +498,7 @@ def json_report(f, name, sections, full, display) -> str:
            "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": np.dtype(s.dtype).name, "wrt": k in f.wrt}
                       for k, s in enumerate(f._specs)],
            "variables": [str(v) for v in f.variables]}
-    derivs = f._derivatives() if {"gradient", "hessian"} & set(sections) else None
+    derivs = f.shown_derivatives() if {"gradient", "hessian"} & set(sections) else None
     if "expression" in sections:
         out["expression"] = str(f.expression)
     if "gradient" in sections:

@@ -508,7 +508,7 @@ def hessian_dense_batch(X, P):
     for b in numba.prange(X.shape[0]):
         out[b] = 0.0  # zeroed by the thread that fills it, while in cache: one pass over memory
         values = np.empty(NNZ)
-        _hessian(X[b], P[b], values, CONSTANTS)
+        _hessian(X[b], P[b % P.shape[0]], values, CONSTANTS)
         for k in range(NNZ):
             out[b, ROWS[k], COLS[k]] = values[k]
             out[b, COLS[k], ROWS[k]] = values[k]
@@ -521,7 +521,7 @@ def hessian_dense_batch(X, P):
     out = np.empty((X.shape[0], N * N))
     for b in numba.prange(X.shape[0]):
         out[b] = 0.0  # zeroed by the thread that fills it, while in cache: one pass over memory
-        _hessian_full(X[b], P[b], out[b], CONSTANTS)
+        _hessian_full(X[b], P[b % P.shape[0]], out[b], CONSTANTS)
     return out.reshape(X.shape[0], N, N)
 '''
 
@@ -565,7 +565,7 @@ BATCHED = '''
 @numba.njit(parallel=True, **_BATCH)
 def {name}_batch(X, P, {outs}, values):
     for b in numba.prange(X.shape[0]):
-        values[b] = {name}(X[b], P[b], {rows})
+        values[b] = {name}(X[b], P[b % P.shape[0]], {rows})
 '''
 
 
@@ -644,7 +644,7 @@ def generate(derivs: Derivatives) -> str:
         rows = ", ".join(f"{o}[b]" for o in outs)
         call = BATCHED.format(name=name, outs=out_args, rows=rows)
         if not outs:
-            call = call.replace("X[b], P[b], )", "X[b], P[b])")
+            call = call.replace("X[b], P[b % P.shape[0]], )", "X[b], P[b % P.shape[0]])")
         lines += [*call.strip("\n").split("\n"), ""]
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,7 @@ inspection attributes: symbols, expressions, sparsity, generated source, stats.
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def compile_with(func, example_inputs, wrt, options: Options) -> Compiled:
     shapes = [np.shape(to_float64(v)) for v in example_inputs]
     start = time.perf_counter()
     style = trace_style(example_inputs)
-    trace = trace_function(func, shapes, style=style)
+    trace = trace_function(func, shapes, style=style, lift="all")
     seconds = time.perf_counter() - start
     if trace.output_is_tuple or trace.output.size != 1:
         shape = trace.output.shape if not trace.output_is_tuple else "a tuple"
@@ -105,9 +106,10 @@ def _require_deterministic(func, shapes, trace, style) -> None:
     """
     from .tracing import TraceError
 
-    again = trace_function(func, shapes, style=style)
-    if any(a.shape != b.shape or any(x != y for x, y in zip(a.reshape(-1), b.reshape(-1)))
-           for a, b in zip(trace.outputs, again.outputs)):
+    again = trace_function(func, shapes, style=style, lift=trace.lift)
+    if [d.name for d in trace.data] != [d.name for d in again.data] or any(
+            a.shape != b.shape or any(x != y for x, y in zip(a.reshape(-1), b.reshape(-1)))
+            for a, b in zip(trace.outputs, again.outputs)):
         raise TraceError(
             "symhess cannot compile this: func returned different expressions on two calls with the "
             "same placeholders, so it depends on something other than its inputs (np.random, the "
@@ -149,6 +151,9 @@ class Compiled:
         self._offsets = np.cumsum([0] + [specs[i].size for i in wrt]).tolist()
         self._output_shape = trace.output.shape
         self._empty = np.zeros(0)
+        # the data lifted out of what func reads: the last runtime parameters of every call
+        self._data = np.concatenate([v.reshape(-1) for v in trace.data_values]) if trace.data else self._empty
+        self._shared_data = self._data.reshape(1, -1)  # a batch's parameters when only data are
         # one float64 input, no parameters: the common case gets a lean path
         self._fast = specs[0].shape if (len(specs) == 1 and single) else None
         self._fast_dtype = len(specs) == 1 and np.dtype(specs[0].dtype) == np.float64
@@ -232,11 +237,10 @@ class Compiled:
             if type(array) is not np.ndarray or array.dtype != np.float64:
                 array = to_float64(array)
             if array.shape == self._fast:
-                return kernel_vector(array), self._empty, ()
+                return kernel_vector(array), self._data, ()
             point = array.ndim - len(self._fast)
             if point > 0 and array.shape[point:] == self._fast:  # a batch: no concatenated copy
-                x = self._batch_rows(array)
-                return x, np.empty((x.shape[0], 0)), array.shape[:point]
+                return self._batch_rows(array), self._shared_data, array.shape[:point]
         if len(args) != len(self._specs):
             names = ", ".join(s.name for s in self._specs)
             raise TypeError(f"expected {len(self._specs)} input(s) ({names}), got {len(args)}")
@@ -250,11 +254,31 @@ class Compiled:
             batches.append(array.shape[:array.ndim - len(spec.shape)])
         batch = np.broadcast_shapes(*batches) if any(batches) else ()
         x = self._flatten([arrays[i] for i in self.wrt], [self._specs[i].shape for i in self.wrt], batch)
-        if not batch and not self._params:
-            return x, self._empty, batch
+        if not self._params:
+            return x, (self._shared_data if batch else self._data), batch
         p = self._flatten([arrays[i] for i in self._params],
                           [self._specs[i].shape for i in self._params], batch)
-        return x, p, batch
+        return x, self._with_data(p), batch
+
+    def _with_data(self, p):
+        """The user's parameters ``p`` (flat, or ``(B, m)``) followed by the lifted data."""
+        if not self._data.size:
+            return p
+        if p.ndim == 1:
+            return np.concatenate([p, self._data])
+        return np.concatenate([p, np.broadcast_to(self._data, (p.shape[0], self._data.size))], axis=1)
+
+    def with_data(self, values) -> Compiled:
+        """This compiled function evaluated with other values of its lifted data (same shapes, in
+        :attr:`Trace.data` order): the drop-in API's new batches of data reuse the compiled code."""
+        flat = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in values]) if values else self._empty
+        if flat.shape != self._data.shape:
+            raise ValueError(f"data of {flat.size} values for a function compiled with {self._data.size}")
+        if not flat.size:
+            return self
+        bound = copy.copy(self)
+        bound._data, bound._shared_data = flat, flat.reshape(1, -1)
+        return bound
 
     def _batch_rows(self, array):
         """A batch of the one input as the kernels' (B, n) array, copied only if it must be."""
@@ -297,7 +321,7 @@ class Compiled:
     def hessian(self, *args):
         """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
         if self._lean is not None and len(args) == 1 and _plain(args[0], self._lean):
-            return self.dense_kernel()(args[0].reshape(-1), self._empty).reshape(self._lean_square)
+            return self.dense_kernel()(args[0].reshape(-1), self._data).reshape(self._lean_square)
         x, p, batch = self._pack(args)
         dense = self.dense_kernel()(x, p) if not batch else self._kernels.hessian_dense_batch(x, p)
         return self._split_matrix(dense, batch)
@@ -305,7 +329,7 @@ class Compiled:
     def hvp(self, *args, v):
         """``(value, H @ v)``, computed without forming the Hessian."""
         if self._lean is not None and len(args) == 1 and _plain(args[0], self._lean) and _plain(v, self._lean):
-            value, out = self.product_kernel()(args[0].reshape(-1), self._empty, v.reshape(-1))
+            value, out = self.product_kernel()(args[0].reshape(-1), self._data, v.reshape(-1))
             return self._shape_value(value), out.reshape(self._lean)
         x, p, batch = self._pack(args)
         vector = self._pack_direction(v, batch)
@@ -407,7 +431,9 @@ class Compiled:
 
         self.wait_for_jit()
         layout = self._built.layout
-        return Buffer(self._kernels, layout.n, layout.m, layout.rows, layout.cols)
+        buffer = Buffer(self._kernels, layout.n, layout.m, layout.rows, layout.cols)
+        buffer.p[layout.m - self._data.size:] = self._data  # the lifted data follow the user's parameters
+        return buffer
 
     def hessian_sparse(self, *args):
         """The full symmetric Hessian over the flat variables as a ``scipy.sparse.csr_array``, never dense."""
@@ -446,7 +472,7 @@ class Compiled:
             if array.shape != self._specs[i].shape:
                 raise ValueError(f"parameter {self._specs[i].name!r} has shape {array.shape}; "
                                  f"compiled for {self._specs[i].shape}")
-        p = self._flatten(arrays, [self._specs[i].shape for i in self._params], ())
+        p = self._with_data(self._flatten(arrays, [self._specs[i].shape for i in self._params], ()))
         return ScipyCallbacks(self, np.ascontiguousarray(p, dtype=np.float64), sparse)
 
     # ----- inspection -------------------------------------------------------------
@@ -470,26 +496,50 @@ class Compiled:
     @property
     def expression(self):
         """The traced SymPy expression of ``func``."""
-        return self._trace.output.reshape(-1)[0]._sympy_()
+        return self._shown(self._trace.output.reshape(-1)[0])._sympy_()
 
     def _derivatives(self):
         if self._built.derivatives is None:
             self._built.derivatives, _ = derive(self._trace, self.wrt, self._options, {})
         return self._built.derivatives
 
+    def shown_derivatives(self):
+        """The simplified derivatives as people read them: the lifted data as their values."""
+        derivs = self._derivatives()
+        if not self._trace.data:
+            return derivs
+        from dataclasses import replace
+
+        return replace(derivs, value=self._shown(derivs.value), gradient=tuple(map(self._shown, derivs.gradient)),
+                       hessian={k: self._shown(e) for k, e in derivs.hessian.items()},
+                       hvp=tuple(map(self._shown, derivs.hvp)))
+
+    def _shown(self, expr):
+        """``expr`` with the lifted data's symbols replaced by their values (as the function read them)."""
+        if not self._trace.data:
+            return expr
+        import symengine as se
+
+        from .tracing.elementwise import constant
+
+        if getattr(self, "_data_values", None) is None:
+            self._data_values = {symbol: constant(value) for datum in self._trace.data
+                                 for symbol, value in zip(datum.symbols.reshape(-1), datum.value.reshape(-1))}
+        return se.sympify(expr).xreplace(self._data_values)
+
     @property
     def gradient_expression(self):
         """The gradient (after simplification) as a SymPy column matrix over ``variables``."""
         import sympy as sp
 
-        return sp.ImmutableMatrix([g._sympy_() for g in self._derivatives().gradient])
+        return sp.ImmutableMatrix([g._sympy_() for g in self.shown_derivatives().gradient])
 
     @property
     def hessian_expression(self):
         """The Hessian (after simplification) as a symmetric SymPy matrix (sparse when large)."""
         import sympy as sp
 
-        derivs = self._derivatives()
+        derivs = self.shown_derivatives()
         n = len(derivs.variables)
         entries = {}
         for (i, j), e in derivs.hessian.items():
@@ -549,7 +599,8 @@ class Compiled:
         layout = self._built.layout
         state = {
             "names": self._trace.names, "shapes": self._trace.shapes,
-            "expression": self.expression, "source": self._built.source,
+            "expression": self._trace.output.reshape(-1)[0]._sympy_(), "source": self._built.source,
+            "data": [(d.name, d.value) for d in self._trace.data], "lift": self._trace.lift,
             "layout": (layout.n, layout.m, layout.rows.tolist(), layout.cols.tolist(),
                        layout.source_key, layout.simplify),
             "specs": [(s.name, s.shape, str(np.dtype(s.dtype))) for s in self._specs],
@@ -571,12 +622,13 @@ def _restore(state) -> Compiled:
 
     from .jit import load
     from .pipeline import Built, Layout
-    from .tracing import Trace, placeholders
+    from .tracing import Datum, Trace, placeholders
 
     symbols = tuple(placeholders(n, s) for n, s in zip(state["names"], state["shapes"]))
     output = np.empty((), dtype=object)
     output[()] = se.sympify(state["expression"])
-    trace = Trace(tuple(state["names"]), tuple(state["shapes"]), symbols, (output,), False)
+    data = tuple(Datum(name, placeholders(name, value.shape), value) for name, value in state["data"])
+    trace = Trace(tuple(state["names"]), tuple(state["shapes"]), symbols, (output,), False, (), data, state["lift"])
     n, m, rows, cols, key, mode = state["layout"]
     layout = Layout(n, m, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), key, mode)
     options = state["options"]

@@ -99,7 +99,7 @@ def _join(*notes) -> str:
 
 def _derivatives(f):
     """The simplified SymEngine derivatives (derived again after a disk-cache hit)."""
-    return f._derivatives()
+    return f.shown_derivatives()
 
 
 def expression_view(f, style: Style, full: bool) -> View:

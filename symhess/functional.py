@@ -15,10 +15,10 @@ import numpy as np
 from . import strict as strict_checks
 from .compiled import compile_trace
 from .convert import is_tensor, is_torch_tensor, like, result_dtype, to_float64, trace_style
-from .guards import fingerprint
 from .pipeline import Options, trace_key
 from .plans import hessian_plan, product_plan, store_as
 from .tracing import Tensor, trace_function
+from .tracing.captured import reads
 
 _OPTIONS = Options(simplify="fast", eager_jit=False)  # nobody reads these expressions; one kernel per call
 STRATEGIES = ("forward-mode", "reverse-mode")
@@ -56,28 +56,45 @@ def _validate_v(v, inputs, is_inputs_tuple):
 _TRACES: OrderedDict = OrderedDict()
 _UNTRUSTED: set = set()
 _TRACE_CACHE_SIZE = 512
+_LIFTS: dict = {}  # code -> what could be lifted as data when it was last traced ("all" until then)
 
 
-def _traced(func, inputs, fn_name: str, strict: bool = False):
-    """``(trace, compiled)``, re-tracing only while ``func`` may have changed.
+def _reads(func, lift: bool = True):
+    """What ``func`` reads (see :mod:`symhess.tracing.captured`), its data lifted as far as it was
+    when traced; None for functions whose traces differ from call to call."""
+    code = getattr(func, "__code__", None)
+    if code in _UNTRUSTED:
+        return None
+    return reads(func, _LIFTS.get(code, "all") if lift else "none")
 
-    A function is re-traced until two traces under the same fingerprint (see
-    :mod:`symhess.guards`) agree; from then on an unchanged fingerprint reuses them.
-    Functions whose traces differ (random numbers, hidden state) are always re-traced.
+
+def _traced(func, inputs, fn_name: str, strict: bool = False, lift: bool = True):
+    """``(trace, compiled)``, re-tracing only while ``func`` may have changed; ``compiled`` is bound
+    to the data ``func`` reads now.
+
+    Arrays of data ``func`` reads become runtime values (``lift``): new values of the same shapes
+    reuse the compiled code.  A function is re-traced until two traces under the same
+    fingerprint (see :mod:`symhess.tracing.captured`) agree; from then on an unchanged
+    fingerprint reuses them.  Functions whose traces differ (random numbers, hidden state) are
+    always re-traced.
     """
     signature = tuple(_signature(x) for x in inputs)
-    code = getattr(func, "__code__", None)
-    guard = None if code in _UNTRUSTED else fingerprint(func)
-    if guard is None:
-        trace = _scalar_trace(func, inputs, fn_name, strict)
-        return trace, _compiled(trace, inputs)
-    key = (fn_name, guard, signature)
-    entry = _TRACES.get(key)
+    found = _reads(func, lift)
+    key = (fn_name, found.key, signature) if found is not None and found.key is not None else None
+    entry = _TRACES.get(key) if key is not None else None
     if entry is not None and entry[2]:
         _TRACES.move_to_end(key)
-        return entry[0], entry[1]
-    trace = _scalar_trace(func, inputs, fn_name, strict)
+        return entry[0], entry[1].with_data(found.data)
+    choice = _LIFTS.get(getattr(func, "__code__", None), "all") if lift else "none"
+    trace = _scalar_trace(func, inputs, fn_name, strict, choice)
     compiled = _compiled(trace, inputs)
+    if trace.lift != choice and lift and hasattr(func, "__code__"):  # it traced with less lifted
+        _LIFTS[func.__code__] = trace.lift
+        found = _reads(func)
+        key = (fn_name, found.key, signature) if found is not None and found.key is not None else None
+    if key is None:
+        return trace, compiled.with_data(trace.data_values)
+    entry = _TRACES.get(key)
     if entry is None:
         _TRACES[key] = [trace, compiled, False, func, None]
         if len(_TRACES) > _TRACE_CACHE_SIZE:
@@ -85,25 +102,31 @@ def _traced(func, inputs, fn_name: str, strict: bool = False):
     elif entry[1] is compiled:
         entry[2] = True
     else:
-        _UNTRUSTED.add(code)
+        _UNTRUSTED.add(getattr(func, "__code__", None))
         del _TRACES[key]
-    return trace, compiled
+    return trace, compiled.with_data(trace.data_values)
 
 
 def _plan(func, inputs, fn_name: str):
-    """The lean evaluator of a trusted repeated call (see :mod:`symhess.plans`), or None."""
+    """The lean evaluator of a trusted repeated call (see :mod:`symhess.plans`) and the flat data
+    ``func`` reads now, or None."""
     items = inputs if type(inputs) is tuple else (inputs,)
-    if getattr(func, "__code__", None) in _UNTRUSTED:
+    found = _reads(func)
+    if found is None or found.key is None:
         return None
-    guard = fingerprint(func)
-    entry = _TRACES.get((fn_name, guard, tuple(_signature(x) for x in items))) if guard is not None else None
+    entry = _TRACES.get((fn_name, found.key, tuple(_signature(x) for x in items)))
     if entry is None or not entry[2]:
         return None
     if entry[4] is None:
         compiled = entry[1]
         entry[4] = (hessian_plan(compiled, items) if fn_name == "hessian"
                     else product_plan(compiled, items, _output_store(items))) or False
-    return entry[4] or None
+    if not entry[4]:
+        return None
+    return entry[4], (np.concatenate([d.reshape(-1) for d in found.data]) if found.data else _NO_DATA)
+
+
+_NO_DATA = np.zeros(0)
 
 
 def _output_store(inputs):
@@ -126,9 +149,9 @@ def _signature(x):
     return (type(x), np.shape(x))
 
 
-def _scalar_trace(func, inputs, fn_name: str, strict: bool = False):
+def _scalar_trace(func, inputs, fn_name: str, strict: bool = False, lift: str = "none"):
     """Trace ``func`` and apply PyTorch's checks on its output, in PyTorch's order."""
-    trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs], style=trace_style(inputs))
+    trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs], style=trace_style(inputs), lift=lift)
     outputs_kind = trace.output_types
     _check_output_types(outputs_kind, trace.output_is_tuple, fn_name)
     if strict:
@@ -159,7 +182,8 @@ _COMPILED: dict = {}
 
 
 def _compiled(trace, inputs):
-    """The compiled pipeline for this trace, reused while the traced expression is the same."""
+    """The compiled pipeline for this trace, reused while the traced expression is the same
+    (with the data of the trace that compiled it: bind the data of yours, ``with_data``)."""
     wrt = tuple(range(len(inputs)))
     key = (trace_key(trace, wrt, _OPTIONS), tuple(str(result_dtype(x)) for x in inputs))
     compiled = _COMPILED.get(key)
@@ -218,10 +242,11 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     Raises:
         TraceError: ``func`` does something symbolic tracing cannot follow.
     """
-    plan = None if create_graph or strict or outer_jacobian_strategy != "reverse-mode" else \
+    planned = None if create_graph or strict or outer_jacobian_strategy != "reverse-mode" else \
         _plan(func, inputs, "hessian")
-    if plan is not None:
-        result = plan(inputs if type(inputs) is tuple else (inputs,))
+    if planned is not None:
+        plan, data = planned
+        result = plan(inputs if type(inputs) is tuple else (inputs,), data)
         return result if type(inputs) is tuple else result[0][0]
     is_tuple, inputs = _as_tuple(inputs, "inputs", "hessian")
     if outer_jacobian_strategy not in STRATEGIES:
@@ -229,7 +254,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     if outer_jacobian_strategy == "forward-mode":
         _check_forward_mode(strict, vectorize, create_graph)
     _require_floating(inputs)
-    _, compiled = _traced(func, inputs, "hessian", strict)
+    _, compiled = _traced(func, inputs, "hessian", strict, lift=not create_graph)
     if strict:
         strict_checks.check_hessian(compiled, vectorize)
     if create_graph and any(is_torch_tensor(x) for x in inputs):
@@ -270,12 +295,13 @@ def _check_forward_mode(strict, vectorize, create_graph):
 
 
 def _product(func, inputs, v, strict, fn_name, create_graph=False):
-    plan = None if create_graph or strict else _plan(func, inputs, fn_name)
-    if plan is not None:
+    planned = None if create_graph or strict else _plan(func, inputs, fn_name)
+    if planned is not None:
+        plan, data = planned
         is_tuple = type(inputs) is tuple
         items, directions = (inputs, v) if is_tuple else ((inputs,), (v,))
         if type(directions) is tuple and _same_layout(directions, items):
-            func_output, result = plan(items, directions)
+            func_output, result = plan(items, directions, data)
             return func_output, (result if is_tuple else result[0])
     is_tuple, inputs = _as_tuple(inputs, "inputs", fn_name)
     if v is not None:
@@ -287,7 +313,7 @@ def _product(func, inputs, v, strict, fn_name, create_graph=False):
     else:
         v = (np.ones(np.shape(to_float64(inputs[0]))),)
     _require_floating(inputs)
-    _, compiled = _traced(func, inputs, fn_name, strict)
+    _, compiled = _traced(func, inputs, fn_name, strict, lift=not create_graph)
     if strict:
         strict_checks.check_product(compiled, fn_name)
     if create_graph and any(is_torch_tensor(x) for x in inputs):

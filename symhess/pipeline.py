@@ -76,7 +76,7 @@ def split_variables(trace: Trace, wrt: tuple[int, ...]):
     variables = [s for i in wrt for s in trace.symbols[i].reshape(-1)]
     parameters = [s for i in range(len(trace.symbols)) if i not in wrt
                   for s in trace.symbols[i].reshape(-1)]
-    return variables, parameters
+    return variables, parameters + [s for symbols in trace.data_symbols for s in symbols.reshape(-1)]
 
 
 @functools.cache
@@ -89,7 +89,8 @@ def package_fingerprint() -> str:
 
 
 def trace_key(trace: Trace, wrt, options: Options) -> str:
-    text = "\n".join([package_fingerprint(), repr(trace.shapes), repr(trace.names), repr(tuple(wrt)),
+    data = [datum.value.shape for datum in trace.data]
+    text = "\n".join([package_fingerprint(), repr(trace.shapes), repr(trace.names), repr(data), repr(tuple(wrt)),
                       options.simplify, repr(options.simplify_budget),
                       repr(trace.output.shape), exact_text(trace.output.reshape(-1)[0])])
     return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -18,18 +18,19 @@ _FLOATS = ("float32", "float64")
 
 
 def hessian_plan(compiled, inputs):
-    """``inputs -> H[i][j]`` blocks in the inputs' types, or None if not covered."""
+    """``(inputs, data) -> H[i][j]`` blocks in the inputs' types, or None if not covered; ``data``:
+    the flat float64 values of the data the function reads (see ``Compiled.with_data``)."""
     stores = _stores(inputs)  # None unless each input is a NumPy array or a CPU tensor of float32/64
     if stores is None:
         return None
-    kernel, empty = compiled.dense_kernel(), np.zeros(0)
+    kernel = compiled.dense_kernel()
     shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
     if len(inputs) == 1:
         shape, store = shapes[0] + shapes[0], stores[0]
-        return lambda items: ((store(kernel(kernel_vector(items[0]), empty).reshape(shape)),),)
+        return lambda items, data: ((store(kernel(kernel_vector(items[0]), data).reshape(shape)),),)
 
-    def plan(items):
-        dense = kernel(np.concatenate([kernel_vector(x) for x in items]), empty)
+    def plan(items, data):
+        dense = kernel(np.concatenate([kernel_vector(x) for x in items]), data)
         return tuple(tuple(stores[j](dense[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]]
                                      .reshape(shapes[i] + shapes[j])) for j in range(len(items)))
                      for i in range(len(items)))
@@ -37,18 +38,19 @@ def hessian_plan(compiled, inputs):
 
 
 def product_plan(compiled, inputs, output_store):
-    """``(inputs, v) -> (func_output, H v)`` or None; the caller checks that v has the inputs' types, shapes, dtypes."""
+    """``(inputs, v, data) -> (func_output, H v)`` or None; the caller checks that v has the
+    inputs' types, shapes, dtypes."""
     stores = _stores(inputs)
     if stores is None or output_store is None:
         return None
-    kernel, empty = compiled.product_kernel(), np.zeros(0)
+    kernel = compiled.product_kernel()
     shapes, offsets = [np.shape(x) for x in inputs], compiled._offsets
     output_shape = compiled._output_shape
 
-    def plan(items, v):
+    def plan(items, v, data):
         x = kernel_vector(items[0]) if len(items) == 1 else np.concatenate([kernel_vector(t) for t in items])
         direction = kernel_vector(v[0]) if len(v) == 1 else np.concatenate([kernel_vector(t) for t in v])
-        value, out = kernel(x, empty, direction)
+        value, out = kernel(x, data, direction)
         product = tuple(stores[i](out[offsets[i]:offsets[i + 1]].reshape(shapes[i])) for i in range(len(items)))
         return output_store(np.full(output_shape, value)), product
     return plan

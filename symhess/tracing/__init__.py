@@ -9,12 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import symengine as se
 
+from .captured import LIFTS, reads
 from .errors import TraceError, trace_error
 from .tensor import STYLE, Tensor, as_objects
 
 _OBJECT_LOOP = re.compile(r"has no callable \w+ method|not supported for the input types")
 
-__all__ = ["Tensor", "Trace", "TraceError", "input_names", "placeholders", "trace_function"]
+__all__ = ["Datum", "Tensor", "Trace", "TraceError", "input_names", "placeholders", "trace_function"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,16 @@ class Trace:
     traced_outputs: tuple               # per output: object array of se.Basic, or its TraceError
     output_is_tuple: bool               # func returned a tuple/list of tensors
     output_types: tuple[type, ...] = ()  # type of each raw output (for drop-in validation)
+    data: tuple = ()                    # runtime data lifted out of what func reads (see captured.py)
+    lift: str = "none"                  # what could be lifted: "all", "floats" or "none"
+
+    @property
+    def data_symbols(self) -> tuple[np.ndarray, ...]:
+        return tuple(datum.symbols for datum in self.data)
+
+    @property
+    def data_values(self) -> tuple[np.ndarray, ...]:
+        return tuple(datum.value for datum in self.data)
 
     @property
     def outputs(self) -> tuple[np.ndarray, ...]:
@@ -43,6 +54,15 @@ class Trace:
     @property
     def output(self) -> np.ndarray:
         return self.outputs[0]
+
+
+@dataclass(frozen=True)
+class Datum:
+    """An array ``func`` reads that became a runtime value: its placeholders and its value."""
+
+    name: str
+    symbols: np.ndarray  # object array of se.Symbol, shaped like the value
+    value: np.ndarray    # float64
 
 
 def input_names(func, count: int) -> tuple[str, ...]:
@@ -67,18 +87,54 @@ def placeholders(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return symbols
 
 
-def trace_function(func, shapes, names=None, style=None) -> Trace:
+def trace_function(func, shapes, names=None, style=None, lift: str = "none") -> Trace:
     """Call ``func`` on placeholders of the given shapes and capture its output(s).
 
     ``style`` is the (dtype, device) the placeholders report (``x.dtype``), so that code
     like ``torch.tensor(c, dtype=x.dtype)`` inside ``func`` sees torch's types.
+    ``lift``: the arrays ``func`` reads that become placeholders too, runtime data of the
+    compiled code (see :mod:`symhess.tracing.captured`); where ``func`` cannot run on such
+    placeholders (an integer array used as an index, a value that decides a branch) the
+    next, narrower choice of :data:`~symhess.tracing.captured.LIFTS` is traced instead.
     """
     shapes = tuple(tuple(int(n) for n in s) for s in shapes)
     names = names or input_names(func, len(shapes))
     symbols = tuple(placeholders(n, s) for n, s in zip(names, shapes))
     token = STYLE.set(style) if style is not None else None
     try:
-        result = func(*(Tensor(s.copy()) for s in symbols))
+        for choice in LIFTS[LIFTS.index(lift):-1]:
+            traced = _lifted_call(func, symbols, names, choice)
+            if traced is not None:
+                result, data = traced
+                return _trace(names, shapes, symbols, result, data, choice)
+        return _trace(names, shapes, symbols, _call(func, symbols), (), "none")
+    finally:
+        if token is not None:
+            STYLE.reset(token)
+
+
+def _lifted_call(func, symbols, names, lift: str):
+    """``(result, data)`` of ``func`` with its data as placeholders, or None if there are none or
+    ``func`` cannot run on them."""
+    made = {}
+
+    def substitute(name, array):  # symbols named by position, so that a renamed variable keys the same code
+        made[name] = placeholders(f"data.{len(made)}", array.shape)
+        return Tensor(made[name].copy())
+
+    found = reads(func, lift, substitute, taken=names)
+    if not found.data:
+        return None
+    try:
+        result = _call(found.function, symbols)
+    except Exception:  # any failure: trace with fewer placeholders
+        return None
+    return result, tuple(Datum(name, made[name], value) for name, value in zip(found.names, found.data))
+
+
+def _call(func, symbols):
+    try:
+        return func(*(Tensor(s.copy()) for s in symbols))
     except Exception as error:  # NumPy re-raises our errors as ValueError: unwrap them
         cause = error.__cause__
         if isinstance(cause, TraceError) and not isinstance(error, TraceError):
@@ -90,9 +146,9 @@ def trace_function(func, shapes, names=None, style=None) -> Trace:
                 "make every entry traced (e.g. x[0] * 0 + 1.0), instead of np.array([...]) of a "
                 "list that mixes plain numbers and traced values") from None
         raise
-    finally:
-        if token is not None:
-            STYLE.reset(token)
+
+
+def _trace(names, shapes, symbols, result, data, lift) -> Trace:
     is_tuple = isinstance(result, tuple)
     raw = result if is_tuple else (result,)
     outputs = []
@@ -101,7 +157,7 @@ def trace_function(func, shapes, names=None, style=None) -> Trace:
             outputs.append(_output_array(r, k))
         except TraceError as error:
             outputs.append(error)
-    return Trace(names, shapes, symbols, tuple(outputs), is_tuple, tuple(type(r) for r in raw))
+    return Trace(names, shapes, symbols, tuple(outputs), is_tuple, tuple(type(r) for r in raw), data, lift)
 
 
 def _output_array(value, position: int) -> np.ndarray:

@@ -1,0 +1,251 @@
+"""What a function reads besides its arguments, and its data lifted out as runtime values.
+
+A function reads closure cells, defaults, the globals its code names and, through them,
+other Python functions (and ``functools.partial`` arguments).  :func:`reads` walks all of
+it once, in a fixed order, and gives
+
+* a hashable *key* that summarises it: numbers by value, library functions by identity,
+  arrays of *data* by shape and dtype only, other arrays by their bytes (``None`` when
+  something cannot be summarised: arbitrary objects, dicts, bound methods);
+* the *data*: the arrays that become runtime values of the compiled code instead of
+  numbers baked into the expressions (see :func:`is_data`), each with a readable name;
+* with ``substitutes``, a copy of the function graph that reads the substitutes in place
+  of the data (new cells, defaults and globals dicts: the user's objects are not touched,
+  so another thread calling them meanwhile sees nothing).
+
+The rule for data (documented in "What can be traced"): floating-point arrays (and, with
+``lift="all"``, integer arrays) of more than :data:`SMALL` elements, except matrices that
+are mostly zeros (a sparse operator's zeros are structure: they stay literal, so the
+Hessian keeps its sparsity).  Numbers, small arrays and boolean masks stay literal.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import numbers
+import types
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SMALL = 4
+"""Arrays of at most this many elements stay literal (coefficients that simplify the maths)."""
+
+LIFTS = ("all", "floats", "none")
+"""What may become data, from most to least: every numeric array, floating arrays only, nothing."""
+
+LIBRARIES = {"numpy", "torch", "scipy", "math", "builtins", "symhess", "sympy", "symengine"}
+_CONSTANT_TYPES = (types.ModuleType, types.BuiltinFunctionType, np.ufunc, type)
+UNKNOWN = object()
+
+
+@dataclass
+class Reads:
+    """The result of :func:`reads`."""
+
+    key: tuple | None
+    names: list[str] = field(default_factory=list)        # one per datum, unique
+    data: list[np.ndarray] = field(default_factory=list)  # the data, float64, in walk order
+    function: object = None                                # the rebuilt function (with substitutes)
+
+
+def reads(func, lift: str = "none", substitutes=None, taken=()) -> Reads:
+    """Walk what ``func`` reads (see the module docstring); ``substitutes(name, array)`` gives the
+    value the rebuilt function reads in place of each datum; ``taken``: names data may not have."""
+    walk = _Walk(lift, substitutes, set(taken))
+    key, rebuilt = walk.root(func)
+    return Reads(None if key is UNKNOWN else key, walk.names, walk.data, rebuilt)
+
+
+def is_data(value, lift: str) -> bool:
+    """Whether an array read by ``func`` becomes a runtime value (the rule in the module docstring)."""
+    if lift == "none":
+        return False
+    array = _numeric(value)
+    if array is None or array.size <= SMALL:
+        return False
+    kinds = "f" if lift == "floats" else "fiu"
+    if array.dtype.kind not in kinds:
+        return False
+    return array.ndim < 2 or np.count_nonzero(array) * 2 > array.size
+
+
+def _numeric(value):
+    """A NumPy view of a NumPy array or CPU torch tensor, else None."""
+    if isinstance(value, np.ndarray):
+        return value if value.dtype != object else None
+    if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
+        if getattr(value, "device", None) is not None and value.device.type != "cpu":
+            return None
+        try:
+            return value.detach().numpy()
+        except (TypeError, RuntimeError):  # complex or quantised tensors: not data
+            return None
+    return None
+
+
+def is_library_function(func) -> bool:
+    """Functions of NumPy, SciPy, PyTorch...: assumed to depend only on their arguments."""
+    module = getattr(func, "__module__", None) or ""
+    return module.split(".")[0] in LIBRARIES
+
+
+class _Walk:
+    """One walk: keys, data found, and (with substitutes) rebuilt functions."""
+
+    def __init__(self, lift: str, substitutes, taken: set):
+        self.lift, self.substitutes, self.taken = lift, substitutes, taken
+        self.names: list[str] = []
+        self.data: list[np.ndarray] = []
+        self.found: dict[int, tuple] = {}      # id(array) -> (key, substitute): one datum per array object
+        self.keep: list = []                   # arrays found, alive while ids are compared
+        self.functions: dict[int, object] = {}  # id(func) -> its rebuilt copy (recursion ends there)
+        self.visiting: set[int] = set()
+        self.namespaces: dict[int, dict] = {}  # id(globals) -> the copy rebuilt functions share
+
+    def root(self, func):
+        if isinstance(func, functools.partial):
+            return self.partial(func)
+        if is_library_function(func):
+            return ("library", id(func)), func
+        return self.function(func)
+
+    def partial(self, func):
+        inner_key, inner = self.root(func.func)
+        parts = [inner_key]
+        args = []
+        for k, value in enumerate(func.args):
+            key, new = self.value(value, f"args_{k}")
+            parts.append(key)
+            args.append(new)
+        keywords = {}
+        for name, value in func.keywords.items():
+            key, keywords[name] = self.value(value, name)
+            parts.append((name, key))
+        rebuilt = functools.partial(inner, *args, **keywords) if self.substitutes else func
+        return self.combine(("partial", *parts)), rebuilt
+
+    def function(self, func):
+        if not isinstance(func, types.FunctionType):
+            return UNKNOWN, func
+        if id(func) in self.visiting:
+            return ("recursive", id(func.__code__)), self.functions.get(id(func), func)
+        self.visiting.add(id(func))
+        rebuilt = self.copy(func) if self.substitutes else func
+        parts = [id(func.__code__)]
+        defaults = []
+        for name, value in zip(_default_names(func), func.__defaults__ or ()):
+            key, new = self.value(value, name)
+            parts.append(key)
+            defaults.append(new)
+        kwdefaults = {}
+        for name, value in (func.__kwdefaults__ or {}).items():
+            key, kwdefaults[name] = self.value(value, name)
+            parts.append(key)
+        for name, cell, new_cell in zip(func.__code__.co_freevars, func.__closure__ or (),
+                                        rebuilt.__closure__ or ()):
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # an empty cell (a name assigned later)
+                parts.append("empty")
+                continue
+            key, new = self.value(contents, name)
+            parts.append(key)
+            if self.substitutes:
+                new_cell.cell_contents = new
+        for name in global_names(func.__code__):
+            if name in func.__globals__:
+                key, new = self.value(func.__globals__[name], name)
+                parts.append((name, key))
+                if self.substitutes and new is not func.__globals__[name]:
+                    rebuilt.__globals__[name] = new
+        if self.substitutes:
+            rebuilt.__defaults__ = tuple(defaults) if func.__defaults__ is not None else None
+            rebuilt.__kwdefaults__ = kwdefaults if func.__kwdefaults__ is not None else None
+        self.visiting.discard(id(func))
+        return self.combine(tuple(parts)), rebuilt
+
+    def copy(self, func):
+        """A new function object with fresh cells and the module's shared globals copy."""
+        namespace = self.namespaces.get(id(func.__globals__))
+        if namespace is None:
+            namespace = self.namespaces[id(func.__globals__)] = dict(func.__globals__)
+        cells = tuple(types.CellType() for _ in func.__closure__ or ())
+        rebuilt = types.FunctionType(func.__code__, namespace, func.__name__, None, cells or None)
+        rebuilt.__dict__.update(func.__dict__)
+        rebuilt.__qualname__ = func.__qualname__
+        self.functions[id(func)] = rebuilt
+        return rebuilt
+
+    def value(self, value, name: str):
+        """``(key, value read by the rebuilt function)`` of one value named ``name``."""
+        if value is None or isinstance(value, (bool, str, bytes, numbers.Number)):
+            return (type(value).__name__, value), value
+        if isinstance(value, _CONSTANT_TYPES) or (callable(value) and is_library_function(value)
+                                                  and not isinstance(value, types.FunctionType)):
+            return ("id", id(value)), value
+        array = _numeric(value)
+        if array is not None:
+            return self.array(value, array, name)
+        if isinstance(value, (tuple, list)):
+            pairs = [self.value(v, f"{name}_{k}") for k, v in enumerate(value)]
+            key = self.combine((type(value).__name__, tuple(k for k, _ in pairs)))
+            if not self.substitutes or all(new is old for (_, new), old in zip(pairs, value)):
+                return key, value
+            news = [new for _, new in pairs]
+            return key, (tuple(news) if isinstance(value, tuple) else news)
+        if isinstance(value, functools.partial):
+            return self.partial(value)
+        if isinstance(value, types.FunctionType):
+            if is_library_function(value):
+                return ("id", id(value)), value
+            return self.function(value)
+        return UNKNOWN, value
+
+    def array(self, value, array: np.ndarray, name: str):
+        known = self.found.get(id(value))
+        if known is not None:
+            return known
+        kind = "torch" if array is not value else "ndarray"
+        if is_data(value, self.lift):
+            name = self.unique(name)
+            self.names.append(name)
+            self.data.append(np.array(array, dtype=np.float64))  # a copy: later writes do not reach it
+            key = ("data", kind, array.shape, array.dtype.str)
+            substitute = self.substitutes(name, array) if self.substitutes else value
+        else:
+            digest = hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).digest()
+            key, substitute = (kind, array.shape, array.dtype.str, digest), value
+        self.found[id(value)] = key, substitute
+        self.keep.append(value)
+        return key, substitute
+
+    def unique(self, name: str) -> str:
+        base, k = name, 1
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+    @staticmethod
+    def combine(parts: tuple):
+        return UNKNOWN if any(p is UNKNOWN for p in parts) else parts
+
+
+def _default_names(func) -> list[str]:
+    code = func.__code__
+    count = len(func.__defaults__ or ())
+    positional = code.co_varnames[:code.co_argcount]
+    return list(positional[len(positional) - count:])
+
+
+@functools.lru_cache(maxsize=4096)
+def global_names(code) -> tuple:
+    """Names the code (and its nested functions) may read from globals, sorted."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= set(global_names(const))
+    return tuple(sorted(names))
