@@ -196,13 +196,20 @@ def _tensordot(a, b, axes=2):
     return wrap(product.reshape([a.shape[x] for x in free_a] + [b.shape[x] for x in free_b]))
 
 
-def _asarray(a, dtype=None, *args, **kwargs):
-    from .tensor import Tensor, as_objects, wrap
+def _conversion(func):
+    """``np.array``/``np.asarray``/...: NumPy's own copy-or-view rule (``copy=``, ``order=``,
+    ``ndmin=``), run on the object array, so that writes reach what NumPy would share."""
 
-    if dtype is not None and np.dtype(dtype).kind != "f":
-        raise trace_error(f"converting traced values to {np.dtype(dtype)}",
-                          "keep traced values floating point")
-    return a if isinstance(a, Tensor) else wrap(as_objects(a))
+    def run(a, dtype=None, *args, like=None, **kwargs):
+        from .tensor import Tensor, as_objects, wrap
+
+        if dtype is not None and np.dtype(dtype).kind != "f":
+            raise trace_error(f"converting traced values to {np.dtype(dtype)}",
+                              "keep traced values floating point")
+        data = a.data if isinstance(a, Tensor) else as_objects(a)
+        return wrap(func(data, None, *args, **kwargs))
+
+    return run
 
 
 FUNCTIONS = {
@@ -220,8 +227,8 @@ FUNCTIONS = {
     np.einsum: arrays.einsum, np.tensordot: _tensordot,
     np.linalg.det: arrays.det, np.linalg.inv: arrays.inv,
     # conversions
-    np.asarray: _asarray, np.array: _asarray, np.asanyarray: _asarray,
-    np.ascontiguousarray: _asarray,
+    np.asarray: _conversion(np.asarray), np.array: _conversion(np.array),
+    np.asanyarray: _conversion(np.asanyarray), np.ascontiguousarray: _conversion(np.ascontiguousarray),
 }
 
 STRUCTURAL = [

@@ -15,7 +15,8 @@ import sys
 import numpy as np
 import symengine as se
 
-from . import arrays, variance
+from . import arrays, variance, views
+from .arguments import torch_style
 from .elementwise import ARITY, ELEMENTWISE, constant, graph_inputs, mark_requires_grad
 from .errors import trace_error
 
@@ -160,7 +161,7 @@ class Tensor:
         self.data = data
 
     # ----- metadata ---------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
+    shape = property(lambda self: self.data.shape, lambda self, shape: views.reshaped(self, _view_as(self.data, shape)))
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: _Size(self.data.shape))
     dtype = property(lambda self: STYLE.get()[0])
@@ -214,7 +215,12 @@ class Tensor:
     numpy = _refuse("x.numpy() on a traced value", "operate on the tensor directly")
 
     def __array__(self, dtype=None, copy=None):
-        """For ``np.asarray(x)`` in third-party code: an object array of 0-d Tensors."""
+        """For ``np.asarray(x)`` in third-party code: an object array of 0-d Tensors.
+
+        ``np.array(x)`` (``copy=True``) gets copies; otherwise NumPy would return ``x``
+        itself, so the elements are 0-d views that see later writes into ``x``, and the
+        array holding them is read-only: a write into it could not reach ``x``.
+        """
         frame = sys._getframe(1)
         _refuse_store(frame)
         if _instruction(frame) == "BINARY_SUBSCR":  # constant[traced]: NumPy converts the index
@@ -223,9 +229,9 @@ class Tensor:
             raise trace_error(f"converting a traced value to a NumPy {np.dtype(dtype)} array",
                               "leave the dtype out (np.asarray(x)) so that the values stay symbolic")
         out = np.empty(self.data.shape, dtype=object)
-        flat_out, flat_in = out.reshape(-1), self.data.reshape(-1)
-        for k, item in enumerate(flat_in):
-            flat_out[k] = Tensor(_zero_dim(item))
+        for index in np.ndindex(*self.data.shape):
+            out[index] = Tensor(_zero_dim(self.data[index]) if copy else self.data[(*index, ...)])
+        out.flags.writeable = bool(copy)
         return out
 
     # ----- NumPy protocols ----------------------------------------------------
@@ -247,11 +253,29 @@ class Tensor:
 
     # ----- indexing -----------------------------------------------------------
     def __getitem__(self, index):
-        return wrap(self.data[_plain_index(index)])
+        """Basic indexing gives a view (see :mod:`.views`); PyTorch's ``x[i]`` is a 0-d view too."""
+        index = _plain_index(index)
+        result = self.data[index]
+        if not isinstance(result, np.ndarray) and torch_style():
+            result = self.data[(*index, ...) if isinstance(index, tuple) else (index, ...)]
+        return wrap(result)
 
     def __setitem__(self, index, value):
-        value = as_objects(value)  # one element: store the expression, not a 0-d array
-        self.data[_plain_index(index)] = value[()] if value.ndim == 0 else value
+        views.assign(self, _plain_index(index), value)
+
+    # ----- in-place operators: write into the storage that views share ---------
+    def __iadd__(self, other): return views.update(self, self + other, "+=")
+    def __isub__(self, other): return views.update(self, self - other, "-=")
+    def __imul__(self, other): return views.update(self, self * other, "*=")
+    def __itruediv__(self, other): return views.update(self, self / other, "/=")
+    def __ipow__(self, other): return views.update(self, self ** other, "**=")
+    def __iand__(self, other): return views.update(self, self & other, "&=")
+    def __ior__(self, other): return views.update(self, self | other, "|=")
+
+    def __imatmul__(self, other):
+        """NumPy writes ``a @= b`` in place; torch tensors have no ``@=`` (Python rebinds)."""
+        product = arrays.matmul(self, other)
+        return product if torch_style() else views.update(self, product, "@=")
 
     # ----- Python operators -----------------------------------------------------
     def __add__(self, other): return elementwise("add", self, other)
@@ -267,7 +291,10 @@ class Tensor:
     def __matmul__(self, other): return arrays.matmul(self, other)
     def __rmatmul__(self, other): return arrays.matmul(other, self)
     def __neg__(self): return elementwise("negative", self)
-    def __pos__(self): return self
+    def __pos__(self):
+        """``+x``: PyTorch returns x itself, NumPy a copy (np.positive)."""
+        return self if torch_style() else self.copy()
+
     def __abs__(self): return elementwise("abs", self)
     def __lt__(self, other): return elementwise("less", self, other)
     def __le__(self, other): return elementwise("less_equal", self, other)
@@ -323,7 +350,12 @@ class Tensor:
     def floor(self): return elementwise("floor", self)
     def ceil(self): return elementwise("ceil", self)
     def round(self): return elementwise("round", self)
-    def detach(self): return elementwise("detach", self)
+    def detach(self):
+        """New expressions, where PyTorch shares the memory: later writes to either are refused."""
+        result = elementwise("detach", self)
+        views.unshare("detach()", self, result)
+        return result
+
     def conjugate(self): return self
     conj = conjugate
     def maximum(self, other): return elementwise("maximum", self, other)
@@ -340,23 +372,47 @@ class Tensor:
     def sub(self, other, alpha=1): return self - other * alpha
     def mul(self, other): return self * other
     def div(self, other): return self / other
-    def float(self): return self
-    def double(self): return self
+    def float(self, memory_format=None): return self._as_dtype("float32")
+    def double(self, memory_format=None): return self._as_dtype("float64")
     def clone(self): return wrap(self.data.copy())
     def copy(self): return wrap(self.data.copy())
-    def contiguous(self): return self
+    def contiguous(self, memory_format=None):
+        """``self`` when already contiguous (PyTorch), else a copy."""
+        return self if self.data.flags.c_contiguous else self.clone()
+
     def requires_grad_(self, requires_grad=True):
-        """A value cut from the inputs (``x.long().float()``) becomes a leaf that requires grad."""
+        """A value cut from the inputs (``x.long().float()``) becomes a leaf that requires grad.
+
+        In place, as PyTorch: the same tensor (and its views) carry the mark.
+        """
         if not requires_grad or self.requires_grad:
             return self
-        return wrap(_MARK(self.data))
-    def to(self, *args, **kwargs): return self
+        self.data[...] = _MARK(self.data)
+        return self
+
+    def to(self, *args, **kwargs):
+        """PyTorch: ``self`` unless the dtype changes or ``copy=True``."""
+        given = (*args, kwargs.get("dtype"), kwargs.get("other"))
+        dtypes = [a.dtype if isinstance(a, Tensor) or _is_torch_tensor(a) else a for a in given]
+        dtypes = [d for d in dtypes if _is_dtype(d)]
+        if kwargs.get("copy", False):
+            return self.clone()
+        return self._as_dtype(str(dtypes[-1])) if dtypes else self
+
+    def _as_dtype(self, name: str):
+        """``self`` if the placeholders already have this dtype (the library returns self), else a copy."""
+        same = name.removeprefix("torch.") == str(STYLE.get()[0]).removeprefix("torch.")
+        return self if same else self.clone()
+
     def cpu(self): return self
-    def astype(self, dtype, copy=True):
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        """NumPy's: a copy (in the requested memory order) unless ``copy=False``."""
         if np.dtype(dtype).kind != "f":
             raise trace_error(f"casting a traced value to {np.dtype(dtype)}",
                               "keep traced values floating point")
-        return self
+        if not copy:
+            return self
+        return wrap(np.array(self.data, order="K" if order == "A" else order, copy=True))
 
     def long(self):
         """Truncation to integers: no gradient flows through it (as in PyTorch)."""
@@ -416,7 +472,7 @@ class Tensor:
     def cumsum(self, dim=None, axis=None):
         """PyTorch's ``dim`` of a 0-d tensor keeps it 0-d (NumPy's ``axis`` gives shape (1,))."""
         if dim is not None and self.ndim == 0:
-            return self
+            return self.clone()
         return wrap(np.cumsum(self.data, axis=_axis(dim, axis)))
 
     # shape
@@ -426,6 +482,11 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1, order="C"):
+        """NumPy's ``flatten([order])`` always copies; PyTorch's ``flatten(start, end)`` views when it can."""
+        if isinstance(start_dim, str):  # NumPy's positional order
+            start_dim, order = 0, start_dim
+        if not torch_style() and start_dim == 0 and end_dim == -1:
+            return wrap(self.data.flatten(order=order))
         if start_dim == 0 and end_dim == -1:
             return wrap(self.data.reshape(-1, order=order))
         return arrays.flatten(self, start_dim, end_dim)
@@ -470,7 +531,7 @@ class Tensor:
                                "of dimensions of tensor")
         return wrap(np.tile(self.data, sizes))
 
-    def flip(self, dims): return wrap(np.flip(self.data, dims))
+    def flip(self, dims): return wrap(np.flip(self.data, dims).copy())  # PyTorch copies (NumPy's np.flip views)
     def diagonal(self, offset=0, dim1=0, dim2=1): return wrap(np.diagonal(self.data, offset, dim1, dim2))
     def trace(self): return arrays.reduce_sum(self.diagonal(), None, False)
 
@@ -487,6 +548,56 @@ class Tensor:
         if self.ndim != 2 or np.ndim(other) != 1:
             raise RuntimeError("vector + matrix @ vector expected, got wrong dimensions")
         return arrays.matmul(self, other)
+
+
+# ----- PyTorch's in-place methods: the out-of-place method, written back -----------------
+
+_IN_PLACE = (
+    "add", "sub", "mul", "div", "pow", "clamp", "clip", "neg", "negative", "abs", "exp", "exp2",
+    "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "tan", "asin", "acos",
+    "atan", "atan2", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "asinh", "acosh",
+    "atanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "relu", "erf", "sign", "reciprocal", "square",
+    "floor", "ceil", "round", "hypot", "deg2rad", "rad2deg",
+)
+
+
+def _in_place(name: str):
+    method = getattr(Tensor, name)
+
+    def write(self, *args, **kwargs):
+        return views.update(self, method(self, *args, **kwargs), f"{name}_()")
+
+    write.__name__ = write.__qualname__ = f"{name}_"
+    write.__doc__ = f"In-place ``{name}``: written into the storage that views of the tensor share."
+    return write
+
+
+for _name in _IN_PLACE:
+    setattr(Tensor, f"{_name}_", _in_place(_name))
+
+Tensor.multiply_, Tensor.subtract_, Tensor.divide_ = Tensor.mul_, Tensor.sub_, Tensor.div_
+Tensor.true_divide_, Tensor.absolute_ = Tensor.div_, Tensor.abs_
+Tensor.clamp_min_ = lambda self, min: views.update(self, _clamp(self, min, None), "clamp_min_()")  # noqa: A006
+Tensor.clamp_max_ = lambda self, max: views.update(self, _clamp(self, None, max), "clamp_max_()")  # noqa: A006
+Tensor.zero_ = lambda self: views.update(self, 0, "zero_()")
+Tensor.fill_ = lambda self, value: views.update(self, value, "fill_()")
+Tensor.copy_ = lambda self, src, non_blocking=False: views.update(self, src, "copy_()")
+# in-place shape changes: the tensor becomes another view of the same storage
+Tensor.t_ = lambda self: views.reshaped(self, self.t().data)
+Tensor.transpose_ = lambda self, dim0, dim1: views.reshaped(self, np.swapaxes(self.data, dim0, dim1))
+Tensor.squeeze_ = lambda self, dim=None: views.reshaped(self, self.squeeze(dim).data)
+Tensor.unsqueeze_ = lambda self, dim: views.reshaped(self, self.unsqueeze(dim).data)
+
+
+def _view_as(data: np.ndarray, shape) -> np.ndarray:
+    """NumPy's ``a.shape = shape``: a view of another shape, or NumPy's error if it needs a copy."""
+    view = data.view()
+    view.shape = shape
+    return view
+
+
+def _is_dtype(value) -> bool:
+    return isinstance(value, np.dtype) or (type(value).__module__ == "torch" and type(value).__name__ == "dtype")
 
 
 class ValuesIndices:

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from . import arrays, variance
+from . import arrays, variance, views
 from .errors import trace_error
 
 METHOD_NAMES = {
@@ -139,22 +139,30 @@ def _linear(input, weight, bias=None):  # noqa: A002
     return out if bias is None else out + bias
 
 
-def _silu(input, inplace=False):  # noqa: A002
-    x = _placeholder(input)
+def _activation(name, formula):
+    """``F.<name>(x, ..., inplace=False)``: with ``inplace=True`` the result is written into x."""
+    def call(input, *args, inplace=False, **kwargs):  # noqa: A002
+        x = _placeholder(input)
+        result = formula(x, *args, **kwargs)
+        return views.update(x, result, f"F.{name}(..., inplace=True)") if inplace else result
+
+    call.__name__ = name
+    return call
+
+
+def _silu(x):
     return x * x.sigmoid()
 
 
-def _leaky_relu(input, negative_slope=0.01, inplace=False):  # noqa: A002
+def _leaky_relu(x, negative_slope=0.01):
     from .tensor import elementwise
 
-    x = _placeholder(input)
     return elementwise("where", x > 0, x, x * negative_slope)
 
 
-def _elu(input, alpha=1.0, inplace=False):  # noqa: A002
+def _elu(x, alpha=1.0):
     from .tensor import elementwise
 
-    x = _placeholder(input)
     return elementwise("where", x > 0, x, (x.expm1()) * alpha)
 
 
@@ -179,14 +187,14 @@ def table() -> dict:
         torch.outer: lambda a, b: np.outer(_placeholder(a), b),
         torch.einsum: _einsum, torch.det: arrays.det, torch.inverse: arrays.inv,
         torch.linalg.det: arrays.det, torch.linalg.inv: arrays.inv,
-        torch.diag: lambda a, diagonal=0: np.diag(_placeholder(a), diagonal),
+        torch.diag: lambda a, diagonal=0: np.diag(_placeholder(a), diagonal).clone(),  # np.diag views
         torch.linalg.norm: lambda a, ord=None, dim=None, keepdim=False:  # noqa: A006
             arrays.norm(a, ord, dim, keepdim),
         F.softplus: _softplus, F.logsigmoid: _logsigmoid,
         F.mse_loss: _mse_loss, F.l1_loss: _l1_loss,
         F.binary_cross_entropy_with_logits: _bce_with_logits, F.linear: _linear,
-        F.silu: _silu, F.leaky_relu: _leaky_relu, F.elu: _elu,
-        F.relu: lambda x, inplace=False: _placeholder(x).relu(),
+        F.silu: _activation("silu", _silu), F.leaky_relu: _activation("leaky_relu", _leaky_relu),
+        F.elu: _activation("elu", _elu), F.relu: _activation("relu", lambda x: x.relu()),
         F.sigmoid: lambda x: _placeholder(x).sigmoid(),
         F.tanh: lambda x: _placeholder(x).tanh(),
         F.softmax: lambda x, dim=None, _stacklevel=3, dtype=None: _placeholder(x).softmax(dim),
@@ -195,8 +203,22 @@ def table() -> dict:
 
 
 def torch_call(func, args, kwargs):
-    """Translate one torch function call that involves a placeholder."""
-    kwargs = kwargs or {}
+    """Translate one torch function call that involves a placeholder, with PyTorch's semantics."""
+    from .tensor import STYLE
+
+    dtype, device = STYLE.get()
+    if isinstance(dtype, np.dtype):  # NumPy inputs: torch.flatten(x) still views, x[0] is 0-d
+        import torch
+
+        token = STYLE.set((getattr(torch, dtype.name, torch.float64), device))
+        try:
+            return _torch_call(func, args, kwargs or {})
+        finally:
+            STYLE.reset(token)
+    return _torch_call(func, args, kwargs or {})
+
+
+def _torch_call(func, args, kwargs):
     impl = table().get(func)
     if impl is not None:
         return impl(*args, **kwargs)
