@@ -130,13 +130,10 @@ def _where(cond, a=None, b=None):
 
 
 def _round(a, decimals=0, out=None):
-    from .tensor import elementwise
+    from .tensor import rounded, wrap
 
     _no_out(out, "round")
-    if decimals != 0:
-        raise trace_error(f"np.round(x, decimals={decimals}) of a traced value",
-                          "use np.round(x * 10**d) / 10**d")
-    return elementwise("round", a)
+    return rounded(wrap(_objects(a)), decimals)
 
 
 def _clip(a, a_min=None, a_max=None, out=None, **kwargs):

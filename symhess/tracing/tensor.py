@@ -349,7 +349,13 @@ class Tensor:
     def square(self): return elementwise("square", self)
     def floor(self): return elementwise("floor", self)
     def ceil(self): return elementwise("ceil", self)
-    def round(self): return elementwise("round", self)
+    def round(self, decimals=0, out=None):
+        """PyTorch's ``round(*, decimals)`` and NumPy's ``round(decimals, out)``: half to even."""
+        if out is not None:
+            raise trace_error("x.round(..., out=...) writes into a preallocated array",
+                              "assign the result instead")
+        return rounded(self, decimals)
+
     def detach(self):
         """New expressions, where PyTorch shares the memory: later writes to either are refused."""
         result = elementwise("detach", self)
@@ -371,7 +377,16 @@ class Tensor:
     def add(self, other, alpha=1): return self + other * alpha
     def sub(self, other, alpha=1): return self - other * alpha
     def mul(self, other): return self * other
-    def div(self, other): return self / other
+    def div(self, other, *, rounding_mode=None):
+        """PyTorch's ``rounding_mode``: ``'trunc'`` or ``'floor'`` of the quotient (derivative zero)."""
+        quotient = self / other
+        if rounding_mode is None:
+            return quotient
+        if rounding_mode not in ("trunc", "floor"):
+            raise trace_error(f"div(..., rounding_mode={rounding_mode!r})",
+                              "use rounding_mode=None, 'trunc' or 'floor', as PyTorch")
+        return elementwise(rounding_mode, quotient)
+
     def float(self, memory_format=None): return self._as_dtype("float32")
     def double(self, memory_format=None): return self._as_dtype("float64")
     def clone(self): return wrap(self.data.copy())
@@ -453,13 +468,19 @@ class Tensor:
     def logsumexp(self, dim=None, keepdim=False):
         return arrays.logsumexp(self, dim, keepdim)
 
-    def softmax(self, dim=-1):
-        return arrays.softmax(self, dim)
+    def softmax(self, dim=-1, dtype=None):
+        """``dtype`` only sets the precision (computed in float64); ``dim=None`` is PyTorch's implicit dim."""
+        _float_dtype("softmax", dtype)
+        return arrays.softmax(self, _softmax_dim(self, dim))
 
-    def log_softmax(self, dim=-1):
-        return arrays.log_softmax(self, dim)
+    def log_softmax(self, dim=-1, dtype=None):
+        _float_dtype("log_softmax", dtype)
+        return arrays.log_softmax(self, _softmax_dim(self, dim))
 
-    def norm(self, p="fro", dim=None, keepdim=False):
+    def norm(self, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+        if out is not None:
+            raise trace_error("norm(..., out=...) writes into a preallocated array", "assign the result instead")
+        _float_dtype("norm", dtype)
         return arrays.norm(self, p, dim, keepdim)
 
     def var(self, *args, **kwargs):
@@ -587,6 +608,29 @@ Tensor.t_ = lambda self: views.reshaped(self, self.t().data)
 Tensor.transpose_ = lambda self, dim0, dim1: views.reshaped(self, np.swapaxes(self.data, dim0, dim1))
 Tensor.squeeze_ = lambda self, dim=None: views.reshaped(self, self.squeeze(dim).data)
 Tensor.unsqueeze_ = lambda self, dim: views.reshaped(self, self.unsqueeze(dim).data)
+
+
+def rounded(x, decimals):
+    """Round half to even at ``decimals`` digits, as both libraries: ``round(x * 10**d) / 10**d``."""
+    if not isinstance(decimals, (int, np.integer)) or isinstance(decimals, bool):
+        raise trace_error(f"round(..., decimals={decimals!r})", "pass decimals as a Python integer")
+    if decimals == 0:
+        return elementwise("round", x)
+    if decimals > 0:
+        scale = 10 ** int(decimals)
+        return elementwise("round", x * scale) / scale
+    scale = 10 ** -int(decimals)
+    return elementwise("round", x / scale) * scale
+
+
+def _softmax_dim(x, dim):
+    """PyTorch's legacy implicit dim of ``softmax(x)`` without ``dim``: 0 for 0, 1 or 3 dimensions, else 1."""
+    return dim if dim is not None else (0 if x.ndim in (0, 1, 3) else 1)
+
+
+def _float_dtype(name, dtype):
+    if dtype is not None and "float" not in str(dtype):
+        raise trace_error(f"{name}(..., dtype={dtype}) of traced values", "leave dtype out or pass a float dtype")
 
 
 def _view_as(data: np.ndarray, shape) -> np.ndarray:

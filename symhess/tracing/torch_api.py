@@ -197,8 +197,8 @@ def table() -> dict:
         F.elu: _activation("elu", _elu), F.relu: _activation("relu", lambda x: x.relu()),
         F.sigmoid: lambda x: _placeholder(x).sigmoid(),
         F.tanh: lambda x: _placeholder(x).tanh(),
-        F.softmax: lambda x, dim=None, _stacklevel=3, dtype=None: _placeholder(x).softmax(dim),
-        F.log_softmax: lambda x, dim=None, _stacklevel=3, dtype=None: _placeholder(x).log_softmax(dim),
+        F.softmax: lambda x, dim=None, _stacklevel=3, dtype=None: _placeholder(x).softmax(dim, dtype),
+        F.log_softmax: lambda x, dim=None, _stacklevel=3, dtype=None: _placeholder(x).log_softmax(dim, dtype),
     }
 
 

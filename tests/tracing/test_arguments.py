@@ -6,6 +6,8 @@ word; these tests run each call form on real arrays and on placeholders and comp
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from tracing_helpers import evaluate
@@ -116,3 +118,56 @@ def test_logsigmoid_has_no_threshold():
     x = torch.tensor([-30.0, -21.0, 0.4])
     func = torch.nn.functional.logsigmoid
     np.testing.assert_allclose(evaluate(func, x.double()), func(x.double()).numpy(), rtol=1e-14)
+
+
+# ----- arguments that once raised a raw TypeError or were dropped -------------------------
+
+ROUNDING = ["torch.round(x, decimals=1)", "torch.round(x, decimals=-1)", "x.round(decimals=2)",
+            "torch.div(x, 0.7, rounding_mode='floor')", "x.div(0.7, rounding_mode='trunc')",
+            "torch.true_divide(x, 0.7)", "x.div(0.7, rounding_mode=None)",
+            "torch.nn.functional.softmax(x)", "torch.nn.functional.log_softmax(x, 0, dtype=torch.float64)",
+            "x.softmax(1, dtype=torch.float64)", "torch.softmax(x, 0)", "torch.log_softmax(x, dim=1)",
+            "torch.norm(x, 2, 1, False, dtype=torch.float64)", "torch.norm(x, out=None)",
+            "x.double(memory_format=torch.preserve_format) * x.contiguous(memory_format=torch.contiguous_format)"]
+
+
+@pytest.mark.parametrize("source", ROUNDING)
+def test_torch_arguments_values(source):
+    torch = pytest.importorskip("torch")
+    func = _function(source)
+    x = torch.tensor([[1.234, -2.567, 3.52], [0.26, -0.35, 2.61]], dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # softmax's implicit dim is deprecated
+        expected = func(x).numpy()
+    np.testing.assert_allclose(evaluate(func, x), expected, rtol=1e-12)
+
+
+def test_numpy_round_decimals():
+    x = np.array([1.234, -2.567, 3.52, 0.26])
+    for decimals in (1, 2, -1, 0):
+        np.testing.assert_allclose(evaluate(lambda x, d=decimals: np.round(x, d), x), np.round(x, decimals))
+
+
+def test_softmax_hessian_with_implicit_dim():
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([[0.3, -0.8, 1.1], [0.9, 0.6, -1.2]], dtype=torch.float64)
+    w = torch.tensor([[0.7, -1.3, 0.4], [1.1, 0.5, -0.9]], dtype=torch.float64)
+
+    def func(x):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return (w * torch.nn.functional.softmax(x)).sum()
+
+    torch.testing.assert_close(symhess.hessian(func, x), torch.autograd.functional.hessian(func, x))
+
+
+@pytest.mark.parametrize(("source", "words"), [
+    ("x.div(2.0, rounding_mode='up')", "rounding_mode='up'"),
+    ("x.round(decimals=1.5)", "decimals=1.5"),
+    ("torch.norm(x, out=x)", "norm\\(..., out=...\\)"),
+    ("x.softmax(0, dtype=torch.int64)", "softmax\\(..., dtype=torch.int64\\)"),
+])
+def test_refused_arguments_name_the_argument(source, words):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(symhess.TraceError, match=words):
+        evaluate(_function(source), torch.tensor(A))
