@@ -122,7 +122,7 @@ class _Walk:
         keywords = {}
         for name, value in func.keywords.items():
             key, keywords[name] = self.value(value, name)
-            parts.append((name, key))
+            parts.append(UNKNOWN if key is UNKNOWN else (name, key))  # combine() must see it
         rebuilt = functools.partial(inner, *args, **keywords) if self.substitutes else func
         return self.combine(("partial", *parts)), rebuilt
 
@@ -157,7 +157,7 @@ class _Walk:
         for name in global_names(func.__code__):
             if name in func.__globals__:
                 key, new = self.value(func.__globals__[name], name)
-                parts.append((name, key))
+                parts.append(UNKNOWN if key is UNKNOWN else (name, key))  # combine() must see it
                 if self.substitutes and new is not func.__globals__[name]:
                     rebuilt.__globals__[name] = new
         if self.substitutes:

@@ -214,3 +214,30 @@ def test_data_mutated_in_place_is_seen(rng):
         symhess.hessian(f, w)
     X *= 2
     np.testing.assert_allclose(symhess.hessian(f, w), logistic_hessian(w, X), rtol=1e-12)
+
+
+class _Settings:
+    scale = 1.0
+
+
+SETTINGS = _Settings()
+
+
+def uses_a_global_object(x):
+    return SETTINGS.scale * (x**2).sum()
+
+
+def test_a_global_object_is_not_fingerprinted():
+    """An object read from globals (or a partial's keyword) cannot be summarised: the key is None,
+    so a change of its attributes after the trace was trusted is seen (it was frozen)."""
+    import functools
+
+    assert reads(uses_a_global_object).key is None
+    assert reads(functools.partial(lambda x, s: s.scale * x, s=SETTINGS)).key is None
+    try:
+        for _ in range(3):
+            np.testing.assert_array_equal(symhess.hessian(uses_a_global_object, np.ones(2)), 2 * np.eye(2))
+        SETTINGS.scale = 3.0
+        np.testing.assert_array_equal(symhess.hessian(uses_a_global_object, np.ones(2)), 6 * np.eye(2))
+    finally:
+        SETTINGS.scale = 1.0
