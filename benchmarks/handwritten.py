@@ -194,6 +194,29 @@ def lennard_jones_hvp(x, v, out, first, second):
     return value
 
 
+# ----- sum((A x)^4) + sum(x^2): 12 A^T diag((A x)^2) A + 2 I ---------------------------
+@numba.njit
+def ax4_value(x, A):
+    return np.sum((A @ x) ** 4) + np.sum(x ** 2)
+
+
+@numba.njit
+def ax4_hessian_into(x, H, A):
+    """H = A^T D A + 2 I with D = diag(12 (A x)^2): rows of A scaled by D, then one product."""
+    z = A @ x
+    scaled = A * (12 * z * z).reshape(-1, 1)
+    H += A.T @ scaled
+    for i in range(x.size):
+        H[i, i] += 2.0
+
+
+@numba.njit
+def ax4_hvp(x, v, out, A):
+    z = A @ x
+    out[:] = A.T @ (12 * z * z * (A @ v)) + 2 * v
+    return np.sum(z ** 4) + np.sum(x ** 2)
+
+
 # ----- MLP: Gauss-Newton part plus residual times the network's own Hessian ----------
 @numba.njit
 def _mlp_sample(theta, row, target, hidden, g, t, dt, ddt):
@@ -309,8 +332,8 @@ def _batched(hessian_into):
 def kernels(problem) -> Kernels:
     """The hand-written evaluators of ``problem``, with its data bound, as NumPy callables."""
     module = globals()
-    value, into, hvp = (module[f"{problem.family}_{name}"] for name in ("value", "hessian_into", "hvp"))
-    data = tuple(np.ascontiguousarray(a) for a in problem.arrays)
+    value, into, hvp = (module[f"{problem.kernel_family}_{name}"] for name in ("value", "hessian_into", "hvp"))
+    data = tuple(np.ascontiguousarray(a) for a in problem.kernel_arrays)
     batch = _batched(into)
 
     def hessian(x):

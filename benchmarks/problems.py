@@ -38,7 +38,8 @@ def namespace(name, **functions) -> types.ModuleType:
 def numpy_ops():
     return namespace("numpy", sum=np.sum, exp=np.exp, log=np.log, tanh=np.tanh,
                            matmul=np.matmul, take=lambda x, index: x[index],
-                           reshape=lambda x, shape: x.reshape(shape), const=floats(np.asarray))
+                           reshape=lambda x, shape: x.reshape(shape), const=floats(np.asarray),
+                           triu_indices=np.triu_indices)
 
 
 @functools.cache
@@ -48,9 +49,13 @@ def torch_ops():
     def take(x, index):
         return x[torch.as_tensor(index)]
 
+    def triu_indices(n, k):
+        return tuple(torch.as_tensor(a) for a in np.triu_indices(n, k))
+
     return namespace("torch", sum=torch.sum, exp=torch.exp, log=torch.log, tanh=torch.tanh,
                            matmul=torch.matmul, take=take, reshape=torch.reshape,
-                           const=floats(lambda a: torch.as_tensor(a, dtype=torch.float64)))
+                           const=floats(lambda a: torch.as_tensor(a, dtype=torch.float64)),
+                           triu_indices=triu_indices)
 
 
 @functools.cache
@@ -62,7 +67,7 @@ def jax_ops():
 
     return namespace("jax", sum=jnp.sum, exp=jnp.exp, log=jnp.log, tanh=jnp.tanh,
                            matmul=jnp.matmul, take=lambda x, index: x[index], reshape=jnp.reshape,
-                           const=floats(jnp.asarray))
+                           const=floats(jnp.asarray), triu_indices=np.triu_indices)
 
 
 @functools.cache
@@ -108,6 +113,22 @@ def lennard_jones(x, ops, first, second):
     return ops.sum(4 * (inv6 ** 2 - inv6))
 
 
+def lennard_jones_numpy(x, ops):
+    """The same energy as a user writes it in plain NumPy: all differences by broadcasting, the
+    upper triangle of the squared distances by ``triu_indices``, ``4 (r^-12 - r^-6)`` summed.
+    (CasADi has no 3-d arrays: it computes the same function as :func:`lennard_jones`.)"""
+    atoms = x.shape[0] // 3
+    P = x.reshape(-1, 3)
+    D = P[:, None] - P[None]
+    r2 = (D ** 2).sum(-1)[ops.triu_indices(atoms, 1)]
+    return ops.sum(4 * (r2 ** -6 - r2 ** -3))
+
+
+def ax_fourth(x, ops, A):
+    """``sum((A @ x)**4) + sum(x**2)`` with a constant dense ``A``."""
+    return ops.sum(ops.matmul(A, x) ** 4) + ops.sum(x ** 2)
+
+
 def mlp_loss(theta, ops, inputs, targets):
     """Mean squared error of a tanh network ``inputs -> hidden -> 1``.
 
@@ -134,6 +155,15 @@ def logistic_data(samples, features=10):
     return X, (rng.random(samples) < probability).astype(float)
 
 
+def wide_logistic_data(samples):
+    return logistic_data(samples, WIDE_FEATURES)
+
+
+def dense_matrix(n):
+    """A dense normal n x n matrix scaled by 1 / sqrt(n) (entries of A @ x stay of order |x|)."""
+    return (np.random.default_rng(SEED).normal(size=(n, n)) / np.sqrt(n),)
+
+
 def atom_pairs(atoms):
     first, second = np.triu_indices(atoms, 1)
     return first.astype(np.int64), second.astype(np.int64)
@@ -149,14 +179,17 @@ def icosahedral_cluster(atoms):
 
 
 MLP_FEATURES, MLP_SAMPLES = 4, 16
+MLP_FAMILIES = {"mlp": (4, 16), "mlp8": (8, 32), "mlp10": (10, 64)}
+"""MLP families: name -> (input features, samples); the size in a key is the parameter count n."""
+WIDE_FEATURES = 40
 
 
-def mlp_data(n):
+def mlp_data(n, features=MLP_FEATURES, samples=MLP_SAMPLES):
     """A fixed batch, its targets from a random 'teacher' network of the same shape plus noise."""
     rng = np.random.default_rng(SEED)
-    inputs = np.hstack([rng.normal(size=(MLP_SAMPLES, MLP_FEATURES)), np.ones((MLP_SAMPLES, 1))])
+    inputs = np.hstack([rng.normal(size=(samples, features)), np.ones((samples, 1))])
     teacher = rng.normal(size=n)
-    return inputs, mlp_loss_outputs(teacher, inputs) + 0.1 * rng.normal(size=MLP_SAMPLES)
+    return inputs, mlp_loss_outputs(teacher, inputs) + 0.1 * rng.normal(size=samples)
 
 
 def mlp_loss_outputs(theta, inputs):
@@ -178,6 +211,11 @@ class Problem:
     data: Callable[[int], tuple]               # size -> fixed data arrays
     point: Callable[[np.random.Generator, int], np.ndarray]
     label: str
+    kernel: str | None = None                  # the family of handwritten.py's kernels, if not this one
+    kernel_data: Callable[[int], tuple] | None = None  # their data, if not ``data``
+    variants: tuple = ()                       # (backend, formula, data) where the formula cannot run as written
+    data_as_inputs: bool = False               # symhess.compile(f, x, *data, wrt=0), not f reading them
+    issue12: bool = False                      # an issue-12 problem: measured in new processes with timeouts
 
     @property
     def key(self) -> str:
@@ -187,13 +225,38 @@ class Problem:
     def arrays(self) -> tuple:
         return self.data(self.size)
 
+    @property
+    def kernel_family(self) -> str:
+        return self.kernel or self.family
+
+    @functools.cached_property
+    def kernel_arrays(self) -> tuple:
+        return self.kernel_data(self.size) if self.kernel_data else self.arrays
+
+    def _formula(self, backend: str):
+        for name, formula, data in self.variants:
+            if name == backend:
+                return formula, data(self.size)
+        return self.formula, self.arrays
+
     def function(self, backend: str = "numpy"):
-        """``f(x)`` for one backend, its data converted once and captured."""
+        """``f(x)`` for one backend, its data converted once and captured (read from the closure)."""
         ops = OPS[backend]()
-        data = tuple(ops.const(a) for a in self.arrays)
-        formula = self.formula
+        formula, arrays = self._formula(backend)
+        data = tuple(ops.const(a) for a in arrays)
 
         def f(x):
+            return formula(x, ops, *data)
+
+        f.__name__ = f.__qualname__ = self.family
+        return f
+
+    def function_of_data(self, backend: str = "numpy"):
+        """``f(x, *data)``: the data as arguments (``symhess.compile(f, x, *problem.arrays, wrt=0)``)."""
+        ops = OPS[backend]()
+        formula = self._formula(backend)[0]
+
+        def f(x, *data):
             return formula(x, ops, *data)
 
         f.__name__ = f.__qualname__ = self.family
@@ -207,8 +270,19 @@ def normal_point(scale):
     return lambda rng, size: scale * rng.normal(size=size)
 
 
+def fcc_cluster(atoms):
+    """The ``atoms`` sites of a face-centred cubic lattice (nearest neighbours at 2^(1/6), the pair
+    potential's minimum) closest to a lattice site: for 38 atoms the truncated octahedron."""
+    r = int(np.ceil(atoms ** (1 / 3))) + 1
+    grid = np.array([(i, j, k) for i in range(-r, r + 1) for j in range(-r, r + 1) for k in range(-r, r + 1)
+                     if (i + j + k) % 2 == 0], dtype=float)
+    order = np.lexsort((grid[:, 2], grid[:, 1], grid[:, 0], np.round((grid ** 2).sum(1), 9)))
+    return (grid[order[:atoms]] * 2 ** (1 / 6) / np.sqrt(2)).reshape(-1)
+
+
 def cluster_point(rng, atoms):
-    return icosahedral_cluster(atoms) + 0.05 * rng.normal(size=3 * atoms)
+    centre = icosahedral_cluster(atoms) if atoms <= 13 else fcc_cluster(atoms)
+    return centre + 0.05 * rng.normal(size=3 * atoms)
 
 
 def sum_of_cubes_problem(n):
@@ -227,20 +301,46 @@ def logistic_problem(samples):
 
 def lennard_jones_problem(atoms):
     return Problem("lennard_jones", atoms, 3 * atoms, lennard_jones, atom_pairs, cluster_point,
-                   f"Lennard-Jones, N = {atoms} atoms (n = {3 * atoms})")
+                   f"Lennard-Jones, N = {atoms} atoms (n = {3 * atoms})", issue12=atoms >= 38)
 
 
-def mlp_problem(hidden):
-    n = hidden * (MLP_FEATURES + 2) + 1
-    return Problem("mlp", n, n, mlp_loss, mlp_data, lambda rng, size: rng.normal(0, 0.5, size),
-                   f"MLP {MLP_FEATURES}-{hidden}-1 tanh, MSE on {MLP_SAMPLES} samples, n = {n} parameters")
+def lennard_jones_numpy_problem(atoms):
+    return Problem("lennard_jones_numpy", atoms, 3 * atoms, lennard_jones_numpy, no_data, cluster_point,
+                   f"Lennard-Jones, N = {atoms} atoms (n = {3 * atoms}) in plain NumPy: P[:, None] - P[None], "
+                   "np.triu_indices", kernel="lennard_jones", kernel_data=atom_pairs,
+                   variants=(("casadi", lennard_jones, atom_pairs),), issue12=True)
 
 
-def mlp_size(n):
-    hidden, extra = divmod(n - 1, MLP_FEATURES + 2)
+def wide_logistic_problem(samples, data_as_inputs=False):
+    family, how = ("logistic_inputs", "X, y as inputs outside wrt") if data_as_inputs else \
+        ("logistic_closure", "X, y read from the closure")
+    return Problem(family, samples, WIDE_FEATURES, logistic_nll, wide_logistic_data,
+                   lambda rng, size: rng.normal(0, 0.2, WIDE_FEATURES),
+                   f"logistic NLL, {samples} x {WIDE_FEATURES} samples, {how}", kernel="logistic",
+                   data_as_inputs=data_as_inputs, issue12=True)
+
+
+def ax_fourth_problem(n):
+    return Problem("ax4", n, n, ax_fourth, dense_matrix, normal_point(1.0),
+                   f"sum((A @ x)**4) + sum(x**2), A a constant dense {n} x {n} matrix", issue12=True)
+
+
+def mlp_problem(hidden, family="mlp"):
+    features, samples = MLP_FAMILIES[family]
+    n = hidden * (features + 2) + 1
+    return Problem(family, n, n, mlp_loss, functools.partial(mlp_data, features=features, samples=samples),
+                   lambda rng, size: rng.normal(0, 0.5, size),
+                   f"MLP {features}-{hidden}-1 tanh, MSE on {samples} samples, n = {n} parameters",
+                   kernel="mlp", issue12=family != "mlp")
+
+
+def mlp_size(n, family="mlp"):
+    features = MLP_FAMILIES[family][0]
+    hidden, extra = divmod(n - 1, features + 2)
     if extra or hidden < 1:
-        raise KeyError(f"mlp-{n}: an MLP {MLP_FEATURES}-h-1 has n = {MLP_FEATURES + 2} h + 1 parameters (7, 13, ..., 61)")
-    return mlp_problem(hidden)
+        raise KeyError(f"{family}-{n}: an MLP {features}-h-1 has n = {features + 2} h + 1 parameters "
+                       f"({features + 3}, {2 * features + 5}, ...)")
+    return mlp_problem(hidden, family)
 
 
 POW_ADDER = Problem("pow_adder_reducer", 4, 4, pow_adder_reducer, no_data, normal_point(1.0),
@@ -256,11 +356,22 @@ def problems(quick: bool = False) -> list[Problem]:
             logistic_problem(200), lennard_jones_problem(5), lennard_jones_problem(13), mlp_problem(10)]
 
 
+def issue12_problems() -> list[Problem]:
+    """Issue 12's functions as people write them: data from the closure, broadcasting, dense products."""
+    return [lennard_jones_numpy_problem(38), lennard_jones_problem(38), lennard_jones_numpy_problem(100),
+            lennard_jones_problem(100), wide_logistic_problem(500), wide_logistic_problem(500, data_as_inputs=True),
+            ax_fourth_problem(60), ax_fourth_problem(200), mlp_problem(10), mlp_size(241, "mlp8"),
+            mlp_size(601, "mlp10")]
+
+
 def by_key(key: str) -> Problem:
     """The problem instance named ``family-size`` (any size of a known family)."""
     family, _, size = key.rpartition("-")
     makers = {"sum_of_cubes": sum_of_cubes_problem, "rosenbrock": rosenbrock_problem,
-              "logistic": logistic_problem, "lennard_jones": lennard_jones_problem, "mlp": mlp_size}
+              "logistic": logistic_problem, "lennard_jones": lennard_jones_problem,
+              "lennard_jones_numpy": lennard_jones_numpy_problem, "logistic_closure": wide_logistic_problem,
+              "logistic_inputs": functools.partial(wide_logistic_problem, data_as_inputs=True),
+              "ax4": ax_fourth_problem, **{name: functools.partial(mlp_size, family=name) for name in MLP_FAMILIES}}
     if key == POW_ADDER.key:
         return POW_ADDER
     if family not in makers or not size.isdigit():

@@ -19,7 +19,10 @@ import problems
 import references as refs
 
 SMALL = [problems.POW_ADDER, problems.sum_of_cubes_problem(4), problems.rosenbrock_problem(10),
-         problems.logistic_problem(20), problems.lennard_jones_problem(3), problems.mlp_problem(2)]
+         problems.logistic_problem(20), problems.lennard_jones_problem(3), problems.mlp_problem(2),
+         # issue 12's problems, small: NumPy broadcasting, wide data from the closure, dense A @ x, wider MLPs
+         problems.lennard_jones_numpy_problem(4), problems.wide_logistic_problem(30),
+         problems.ax_fourth_problem(6), problems.by_key("mlp8-21"), problems.by_key("mlp10-25")]
 IDS = [p.key for p in SMALL]
 
 
@@ -98,8 +101,31 @@ def test_problem_keys_name_their_instances():
     assert problems.by_key("rosenbrock-37").n == 37
     assert problems.by_key("lennard_jones-13").n == 39
     assert problems.by_key("mlp-61").label.startswith("MLP 4-10-1")
+    assert problems.by_key("mlp8-241").label.startswith("MLP 8-24-1 tanh, MSE on 32 samples")
+    assert problems.by_key("mlp10-601").label.startswith("MLP 10-50-1 tanh, MSE on 64 samples")
+    assert problems.by_key("lennard_jones_numpy-38").n == 114
+    assert problems.by_key("logistic_inputs-500").data_as_inputs
+    assert problems.by_key("ax4-200").arrays[0].shape == (200, 200)
+    assert {p.key for p in problems.issue12_problems()} >= {"lennard_jones_numpy-100", "logistic_closure-500",
+                                                             "ax4-60", "mlp-61", "mlp10-601"}
     with pytest.raises(KeyError, match="family-size"):
         problems.by_key("rosenbrok-10")
+    with pytest.raises(KeyError, match="8-h-1"):
+        problems.by_key("mlp8-62")
+
+
+def test_data_as_arguments_is_the_same_function():
+    problem = problems.by_key("logistic_inputs-30")
+    x = problem.sample()
+    assert problem.function_of_data()(x, *problem.arrays) == pytest.approx(problem.function()(x), rel=1e-14)
+
+
+def test_large_clusters_sit_near_the_pair_minimum():
+    """The lattice clusters of Lennard-Jones 38 and 100: no two atoms closer than the potential's minimum."""
+    for atoms in (38, 100):
+        P = problems.fcc_cluster(atoms).reshape(-1, 3)
+        distances = np.linalg.norm(P[:, None] - P[None], axis=-1)[np.triu_indices(atoms, 1)]
+        assert distances.min() == pytest.approx(2 ** (1 / 6))
 
 
 def test_one_tiny_run_writes_tables_json_and_plots(tmp_path, monkeypatch):
