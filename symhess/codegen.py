@@ -19,7 +19,7 @@ from symengine.lib.symengine_wrapper import PyFunction
 from . import __version__
 from .differentiate import Derivatives, direction_slot
 from .expressions import atoms
-from .loops import ROLL_ITEMS, Item, Loop, kernel_items, loop_symbol, roll
+from .loops import ROLL_ITEMS, Item, Loop, Tables, index_text, kernel_items, loop_symbol, roll
 from .simplify import factor_common
 
 FUNCTIONS = {
@@ -223,12 +223,12 @@ class Kernel:
     loops: tuple = ()                         # repeated terms' contributions, added after the outputs
 
 
-def kernels(derivs: Derivatives) -> tuple[Kernel, ...]:
+def kernels(derivs: Derivatives, tables: Tables) -> tuple[Kernel, ...]:
     """The four evaluators every compiled function has (gradient and Hessian kernels return 0: unused)."""
     grad = tuple((f"g[{k}]", e) for k, e in enumerate(derivs.gradient))
     hess = tuple((f"h[{k}]", e) for k, e in enumerate(derivs.hessian.values()))
     hvp = tuple((f"hv[{k}]", e) for k, e in enumerate(derivs.hvp))
-    value, gradient, hessian, product = sum_loops(derivs.sums)
+    value, gradient, hessian, product = sum_loops(derivs.sums, tables)
     zero = se.Integer(0)
     every = (  # "c": the lifted constants of repeated terms (CONSTANTS in the module), not an argument
         Kernel("value", ("x", "p", "c"), (), derivs.value, value),
@@ -257,9 +257,10 @@ def constant_table(sums) -> list:
     return table
 
 
-def sum_loops(sums) -> tuple[tuple, tuple, tuple, tuple]:
+def sum_loops(sums, tables: Tables) -> tuple[tuple, tuple, tuple, tuple]:
     """Loops adding the repeated terms (:class:`symhess.differentiate.SumDerivatives`) to the
-    value, the gradient, the Hessian values and the Hessian-vector product."""
+    value, the gradient, the Hessian values and the Hessian-vector product; positions that are
+    not evenly spaced are read from ``tables``."""
     memo: dict = {}
     value, gradient, hessian, product = [], [], [], []
     for part in sums:
@@ -267,16 +268,16 @@ def sum_loops(sums) -> tuple[tuple, tuple, tuple, tuple]:
         count = group.count
 
         def body(expr, group=group):
-            return native(group.at_loop(expr), memo)
+            return native(group.at_loop(expr, tables), memo)
 
         value.append(Loop(count, (("return", 0, 0, True, body(group.template)),)))
-        gradient.append(Loop(count, tuple(("g", group.bases[k], group.strides[k], True, body(d))
+        gradient.append(Loop(count, tuple(("g", *tables.index(group.positions[k]), True, body(d))
                                           for k, d in part.gradient)))
-        hessian.append(Loop(count, tuple(("h", base, stride, True, body(d))
-                                         for _, _, d, (base, stride) in part.hessian)))
-        directions = {direction_slot(k): loop_symbol("v", group.bases[k], group.strides[k]) for k, _ in part.hvp}
-        product.append(Loop(count, tuple(("hv", group.bases[k], group.strides[k], True, body(d.xreplace(directions)))
-                                         for k, d in part.hvp)))
+        hessian.append(Loop(count, tuple(("h", *tables.index(positions), True, body(d))
+                                         for _, _, d, positions in part.hessian)))
+        directions = {direction_slot(k): loop_symbol("v", *tables.index(group.positions[k])) for k, _ in part.hvp}
+        product.append(Loop(count, tuple(("hv", *tables.index(group.positions[k]), True,
+                                          body(d.xreplace(directions))) for k, d in part.hvp)))
     return tuple(value), tuple(gradient), tuple(hessian), tuple(product)
 
 
@@ -414,7 +415,7 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]
         for store in loop.stores:
             for symbol in store[4].free_symbols:
                 printer.names.setdefault(symbol, str(symbol))
-        _emit(printer, [(_target(target, f"{base} + {stride}*m"), accumulate, body)
+        _emit(printer, [(_target(target, index_text(base, stride)), accumulate, body)
                         for target, base, stride, accumulate, body in loop.stores], block=number)
         printer.lines[start:] = ["    " + line for line in printer.lines[start:]]
         printer.lines.insert(start, f"    for m in range({loop.count}):")
@@ -621,15 +622,18 @@ def generate(derivs: Derivatives) -> str:
     derivs = native_derivatives(derivs)
     names = symbol_names(derivs)
     lines = header(len(derivs.variables), len(derivs.hessian))
-    lines += [f"REPEATED_TERMS = {len(derivs.sums)}  # sums of one formula differentiated once (symhess.loops)",
-              f"CONSTANTS = np.array({constant_table(derivs.sums)!r}, dtype=np.float64)  # their lifted data", ""]
+    tables = Tables(constant_table(derivs.sums))
+    sources = []
     bodies = {}
-    for kernel in kernels(derivs):
+    for kernel in kernels(derivs, tables):
         body = None
         if kernel.name == "hessian_full":
             body = dense_body(bodies["hessian"], list(derivs.hessian), len(derivs.variables))
         bodies[kernel.name] = body or kernel_body(kernel, names)
-        lines += kernel_source(kernel, bodies[kernel.name])
+        sources += kernel_source(kernel, bodies[kernel.name])
+    lines += [f"REPEATED_TERMS = {len(derivs.sums)}  # sums of one formula differentiated once (symhess.loops)",
+              f"CONSTANTS = np.array({tables.values!r}, dtype=np.float64)  # their lifted data, then tables of positions",
+              "", *sources]
     direct = _writes_dense(derivs)
     fill = (FILL_DIRECT if direct else FILL_SCATTER).strip("\n")
     batch = DIRECT if direct else SCATTER.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])

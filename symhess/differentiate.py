@@ -194,8 +194,8 @@ class SumDerivatives:
     """Derivatives of one repeated term (:class:`symhess.loops.SumGroup`) with respect to its slots.
 
     ``gradient``: ``(slot, d template / d slot)`` for the differentiated slots;
-    ``hessian``: ``(slot_a, slot_b, second derivative, (base, stride))`` for ``a <= b``, non-zero,
-    where ``base + stride*m`` is the position of the entry in the upper-triangle values;
+    ``hessian``: ``(slot_a, slot_b, second derivative, positions)`` for ``a <= b``, non-zero,
+    where ``positions[m]`` is the position of copy ``m``'s entry in the upper-triangle values;
     ``hvp``: ``(slot, d (template's directional derivative) / d slot)``, in the slots and
     :func:`direction_slot` ``k``, which is ``v`` at slot ``k``'s position.
     """
@@ -215,10 +215,9 @@ def direction_slot(k: int):
     return _DIRECTION_SLOTS[k]
 
 
-def with_sums(derivs: Derivatives, groups, n: int):
-    """``derivs`` (of the other terms) plus the repeated terms' derivatives; or, if some groups'
-    Hessian entries do not fall at evenly spaced positions, the list of those groups (the
-    caller differentiates their terms one by one)."""
+def with_sums(derivs: Derivatives, groups) -> Derivatives:
+    """``derivs`` (of the other terms) plus the repeated terms' derivatives, each differentiated once
+    in its slots (element assembly: its copies scatter into the positions they occupy)."""
     parts = []
     keys = set(derivs.hessian)
     for group in groups:
@@ -242,20 +241,11 @@ def with_sums(derivs: Derivatives, groups, n: int):
             keys.update(zip(r.tolist(), c.tolist()))
         parts.append((group, gradient, pairs, rows, cols, product))
     position = {key: k for k, key in enumerate(sorted(keys))}
-    sums, uneven = [], []
+    sums = []
     for group, gradient, pairs, rows, cols, product in parts:
-        hessian = []
-        for (k, j, second), r, c in zip(pairs, rows, cols):
-            where = np.array([position[key] for key in zip(r.tolist(), c.tolist())])
-            stride = int(where[1] - where[0]) if len(where) > 1 else 0
-            if not np.array_equal(where, where[0] + stride * np.arange(len(where))):
-                uneven.append(group)
-                break
-            hessian.append((k, j, second, (int(where[0]), stride)))
-        else:
-            sums.append(SumDerivatives(group, gradient, tuple(hessian), product))
-    if uneven:
-        return uneven
+        hessian = tuple((k, j, second, tuple(position[key] for key in zip(r.tolist(), c.tolist())))
+                        for (k, j, second), r, c in zip(pairs, rows, cols))
+        sums.append(SumDerivatives(group, gradient, hessian, product))
     zero = se.Integer(0)
     hessian = {key: derivs.hessian.get(key, zero) for key in sorted(keys)}
     return Derivatives(derivs.variables, derivs.parameters, derivs.value, derivs.gradient, hessian,

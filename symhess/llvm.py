@@ -23,9 +23,10 @@ from llvmlite import ir
 DOUBLE = ir.DoubleType()
 POINTER = str(DOUBLE.as_pointer())  # "double*", or "ptr" where llvmlite writes opaque pointers
 
-_ASSIGN = re.compile(r"^\s*(\w+)(?:\[([^\]]+)\])? (\+?=) (.+)$")
-_LOAD = re.compile(r"^(\w+)\[([^\]]+)\]$")
+_ASSIGN = re.compile(r"^\s*(\w+)(?:\[((?:[^\[\]]|\[[^\[\]]*\])+)\])? (\+?=) (.+)$")
+_LOAD = re.compile(r"^(\w+)\[((?:[^\[\]]|\[[^\[\]]*\])+)\]$")  # "x[7]", "x[int(c[40 + 1*m])]"
 _INDEX = re.compile(r"^(\d+)(?: \+ (-?\d+)\*m)?$")      # "7" or, inside a loop, "7 + 2*m"
+_TABLE = re.compile(r"^int\(c\[(\d+) \+ 1\*m\]\)$")   # inside a loop: the position in a table of c
 _LOOP = re.compile(r"^    for m in range\((\d+)\):$")
 _LOOP_BODY = "        "
 _BINARY = re.compile(r"^(\S+) ([-+*/]) (\S+)$")
@@ -125,10 +126,15 @@ class Emitter:
         return double(CONSTANTS[text] if text in CONSTANTS else float(text))
 
     def element(self, array: str, index: str) -> str:
-        base, stride = _INDEX.match(index).groups()
-        offset = base
-        if stride is not None:
-            offset = self.emit(f"add i64 {base}, {self.emit(f'mul i64 {stride}, {self.m}')}")
+        table = _TABLE.match(index)
+        if table is not None:  # positions stored as floats in the constants: load, convert
+            entry = self.element("c", f"{table.group(1)} + 1*m")
+            offset = self.emit(f"fptosi double {self.emit(f'load double, {POINTER} {entry}')} to i64")
+        else:
+            base, stride = _INDEX.match(index).groups()
+            offset = base
+            if stride is not None:
+                offset = self.emit(f"add i64 {base}, {self.emit(f'mul i64 {stride}, {self.m}')}")
         return self.emit(f"getelementptr double, {POINTER} {self.pointers[array]}, i64 {offset}")
 
     def expression(self, text: str) -> str:

@@ -13,9 +13,11 @@ What does not fall into a long enough run stays straight-line code, as before.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import symengine as se
 
 from .expressions import atoms
@@ -39,10 +41,41 @@ class Item:
 
 @dataclass(frozen=True)
 class Loop:
-    """Runs of equal length fused into ``for m in range(count)``: (target, base, stride, accumulate, body)."""
+    """Runs of equal length fused into ``for m in range(count)``: (target, base, stride, accumulate, body);
+    a store at the positions of a table has the table's element as ``base`` and ``stride`` None."""
 
     count: int
     stores: tuple
+
+
+def index_text(base, stride) -> str:
+    """The index of iteration ``m``: ``7 + 2*m``, or a table's element ``int(c[40 + 1*m])``."""
+    return base if stride is None else f"{base} + {stride}*m"
+
+
+class Tables:
+    """A module's constants table (``c``): the lifted data of repeated terms, then index tables.
+
+    A repeated term whose copies do not sit at evenly spaced positions (the pairs of a cluster,
+    the edges of a graph) reads its variables and scatters its derivatives through a table
+    of positions, stored as floats (exact below 2**53) so that every kernel takes one table.
+    """
+
+    def __init__(self, constants):
+        self.values = list(constants)
+        self.placed: dict = {}
+
+    def index(self, positions):
+        """``(base, stride)`` of ``positions`` (one per iteration) if evenly spaced, else a table's."""
+        positions = tuple(int(p) for p in positions)
+        stride = positions[1] - positions[0] if len(positions) > 1 else 0
+        if all(b - a == stride for a, b in itertools.pairwise(positions)):
+            return positions[0], stride
+        offset = self.placed.get(positions)
+        if offset is None:
+            offset = self.placed[positions] = len(self.values)
+            self.values += [float(p) for p in positions]
+        return f"int(c[{offset} + 1*m])", None
 
 
 def kernel_items(returns, outputs) -> list[Item]:
@@ -152,9 +185,9 @@ def _loop_store(key, run):
     return target, first[0], step[0], accumulate, body
 
 
-def loop_symbol(array: str, base: int, stride: int):
-    """The element ``array[base + stride*m]`` of the loop variable ``m``, as a symbol."""
-    return se.Symbol(f"{array}[{base} + {stride}*m]")
+def loop_symbol(array: str, base, stride):
+    """The element ``array[base + stride*m]`` (or at a table's element) of the loop variable ``m``, as a symbol."""
+    return se.Symbol(f"{array}[{index_text(base, stride)}]")
 
 
 def _array(target: str) -> str:
@@ -167,31 +200,39 @@ def _index(target: str) -> int:
 
 # ----- sums over repeated terms: differentiate one template, not every copy -------------------
 
+MAX_RUNS = 4         # copies of a term in more evenly spaced runs than this make one loop through tables
 SUM_TERMS = 200      # a value with at least this many terms is searched for repeated terms,
 BIG_TERM = 16        # as is one with fewer terms of at least this many variables each (a loss over a batch)
 
 
 @dataclass(frozen=True)
 class SumGroup:
-    """``sum over m < count of template(slots)`` with slot ``k`` at ``arrays[k][bases[k] + strides[k]*m]``."""
+    """``sum over m < count of template(slots)`` with slot ``k`` at ``arrays[k][positions[k][m]]``."""
 
     template: object
     slots: tuple
     arrays: tuple
-    bases: tuple
-    strides: tuple
+    positions: tuple  # per slot, its position in its array for each copy
     count: int
-    terms: tuple     # the repeated terms themselves, for when they must be differentiated one by one
     constants: tuple = ()  # lifted constants, member by member, at c[offset:offset + len(constants)]
     offset: int = 0
 
     def index(self, k: int, m):
-        return self.bases[k] + self.strides[k] * m
+        return np.asarray(self.positions[k], dtype=np.int64)[m]
 
-    def at_loop(self, expr):
+    def at_loop(self, expr, tables: Tables):
         """``expr`` (in the slots) with each slot as its loop symbol ``x[base + stride*m]``."""
-        return expr.xreplace({slot: loop_symbol(self.arrays[k], self.bases[k], self.strides[k])
-                              for k, slot in enumerate(self.slots)})
+        symbols = self.loop_symbols(tables)
+        return expr.xreplace({slot: symbols[slot] for slot in expr.free_symbols if slot in symbols})
+
+    def loop_symbols(self, tables: Tables) -> dict:
+        """Each slot's loop symbol, made once per module (a group has one per variable and datum of its term)."""
+        made = self.__dict__.get("_loop_symbols")
+        if made is None or made[0] is not tables:
+            made = (tables, {slot: loop_symbol(self.arrays[k], *tables.index(self.positions[k]))
+                             for k, slot in enumerate(self.slots)})
+            self.__dict__["_loop_symbols"] = made
+        return made[1]
 
 
 def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
@@ -203,7 +244,7 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
     """
     # a data row's y * (x . w) stays one term (not one per feature); a mean's 1/B * (...) is distributed
     terms = _terms(value, SUM_TERMS) if isinstance(value, (se.Add, se.Mul)) else []
-    big_terms = len(terms) >= MIN_RUN and len(terms[0].free_symbols) >= BIG_TERM
+    big_terms = len(terms) >= MIN_RUN and max(len(term.free_symbols) for term in terms) >= BIG_TERM
     if len(terms) < SUM_TERMS and not big_terms:
         return [], value
     groups = defaultdict(list)
@@ -216,7 +257,10 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
             groups[key].append((vector, term, numbers))
     found, offset = [], 0
     for key, members in groups.items():
-        for run in _best_runs(members):
+        runs = _best_runs(members)
+        if len(members) >= MIN_RUN and (len(runs) > MAX_RUNS or any(len(run) < MIN_RUN for run in runs)):
+            runs = [sorted(members, key=lambda member: member[0])]  # one loop through tables of positions
+        for run in runs:
             if len(run) < MIN_RUN:
                 rest += [member[1] for member in run]
             else:
@@ -308,12 +352,11 @@ def _exact_sign(argument, positions: dict) -> int:
 
 def _sum_group(key, run, offset: int) -> SumGroup:
     template, arrays, lifted = key
-    first_vector = run[0][0]
-    step = _step(first_vector, run[1][0])
     table = tuple(value for member in run for value in member[2])
+    positions = tuple(tuple(member[0][k + 1] for member in run) for k in range(len(arrays)))
+    positions += tuple(tuple(offset + k + lifted * m for m in range(len(run))) for k in range(lifted))
     return SumGroup(_from_native(template), tuple(_SLOTS[:len(arrays)]) + tuple(_CONSTANTS[:lifted]),
-                    arrays + ("c",) * lifted, first_vector[1:] + tuple(offset + k for k in range(lifted)),
-                    step[1:] + (lifted,) * lifted, len(run), tuple(member[1] for member in run), table, offset)
+                    arrays + ("c",) * lifted, positions, len(run), table, offset)
 
 
 def _from_native(expr):

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import symengine as se
 
 from . import __version__
 from .cache import CacheError, cache_dir, discarded, numba_files, private_dir, read_verified, write_once
@@ -129,23 +128,16 @@ def derive(trace: Trace, wrt, options: Options, timings: dict, structured: bool 
     value = trace.output.reshape(-1)[0]
     start = time.perf_counter()
     groups, rest = _sum_groups(value, variables, parameters) if structured else ([], value)
-    for _ in range(2):
-        derivs = differentiate(rest, variables, parameters)
-        timings["differentiate"] = time.perf_counter() - start
+    derivs = differentiate(rest, variables, parameters)
+    timings["differentiate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    derivs, mode = simplify(derivs, options.simplify, options.simplify_budget)
+    timings["simplify"] = time.perf_counter() - start
+    if groups:
         start = time.perf_counter()
-        derivs, mode = simplify(derivs, options.simplify, options.simplify_budget)
-        timings["simplify"] = time.perf_counter() - start
-        if not groups:
-            return derivs, mode
-        start = time.perf_counter()
-        combined = with_sums(derivs, groups, len(variables))
-        if not isinstance(combined, list):
-            timings["differentiate"] += time.perf_counter() - start
-            return combined, mode
-        # groups whose Hessian entries are unevenly spaced: their terms are differentiated one by one
-        rest = se.Add(rest, *(term for group in combined for term in group.terms))
-        groups = [group for group in groups if group not in combined]
-    return derive(trace, wrt, options, timings)
+        derivs = with_sums(derivs, groups)
+        timings["differentiate"] += time.perf_counter() - start
+    return derivs, mode
 
 
 @contextmanager

@@ -161,3 +161,61 @@ def test_a_data_rows_products_stay_whole_terms_of_the_value():
     assert len(loops._terms(value, loops.SUM_TERMS)) == 2 * len(rows)
     mean = se.Add(*(zk**2 for zk in z)) / len(rows)  # a number in front: distributed over the rows
     assert len(loops._terms(mean, loops.SUM_TERMS)) == len(rows)
+
+
+def test_positions_that_are_not_evenly_spaced_go_to_a_table():
+    tables = loops.Tables([0.5])
+    assert tables.index([3, 5, 7]) == (3, 2) and tables.values == [0.5]
+    assert tables.index([4, 1, 9]) == ("int(c[1 + 1*m])", None)
+    assert tables.index([4, 1, 9]) == ("int(c[1 + 1*m])", None) and tables.values == [0.5, 4.0, 1.0, 9.0]
+
+
+def cluster_energy(x):
+    """Lennard-Jones energy of 8 atoms written as users do: every pair, through np.triu_indices."""
+    P = x.reshape(-1, 3)
+    D = P[:, None] - P[None]
+    s = (D**2).sum(-1)[np.triu_indices(P.shape[0], 1)]
+    return (4 * (s**-6 - s**-3)).sum()
+
+
+def cluster_hessian(x):
+    """The same energy's Hessian by hand: pair blocks 2 phi'(s) I + 4 phi''(s) r r^T."""
+    P = x.reshape(-1, 3)
+    H = np.zeros((x.size, x.size))
+    for i, j in zip(*np.triu_indices(P.shape[0], 1)):
+        r = P[i] - P[j]
+        s = r @ r
+        block = 2 * 4 * (-6 * s**-7 + 3 * s**-4) * np.eye(3) + 4 * 4 * (42 * s**-8 - 12 * s**-5) * np.outer(r, r)
+        for a, b, sign in ((i, i, 1), (j, j, 1), (i, j, -1), (j, i, -1)):
+            H[3 * a:3 * a + 3, 3 * b:3 * b + 3] += sign * block
+    return H
+
+
+def test_every_pair_of_a_cluster_is_one_loop_through_tables(monkeypatch):
+    """Pairs (i, j) are not evenly spaced: once a loop for each run of a row, now one loop reading
+    positions from tables, and the pair's formula differentiated once (element assembly)."""
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(loops, "SUM_TERMS", 20)
+    x = (np.stack(np.meshgrid(*[np.arange(2)] * 3), -1).reshape(-1, 3) * 1.1).reshape(-1)
+    x = x + 0.03 * np.sin(np.arange(x.size))
+    f = symhess.compile(cluster_energy, x, cache=False)
+    assert f.stats["repeated_terms"] == 1 and "x[int(c[" in f.source and "h[int(c[" in f.source
+    H = cluster_hessian(x)
+    np.testing.assert_allclose(f.hessian(x), H, rtol=1e-11, atol=1e-9 * np.abs(H).max())
+    v = np.cos(np.arange(x.size))
+    np.testing.assert_allclose(f.hvp(x, v=v)[1], H @ v, rtol=1e-11, atol=1e-9 * np.abs(H @ v).max())
+    f.wait_for_jit()  # the Numba kernels read the same tables
+    np.testing.assert_allclose(f.hessian(x), H, rtol=1e-11, atol=1e-9 * np.abs(H).max())
+    values = f.hessian_values(np.stack([x, x]))
+    np.testing.assert_allclose(values[1], H[f.hessian_structure()], rtol=1e-11, atol=1e-9 * np.abs(H).max())
+
+
+def test_terms_of_many_variables_are_found_beside_small_ones():
+    """sum((A x)**4) + sum(x**2): the rows' terms are looked for even when the first term is x0**2."""
+    x = se.symbols("x0:20")
+    a = [se.symbols(f"a{i}_0:20") for i in range(20)]
+    value = se.Add(*(s**2 for s in x)) + se.Add(*(se.Add(*(c * s for c, s in zip(row, x))) ** 4 for row in a))
+    positions = {s: ("x", k) for k, s in enumerate(x)}
+    positions.update({c: ("p", 20 * i + k) for i, row in enumerate(a) for k, c in enumerate(row)})
+    groups, _ = loops.sum_groups(value, positions, lambda expr: expr)
+    assert sorted(len(group.slots) for group in groups) == [1, 40] and all(group.count == 20 for group in groups)
