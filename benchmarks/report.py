@@ -51,7 +51,7 @@ def phase(measurement: dict | None, name: str) -> str:
     if measurement is None:
         return "—"
     if measurement["status"] == "timeout":
-        return f"timeout (> {measurement['timeout']:.0f} s)"
+        return f"timed out after {measurement['timeout']:.0f} s"
     if measurement["status"] == "error":
         return "error"
     value = measurement.get(name)

@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import references as refs  # noqa: E402 - the benchmark modules live beside this script
-from problems import Problem, by_key, logistic_problem, problems, rosenbrock_problem  # noqa: E402
+from problems import Problem, by_key, issue12_problems, logistic_problem, problems, rosenbrock_problem  # noqa: E402
 from workers import DENSE_LIMIT  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -82,21 +82,35 @@ def relative_difference(result, reference) -> float:
 
 
 # ----- new-process measurements ------------------------------------------------------
-def in_new_process(tool: str, key: str, cache: Path, timeout: float) -> dict:
-    """Run ``workers.py tool key`` with ``cache`` as symhess's cache; its phases, or why there are none."""
+def run_worker(arguments: list[str], cache: Path, timeout: float) -> dict:
+    """``workers.py *arguments`` with ``cache`` as symhess's cache: its last JSON line, or why there is none.
+
+    A worker that printed a line and then ran out of time (waiting for symhess's Numba kernels)
+    keeps that line's measurements, marked ``late``.
+    """
     env = dict(os.environ, SYMHESS_CACHE_DIR=str(cache))
     try:
-        done = subprocess.run([sys.executable, str(HERE / "workers.py"), tool, key], env=env, timeout=timeout,
+        done = subprocess.run([sys.executable, str(HERE / "workers.py"), *arguments], env=env, timeout=timeout,
                               capture_output=True, text=True)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as late:
+        output = late.stdout.decode("utf-8", "replace") if isinstance(late.stdout, bytes) else late.stdout or ""
+        lines = [line for line in output.strip().splitlines() if line.startswith("{")]
+        if lines:
+            return {"status": "ok", **json.loads(lines[-1]), "late": timeout}
         return {"status": "timeout", "timeout": timeout}
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or ["(no message)"]
         return {"status": "error", "message": lines[-1][:300]}
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["first_call"] = result.get("first_hessian", result.get("first_hvp"))
-    result["total"] = result.get("build", 0.0) + result["first_call"]
-    return {"status": "ok", **result}
+    return {"status": "ok", **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def in_new_process(tool: str, key: str, cache: Path, timeout: float) -> dict:
+    """Run ``workers.py tool key`` with ``cache`` as symhess's cache; its phases, or why there are none."""
+    result = run_worker([tool, key], cache, timeout)
+    if result["status"] == "ok":
+        result["first_call"] = result.get("first_hessian", result.get("first_hvp"))
+        result["total"] = result.get("build", 0.0) + result["first_call"]
+    return result
 
 
 def compile_measurements(problem: Problem, cache: Path, timeout: float) -> dict:
@@ -105,7 +119,7 @@ def compile_measurements(problem: Problem, cache: Path, timeout: float) -> dict:
     found = {"symhess cold": in_new_process("symhess", problem.key, cache, timeout)}
     if found["symhess cold"]["status"] == "ok":
         found["symhess warm"] = in_new_process("symhess", problem.key, cache, timeout)
-    if found["symhess cold"]["status"] != "timeout":  # the same pipeline would time out again
+    if found["symhess cold"]["status"] != "timeout" and not problem.data_as_inputs:  # it would time out again
         found["symhess.hessian first"] = in_new_process("symhess-dropin", problem.key, cache / "dropin", timeout)
     for tool in COMPILE_TOOLS:
         if refs.installed(COMPILE_LIBRARY.get(tool, "numba")):
@@ -165,14 +179,21 @@ def first_calls(problem: Problem, calls) -> None:
     calls.hvp()
 
 
-def measure_calls(problem: Problem, tools: dict, budget: float, repeat: int) -> tuple[dict, dict]:
-    """Per-call seconds and relative difference to the hand-written kernel, per operation and tool."""
-    reference = tools[refs.HANDWRITTEN]
+def expected_results(problem: Problem, reference: refs.Calls) -> dict:
+    """The reference's dense Hessian and ``H @ v``, per operation."""
+    return {op: getattr(reference, convert)(getattr(reference, op)())
+            for op, convert in (("hessian", "dense"), ("hvp", "vector")) if op == "hvp" or problem.n <= DENSE_LIMIT}
+
+
+def measure_calls(problem: Problem, tools: dict, budget: float, repeat: int,
+                  expected: dict | None = None) -> tuple[dict, dict]:
+    """Per-call seconds and relative difference to ``expected`` (default: the hand-written kernel's
+    results), per operation and tool."""
+    expected = expected if expected is not None else expected_results(problem, tools[refs.HANDWRITTEN])
     latency, correctness = {}, {}
     for op, convert in (("hessian", "dense"), ("hvp", "vector")):
-        if op == "hessian" and problem.n > DENSE_LIMIT:
+        if op not in expected:
             continue
-        expected = getattr(reference, convert)(getattr(reference, op)())
         latency[op], correctness[op] = {}, {}
         for name, calls in tools.items():
             call = getattr(calls, op, None) if not isinstance(calls, str) else None
@@ -181,7 +202,7 @@ def measure_calls(problem: Problem, tools: dict, budget: float, repeat: int) -> 
                 continue
             try:
                 latency[op][name] = seconds_per_call(call, budget, repeat)
-                correctness[op][name] = relative_difference(getattr(calls, convert)(call()), expected)
+                correctness[op][name] = relative_difference(getattr(calls, convert)(call()), expected[op])
             except Exception as error:
                 latency[op][name] = f"{type(error).__name__}: {str(error)[:200]}"
     return latency, correctness
@@ -209,6 +230,8 @@ def measure_batch(tools: dict, repeat: int) -> dict:
 
 
 def run_problem(problem: Problem, args, workdir: Path) -> dict:
+    if problem.issue12:
+        return run_isolated(problem, args, workdir)
     cache = workdir / problem.key
     result = {"label": problem.label, "family": problem.family, "size": problem.size, "n": problem.n}
     if not args.skip_compile:
@@ -222,6 +245,75 @@ def run_problem(problem: Problem, args, workdir: Path) -> dict:
     if X is not None:
         result["batch"] = {"points": BATCH_POINTS, "tools": measure_batch(tools, args.repeat)}
     return result
+
+
+# ----- issue 12's problems: every measurement in a new process, each with a timeout ----------
+LATENCY_GROUPS = ("symhess", "jax", "casadi", "torch", "dropin")
+GROUP_LIBRARY = {"jax": "jax", "casadi": "casadi", "torch": "torch"}
+
+
+def run_isolated(problem: Problem, args, workdir: Path) -> dict:
+    """Compile and per-call measurements, each in its own process with a timeout (``--compile-timeout``
+    for compiles, ``--timeout`` for a per-call process, which loads symhess's kernels from the cache
+    the cold process filled and waits for the Numba tier): a slow tool cannot hang the run."""
+    cache = workdir / problem.key
+    result = {"label": problem.label, "family": problem.family, "size": problem.size, "n": problem.n,
+              "issue12": True}
+    if not args.skip_compile:
+        result["compile"] = compile_measurements(problem, cache, args.compile_timeout)
+    compiled_ok = args.skip_compile or ok(result["compile"]["symhess cold"])
+    dropin_ok = args.skip_compile or ok(result["compile"].get("symhess.hessian first"))
+    x, v = problem.sample(), np.random.default_rng(1).normal(size=problem.n)
+    reference = refs.handwritten(problem, x, v, None)
+    expected = expected_results(problem, reference)
+    latency, correctness = measure_calls(problem, {refs.HANDWRITTEN: reference}, args.budget, args.repeat, expected)
+    reference_file = cache / "expected.npz"
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(reference_file, **expected)
+    for group in LATENCY_GROUPS:
+        names = (refs.SYMHESS, refs.SYMHESS_BUFFER) if group == "symhess" else workers_groups()[group]
+        if group in GROUP_LIBRARY and not refs.installed(GROUP_LIBRARY[group]):
+            continue
+        why = None
+        if group == "symhess" and not compiled_ok:
+            why = "symhess.compile did not finish in a new process (see the compile table)"
+        elif group == "dropin" and not dropin_ok:
+            why = "symhess.hessian's first call did not finish in a new process"
+        if why is None:
+            found = run_worker(["latency", group, problem.key, str(args.budget), str(args.repeat), str(reference_file)],
+                               cache / "dropin" if group == "dropin" else cache, args.timeout)
+            if found["status"] == "ok":
+                for op in found["latency"]:
+                    latency.setdefault(op, {}).update(found["latency"][op])
+                    correctness.setdefault(op, {}).update(found["correctness"].get(op, {}))
+                continue
+            why = timed_out(found) if found["status"] == "timeout" else f"error: {found['message']}"
+        for op in latency:
+            latency[op].update(dict.fromkeys(names, why))
+    result["latency"], result["correctness"] = latency, correctness
+    return result
+
+
+def workers_groups() -> dict:
+    from workers import LATENCY_GROUPS as groups
+
+    return groups
+
+
+def timed_out(measurement: dict) -> str:
+    return f"timed out after {measurement['timeout']:.0f} s"
+
+
+def newton_loop(args, workdir: Path) -> dict:
+    """Issue 12's batch-by-batch Newton loop, symhess.hessian against torch.autograd.functional.hessian."""
+    found = {}
+    for tool in ("symhess", "torch"):
+        if tool == "torch" and not refs.installed("torch"):
+            continue
+        cache = workdir / f"newton-{tool}"
+        cache.mkdir(parents=True, exist_ok=True)
+        found[tool] = run_worker(["newton", tool], cache, args.compile_timeout)
+    return found
 
 
 # ----- the extras: PyTorch's doc examples, runtime data, sparse Hessians ---------------
@@ -343,12 +435,24 @@ def symhess_commit() -> str:
     return commit + (" with uncommitted changes to symhess/" if git("status", "--porcelain", "--", "symhess") else "")
 
 
+def suite(args) -> list[Problem]:
+    """The run's problems: today's table, then issue 12's (not with --quick; alone with --issue12)."""
+    chosen = [] if args.issue12 else problems(args.quick)
+    if args.issue12 or not args.quick:
+        chosen += [p for p in issue12_problems() if p.key not in {q.key for q in chosen}]
+    return chosen
+
+
 def select(args) -> list[Problem]:
     if not args.only:
-        return problems(args.quick)
-    chosen = [p for p in problems(args.quick) if p.key in args.only or p.family in args.only]
+        return suite(args)
+    names = [name for name in args.only if name != NEWTON]
+    chosen = [p for p in suite(args) if p.key in names or p.family in names]
     known = {p.key for p in chosen} | {p.family for p in chosen}
-    return chosen + [by_key(name) for name in args.only if name not in known]
+    return chosen + [by_key(name) for name in names if name not in known]
+
+
+NEWTON = "newton_loop"
 
 
 def parse(argv=None):
@@ -357,6 +461,11 @@ def parse(argv=None):
     parser.add_argument("--only", nargs="+", metavar="PROBLEM", help="families or family-size keys, e.g. rosenbrock-100")
     parser.add_argument("--skip-compile", action="store_true", help="no new-process compile measurements")
     parser.add_argument("--timeout", type=float, help="seconds per new-process measurement (300, --quick 60)")
+    parser.add_argument("--issue12", action="store_true",
+                        help=f"issue 12's problems only (data in closures, broadcasting, A @ x, wider MLPs) and "
+                             f"the Newton loop on new batches ({NEWTON}); the full run includes them")
+    parser.add_argument("--compile-timeout", type=float, default=120.0,
+                        help="seconds per compile of an issue-12 problem and of the Newton loop (120)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the Markdown, JSON and plots go")
     args = parser.parse_args(argv)
     args.timeout = args.timeout or (60.0 if args.quick else 300.0)
@@ -369,22 +478,26 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     results = {"machine": machine(), "options": {"quick": args.quick, "timeout": args.timeout, "budget": args.budget,
                                                  "repeat": args.repeat, "only": args.only,
-                                                 "skip_compile": args.skip_compile},
+                                                 "skip_compile": args.skip_compile, "issue12": args.issue12,
+                                                 "compile_timeout": args.compile_timeout},
                "skipped": refs.missing(), "tools": refs.WHAT, "problems": {}}
     with tempfile.TemporaryDirectory(prefix="symhess-benchmarks-") as work:
         workdir = Path(work)
         for problem in select(args):
             print(f"{problem.key} ...", flush=True)
             results["problems"][problem.key] = run_problem(problem, args, workdir)
-        if not args.only:
+        if not args.only and not args.issue12:
             print("PyTorch's doc examples ...", flush=True)
             results["doc_examples"] = doc_examples(args, workdir)
-        if not args.only or "logistic" in args.only:
+        if (not args.only and not args.issue12) or (args.only and "logistic" in args.only):
             print("logistic regression with runtime data ...", flush=True)
             results["runtime_data"] = runtime_data(RUNTIME_SAMPLES[args.quick], args, workdir)
-        if not args.only or "rosenbrock" in args.only:
+        if not args.issue12 and (not args.only or "rosenbrock" in args.only):
             print("sparse Rosenbrock ...", flush=True)
             results["sparse"] = sparse_rosenbrock(SPARSE_SIZE[args.quick], args, workdir)
+        if (not args.only and (args.issue12 or not args.quick)) or (args.only and NEWTON in args.only):
+            print(f"{NEWTON} ...", flush=True)
+            results["newton_loop"] = newton_loop(args, workdir)
     results["seconds"] = time.perf_counter() - started
     results["machine"]["load_average_after"] = os.getloadavg()
     from report import write
