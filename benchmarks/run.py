@@ -47,6 +47,7 @@ sys.path.insert(0, str(HERE))
 import references as refs  # noqa: E402 - the benchmark modules live beside this script
 from problems import Problem, by_key, issue12_problems, logistic_problem, problems, rosenbrock_problem  # noqa: E402
 from workers import DENSE_LIMIT  # noqa: E402
+from workers import LATENCY_GROUPS as WORKER_GROUPS  # noqa: E402
 
 RESULTS = HERE / "results"
 BATCH_POINTS = 10_000
@@ -271,7 +272,7 @@ def run_isolated(problem: Problem, args, workdir: Path) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(reference_file, **expected)
     for group in LATENCY_GROUPS:
-        names = (refs.SYMHESS, refs.SYMHESS_BUFFER) if group == "symhess" else workers_groups()[group]
+        names = (refs.SYMHESS, refs.SYMHESS_BUFFER) if group == "symhess" else WORKER_GROUPS[group]
         if group in GROUP_LIBRARY and not refs.installed(GROUP_LIBRARY[group]):
             continue
         why = None
@@ -292,12 +293,6 @@ def run_isolated(problem: Problem, args, workdir: Path) -> dict:
             latency[op].update(dict.fromkeys(names, why))
     result["latency"], result["correctness"] = latency, correctness
     return result
-
-
-def workers_groups() -> dict:
-    from workers import LATENCY_GROUPS as groups
-
-    return groups
 
 
 def timed_out(measurement: dict) -> str:
