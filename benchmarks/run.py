@@ -1,6 +1,7 @@
 """The benchmark suite: symhess beside its references, measured in the same run.
 
-Run: python benchmarks/run.py [--quick] [--only PROBLEM ...] [--skip-compile] [--timeout SECONDS]
+Run: python benchmarks/run.py [--quick] [--issue12] [--only PROBLEM ...] [--skip-compile] [--timeout SECONDS]
+                               [--compile-timeout SECONDS]
 
 Writes ``benchmarks/results/benchmarks.md`` (one table per metric, with ratios),
 ``benchmarks.json`` (every raw number) and the plots ``benchmarks/results/*.png``,
@@ -18,7 +19,13 @@ Metrics, per problem of ``problems.py`` (``--only`` takes a family or a ``family
 * correctness: the largest difference to the hand-written kernel, relative to its
   largest entry;
 * logistic regression with its samples as runtime data, and the sparse Hessian of
-  Rosenbrock at n = 10,000 when symhess offers one.
+  Rosenbrock at n = 10,000 when symhess offers one;
+* issue 12's problems (``problems.issue12_problems``: Lennard-Jones 38 and 100 in plain NumPy,
+  logistic 500 x 40 with data from the closure or as inputs outside ``wrt``, ``(A x)^4`` at
+  n = 60 and 200, MLPs 4-10-1, 8-24-1 and 10-50-1), every measurement of them in a new process
+  with a timeout (``--compile-timeout`` for compiles, ``--timeout`` for per-call processes), and
+  the Newton loop on 50 new batches of data (``--only newton_loop``).  ``--issue12`` runs these
+  alone (tens of minutes when compiles time out); the full run includes them, ``--quick`` not.
 
 Tools whose library is missing are skipped and listed as such.  Run it on a checkout
 nobody is editing: symhess's cache key includes its own sources, so an edit between the

@@ -155,3 +155,30 @@ def test_new_process_measurements_report_phases_and_timeouts(tmp_path):
     warm = run.in_new_process("symhess", "sum_of_cubes-4", tmp_path, timeout=120)
     assert warm["cache_hit"] and warm["total"] == pytest.approx(warm["build"] + warm["first_call"])
     assert run.in_new_process("symhess", "rosenbrock-3000", tmp_path / "late", timeout=0.5)["status"] == "timeout"
+
+
+def test_issue12_targets_say_timeouts_and_goals():
+    """The report's issue-12 rows from made-up measurements: a timeout is said, the goals are checked."""
+    import report
+
+    def compiled(total):
+        return {"status": "ok", "build": total, "first_call": 0.0, "total": total, "stages": {}, "peak_mb": 1.0}
+
+    latency = {"hessian": {refs.SYMHESS: 1e-6, refs.JAX: 1e-4, refs.HANDWRITTEN: 1e-6},
+               "hvp": {refs.SYMHESS: 1e-6, refs.JAX: "timed out after 300 s", refs.HANDWRITTEN: 1e-6}}
+    results = {"problems": {
+        "ax4-60": {"n": 60, "label": "A x", "family": "ax4", "latency": latency,
+                   "compile": {"symhess cold": compiled(0.5), "jax": compiled(0.4)}},
+        "mlp10-601": {"n": 601, "label": "MLP", "family": "mlp10", "latency": {},
+                      "compile": {"symhess cold": {"status": "timeout", "timeout": 120.0}}}},
+        "newton_loop": {"symhess": {"status": "ok", "first": 3.0, "later_median": 1e-4, "later_max": 1.5e-4,
+                                    "repeated_median": 1e-4, "growth_mb": 0.5, "batches": 50},
+                        "torch": {"status": "ok", "later_median": 1e-3}}}
+    rows = {row[0]: row[1:] for row in report.issue12_targets(results) + report.newton_targets(results["newton_loop"])}
+    assert rows["ax4-60: cold compile + first Hessian ÷ JAX jit(hessian) first call"][2] == "yes"
+    timed_out = next(v for k, v in rows.items() if k.startswith("mlp10-601"))
+    assert timed_out[0] == "timed out after 120 s" and timed_out[2] == "**no**"
+    assert "hvp-only" in next(k for k in rows if k.startswith("mlp10-601"))
+    assert rows["issue 12, hvp per call ÷ jax.jit, every problem"][2] == "**no**"
+    assert rows["issue 12, hessian per call ÷ jax.jit, n ≤ 100"][2] == "yes"
+    assert all(v[2] == "yes" for k, v in rows.items() if k.startswith("Newton loop"))
