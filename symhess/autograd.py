@@ -16,8 +16,9 @@ import numpy as np
 import symengine as se
 
 from .differentiate import jacobian as sparse_jacobian
+from .lru import LRU
 
-_NODES: dict[str, ExpressionNode] = {}
+_NODES: dict[str, ExpressionNode] = LRU(256)
 
 
 class ExpressionNode:

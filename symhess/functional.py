@@ -15,6 +15,7 @@ import numpy as np
 from . import strict as strict_checks
 from .compiled import compile_trace
 from .convert import is_tensor, is_torch_tensor, like, result_dtype, to_float64, trace_style
+from .lru import LRU, LRUSet
 from .pipeline import Options, trace_key
 from .plans import hessian_plan, product_plan, store_as
 from .tracing import Tensor, trace_function
@@ -54,9 +55,9 @@ def _validate_v(v, inputs, is_inputs_tuple):
 
 
 _TRACES: OrderedDict = OrderedDict()
-_UNTRUSTED: set = set()
-_TRACE_CACHE_SIZE = 512
-_LIFTS: dict = {}  # code -> what could be lifted as data when it was last traced ("all" until then)
+_UNTRUSTED = LRUSet(1024)  # code objects whose traces differ
+_TRACE_CACHE_SIZE = 64
+_LIFTS: dict = LRU(1024)  # code -> what could be lifted as data when it was last traced ("all" until then)
 
 
 def _reads(func, lift: bool = True):
@@ -178,7 +179,7 @@ def _tensor_type(kind) -> bool:
         kind.__module__.split(".")[0] == "torch" and kind.__name__ == "Tensor")
 
 
-_COMPILED: dict = {}
+_COMPILED: dict = LRU(64)
 
 
 def _compiled(trace, inputs):

@@ -11,9 +11,10 @@ from .codegen import generate_jacobian
 from .convert import to_float64
 from .differentiate import jacobian as sparse_jacobian
 from .jit import load
+from .lru import LRU
 from .strict import BLOCK_INDEPENDENT, OUTPUT_NO_GRAD
 
-_MEMORY: dict[str, tuple] = {}
+_MEMORY: dict[str, tuple] = LRU(64)
 
 
 def _compiled_jacobian(trace):

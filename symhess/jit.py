@@ -19,8 +19,16 @@ from pathlib import Path
 
 from .cache import cache_dir, read_verified, seal, unsealed, write_once
 from .codegen import source_key
+from .lru import LRU
 
-_LOADED: dict[str, object] = {}
+
+def _forget(key: str, module) -> None:
+    """A module dropped from :data:`_LOADED` leaves ``sys.modules`` too (its memory can be freed)."""
+    if sys.modules.get(module.__name__) is module:
+        del sys.modules[module.__name__]
+
+
+_LOADED: dict[str, object] = LRU(256, on_evict=_forget)  # source hash -> module, least recently used dropped
 
 LLVM_OPTIONS = ("-enable-misched=false", "-enable-post-misched=false", "-post-RA-scheduler=false")
 """LLVM code generation options set once per process: no machine instruction scheduling."""

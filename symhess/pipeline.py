@@ -27,6 +27,7 @@ from .differentiate import differentiate, with_sums
 from .expressions import exact_text
 from .jit import initialise_numba, load, module_path
 from .loops import sum_groups
+from .lru import LRU
 from .native import Tiers, llvm_lock, native_kernels, saved_in
 from .simplify import resolve_mode, simplify
 from .tracing import Trace
@@ -68,7 +69,7 @@ class Built:
     derivatives: object = None  # set when the symbolic stages ran in this process
 
 
-_MEMORY: dict[str, Built] = {}
+_MEMORY: dict[str, Built] = LRU(64)  # trace key -> compiled kernels; least recently used dropped
 
 
 def split_variables(trace: Trace, wrt: tuple[int, ...]):

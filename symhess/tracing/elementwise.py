@@ -15,6 +15,7 @@ from symengine.lib.symengine_wrapper import PyFunction, sympy_module
 from sympy.core.add import _addsort
 from sympy.core.mul import _mulsort
 
+from ..lru import LRU
 from . import primitives as P  # noqa: N812 - one letter keeps the table lines short
 
 
@@ -48,7 +49,7 @@ def apply(primitive, *args):
 class LazyCall:
     """What SymEngine keeps for a primitive call: its stable hash, and the SymPy object on demand."""
 
-    __slots__ = ("primitive", "arguments", "hash", "made")
+    __slots__ = ("arguments", "hash", "made", "primitive")
 
     def __init__(self, primitive, arguments):
         self.primitive, self.arguments = primitive, arguments
@@ -89,7 +90,7 @@ def to_sympy(expr):
     return sp.sympify(expr)
 
 
-_SYMPY_SYMBOLS: dict = {}
+_SYMPY_SYMBOLS: dict = LRU(1 << 16)
 
 
 # ----- comparisons and logic: conditions are 0/1 expressions -----------------
