@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from .cache import cache_dir, read_verified, seal, unsealed, write_once
@@ -54,6 +56,43 @@ def initialise_numba() -> None:
 
     streams_left_alone_by_numba_errors()
     cpu_target.target_context, cpu_target.typing_context  # noqa: B018 - for their side effect
+
+
+def refresh_numba() -> None:
+    """Numba's one-time set-up of a process (imports of its registries, about a second), done
+    before its first compilation or cache load would do it; call it outside ``native.llvm_lock``,
+    after :func:`initialise_numba`."""
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.registry import cpu_target
+
+    with global_compiler_lock:
+        cpu_target.target_context.refresh()
+
+
+GENTLE_INTERVAL = 5e-5
+"""The interpreter's switch interval (seconds) while a background thread loads or compiles Numba's
+kernels: a call from another thread waits at most about this long for the interpreter lock (the
+default, 5 ms, is 1,000 times a small Hessian)."""
+
+_GENTLE = threading.Lock()
+_gentle = {"count": 0, "saved": None}
+
+
+@contextmanager
+def gentle():
+    """The interpreter's switch interval lowered to :data:`GENTLE_INTERVAL` for the duration (process-wide)."""
+    with _GENTLE:
+        if not _gentle["count"]:
+            _gentle["saved"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(GENTLE_INTERVAL, _gentle["saved"]))
+        _gentle["count"] += 1
+    try:
+        yield
+    finally:
+        with _GENTLE:
+            _gentle["count"] -= 1
+            if not _gentle["count"]:
+                sys.setswitchinterval(_gentle["saved"])
 
 
 @functools.cache

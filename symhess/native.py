@@ -134,7 +134,25 @@ def _compile_kernel(name: str, arguments: tuple, code: str, path):
     if data is None and path is not None and machine_code:
         write_once(path, seal(path, machine_code[0]))
     address = engine.get_function_address(name)
-    return engine, ctypes.CFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * len(arguments))(address)
+    # PYFUNCTYPE: the call keeps the interpreter lock.  A call that released it waited, on
+    # return, for another thread's turn (up to the switch interval, 5 ms): while Numba's kernels
+    # load in the background that made a 10 us Hessian cost milliseconds.
+    return engine, ctypes.PYFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * len(arguments))(address)
+
+
+def _address(array, _from_buffer=ctypes.c_char.from_buffer, _addressof=ctypes.addressof) -> int:
+    """The address of a contiguous array's data: a seventh of the time of ``array.ctypes.data``
+    (which serves read-only arrays; an empty array's data are never read)."""
+    if not array.size:
+        return _EMPTY
+    try:
+        return _addressof(_from_buffer(array))
+    except (TypeError, ValueError):
+        return array.ctypes.data
+
+
+_EMPTY_ARRAY = np.zeros(1)
+_EMPTY = _EMPTY_ARRAY.ctypes.data
 
 
 class NativeKernels:
@@ -148,7 +166,9 @@ class NativeKernels:
         self._saved = saved
         self._functions = {}           # name -> (engine, ctypes function): the engine owns the machine code
         self._constants = constants
+        self._constants_address = _address(constants)
         self._n, self._rows, self._cols = n, rows, cols
+        self._upper, self._lower = rows * n + cols, cols * n + rows  # positions in the flat dense Hessian
         self.REPEATED_TERMS = repeated_terms
         self.upgrade = None            # () -> the Numba module, set by Tiers
         if points:                     # as the module: entries with few arguments when there are no parameters
@@ -170,7 +190,9 @@ class NativeKernels:
         return compiled[1]
 
     def _call(self, name, *arrays):
-        return self._function(name)(*(a.ctypes.data for a in arrays), self._constants.ctypes.data)
+        function = self._functions.get(name)
+        function = function[1] if function is not None else self._function(name)
+        return function(*map(_address, arrays), self._constants_address)
 
     def value(self, x, p):
         return self._call("value", x, p)
@@ -196,8 +218,9 @@ class NativeKernels:
             return
         values = np.empty(len(self._rows))
         self._call("hessian", x, p, values)
-        out[self._rows, self._cols] = values
-        out[self._cols, self._rows] = values
+        flat = out.reshape(-1)
+        flat[self._upper] = values
+        flat[self._lower] = values
 
     def _accepts(self, x) -> bool:
         """As the Numba entries: contiguous float64 vectors (others decline); of length n (others raise)."""
@@ -225,7 +248,12 @@ class NativeKernels:
 
 
 class Tiers:
-    """Tier 0 now, the Numba module from a background thread when it is compiled."""
+    """Tier 0 now, the Numba module when a background thread has it (compiled by a separate process
+    and loaded from Numba's cache, see :func:`pipeline._tiers`).
+
+    The thread is a daemon: it waits for the separate process most of the time, and the
+    interpreter's exit does not wait for it (the process is killed at exit).
+    """
 
     def __init__(self, native: NativeKernels, compile_numba):
         self.native = native
@@ -236,7 +264,8 @@ class Tiers:
         self._ready = False
         self._listeners = []
         native.upgrade = self.module
-        self._thread = threading.Thread(target=self._compile, args=(compile_numba,), name="symhess-numba")
+        self._thread = threading.Thread(target=self._compile, args=(compile_numba,), name="symhess-numba",
+                                        daemon=True)
         self._thread.start()
 
     def _compile(self, compile_numba):

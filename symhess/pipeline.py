@@ -13,19 +13,20 @@ import gc
 import hashlib
 import json
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, compile_process
 from .cache import CacheError, cache_dir, discarded, numba_files, private_dir, read_verified, write_once
 from .cache import digest as cache_digest
 from .codegen import generate, native, source_key
 from .differentiate import differentiate, with_sums
 from .expressions import exact_text
-from .jit import initialise_numba, load, module_path
+from .jit import gentle, initialise_numba, load, module_path, refresh_numba
 from .loops import sum_groups
 from .lru import LRU
 from .native import Tiers, llvm_lock, native_kernels, saved_in
@@ -181,21 +182,40 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
 
 
 def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
-    """Kernels compiled by LLVM alone now (tier 0), the Numba module from a background thread;
+    """Kernels compiled by LLVM alone now (tier 0); Numba's module compiled by a separate process
+    (:mod:`symhess.compile_process`) and loaded from Numba's cache by a background thread;
     ``keep``: tier 0's machine code is kept beside the module (and loaded from there)."""
+    path = write_once(module_path(layout.source_key, directory), source)  # before the metadata points to it
+    entries = 4 if "\ndef hessian_into(" in source else 5
 
     def numba_module():
         start = time.perf_counter()
-        initialise_numba()
-        with llvm_lock():
-            module = load(source, directory)
-        compile_kernels(module, layout)  # kernel by kernel: another compile's tier 0 may go in between
+        if not _numba_cached(path, entries):
+            request = compile_process.SERVER.submit(path, layout.source_key)
+            if not request.wait():
+                if compile_process.SERVER.exiting:
+                    raise RuntimeError("symhess: the interpreter exited before Numba compiled the kernels")
+                last = (request.error.strip().splitlines() or ["no reason given"])[-1]
+                warnings.warn(f"symhess: the separate process compiling the Numba kernels of {path.name} failed "
+                              f"({last}); compiling them in this process instead (tier 0 serves the calls meanwhile, "
+                              "more slowly)", RuntimeWarning, stacklevel=1)
+        with gentle():  # calls on tier 0 meanwhile wait for the interpreter lock at most ~50 us
+            initialise_numba()
+            refresh_numba()
+            with llvm_lock():
+                module = load(source, directory)  # the file checked again (replaced if it changed meanwhile)
+            compile_kernels(module, layout)  # from Numba's cache, kernel by kernel (compiled here if missing)
         timings["numba_jit"] = time.perf_counter() - start
         return module
 
-    write_once(module_path(layout.source_key, directory), source)  # on disk before the metadata points to it
     saved = saved_in(directory, layout.source_key) if keep else None
     return Tiers(native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare(), numba_module)
+
+
+def _numba_cached(path, entries: int) -> bool:
+    """Whether Numba's cache holds an index for each of the module's ``entries`` entry kernels
+    (then they load without the separate process)."""
+    return len(list((path.parent / "__pycache__").glob(f"{path.stem}.*.sealed.nbi"))) >= entries
 
 
 def _point_signatures():
@@ -209,7 +229,7 @@ POINT_SIGNATURES = _point_signatures()
 """Signatures of the entries ``hessian_into(x, out)`` and ``hvp_into(x, v, out)``."""
 
 
-def compile_kernels(module, layout: Layout) -> None:
+def compile_kernels(module, layout: Layout | None = None) -> None:
     """JIT every single-point kernel now, by signature (nothing runs: no n² Hessian is allocated).
 
     A process that later finds this module in the cache skips this: Numba then loads

@@ -1,0 +1,212 @@
+"""Numba's compilation of the generated modules, in a process of its own.
+
+Compiling in a thread of the user's process held the interpreter lock for seconds: a Hessian
+served by tier 0 meanwhile cost 40-220 times the steady state.  Here one child process per
+user process (started at the first compile that needs it, then reused) imports each verified
+generated module from the cache directory and compiles its kernels with Numba's ``cache=True``
+into that directory; the user's process only loads the machine code from Numba's cache when
+the child says it is there (:func:`pipeline._tiers`).
+
+The child reads requests from its standard input, one JSON line each, and answers on its
+standard output.  It exits when its standard input closes (the parent exited, or was killed:
+no orphan keeps compiling), and the parent kills it at exit without waiting for it (Numba
+writes its cache files by atomic renames).  A child that fails, or dies, fails the requests it
+had: the caller compiles in its own process instead, with a warning.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+RESTARTS = 2
+"""Children that may die in one process before every compilation stays in the process."""
+
+
+class Request:
+    """One module to compile: ``wait()`` returns whether the child compiled it (and saved it in Numba's cache)."""
+
+    def __init__(self, path: Path, key: str):
+        self.path, self.key = path, key
+        self.ok = False
+        self.error = ""
+        self._done = threading.Event()
+
+    def finish(self, ok: bool, error: str = "") -> None:
+        self.ok, self.error = ok, error
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._done.wait(timeout):
+            return False
+        return self.ok
+
+
+class _Child:
+    """A compiling process and the threads that read what it writes."""
+
+    def __init__(self, server: Server):
+        package = str(Path(__file__).resolve().parent.parent)
+        boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from symhess.compile_process import serve; serve()")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", boot, package], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"), close_fds=True)
+        self.server = server
+        self.pending: dict[int, Request] = {}
+        self.stderr = collections.deque(maxlen=30)
+        threading.Thread(target=self._read, name="symhess-compile-process", daemon=True).start()
+        threading.Thread(target=self._drain, name="symhess-compile-process-stderr", daemon=True).start()
+
+    def send(self, number: int, request: Request) -> None:
+        line = json.dumps({"id": number, "path": str(request.path), "key": request.key}) + "\n"
+        self.pending[number] = request
+        self.process.stdin.write(line.encode("utf-8"))
+        self.process.stdin.flush()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            try:
+                answer = json.loads(line.decode("utf-8"))
+                request = self.server.answered(self, int(answer["id"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # not an answer (nothing else should be written there)
+            if request is not None:
+                request.finish(bool(answer.get("ok")), str(answer.get("error", "")))
+        status = self.process.wait()
+        self.server.died(self, f"the compiling process exited with status {status}"
+                               + (f" (signal {-status})" if status < 0 else "")
+                               + ("; it wrote:\n" + "".join(self.stderr) if self.stderr else ""))
+
+    def _drain(self) -> None:
+        for line in self.process.stderr:
+            self.stderr.append(line.decode("utf-8", "replace"))
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+class Server:
+    """The process's compiling child, started when first needed, started again if it dies
+    (at most :data:`RESTARTS` times)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._child: _Child | None = None
+        self._numbers = iter(range(1, 1 << 62))
+        self._deaths = 0
+        self._exiting = False
+
+    def submit(self, path: Path, key: str) -> Request:
+        """Ask the child to compile the module ``path`` (source hash ``key``); a request that
+        cannot be sent fails at once (the caller compiles in its own process)."""
+        request = Request(path, key)
+        with self._lock:
+            if self._exiting:
+                request.finish(False, "the interpreter is exiting")
+                return request
+            if self._deaths >= RESTARTS:
+                request.finish(False, f"the compiling process died {self._deaths} times")
+                return request
+            try:
+                if self._child is None or self._child.process.poll() is not None:
+                    self._child = _Child(self)
+                    _register_exit()
+                self._child.send(next(self._numbers), request)
+            except OSError as error:  # no interpreter to start, or the child died meanwhile
+                request.finish(False, f"the compiling process could not be used ({error})")
+        return request
+
+    def answered(self, child: _Child, number: int) -> Request | None:
+        with self._lock:
+            return child.pending.pop(number, None)
+
+    def died(self, child: _Child, why: str) -> None:
+        with self._lock:
+            pending, child.pending = list(child.pending.values()), {}
+            if self._child is child:
+                self._child = None
+            if not self._exiting:
+                self._deaths += 1
+        for request in pending:
+            request.finish(False, why)
+
+    @property
+    def exiting(self) -> bool:
+        return self._exiting
+
+    def shutdown(self) -> None:
+        """Kill the child without waiting for its compilations (at exit)."""
+        with self._lock:
+            self._exiting = True
+            child, self._child = self._child, None
+        if child is not None:
+            child.kill()
+
+    def pid(self) -> int | None:
+        """The child's process id, if one runs (for tests)."""
+        child = self._child
+        return child.process.pid if child is not None and child.process.poll() is None else None
+
+
+SERVER = Server()
+
+
+_registered = []
+
+
+def _register_exit() -> None:
+    if not _registered:
+        _registered.append(True)
+        atexit.register(SERVER.shutdown)
+
+
+# ----- the child ------------------------------------------------------------------------
+def serve() -> None:
+    """The child's loop: compile each requested module's kernels into Numba's cache, answer, repeat;
+    exit when the standard input closes."""
+    import queue
+    import signal
+    import time
+    import traceback
+
+    if hasattr(signal, "SIGINT"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent; it kills this at exit
+    answers = sys.stdout.buffer
+    sys.stdout = sys.stderr  # whatever prints goes to the parent's error tail, not into the answers
+    requests: queue.Queue = queue.Queue()
+
+    def read():
+        for line in sys.stdin.buffer:
+            requests.put(line)
+        os._exit(0)  # the parent is gone: stop, even in the middle of a compilation
+
+    threading.Thread(target=read, daemon=True).start()
+    from .jit import import_file, initialise_numba
+    from .pipeline import compile_kernels
+
+    initialise_numba()
+    while True:
+        line = requests.get()
+        start = time.perf_counter()
+        try:
+            request = json.loads(line.decode("utf-8"))
+            number = request["id"]
+            compile_kernels(import_file(Path(request["path"]), request["key"]))
+            answer = {"id": number, "ok": True, "seconds": time.perf_counter() - start}
+        except BaseException:  # every failure is the parent's to report
+            answer = {"id": locals().get("number"), "ok": False, "error": traceback.format_exc()}
+        answers.write((json.dumps(answer) + "\n").encode("utf-8"))
+        answers.flush()
