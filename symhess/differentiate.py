@@ -215,6 +215,119 @@ def direction_slot(k: int):
     return _DIRECTION_SLOTS[k]
 
 
+LOCAL_SLOTS = 16
+"""A repeated term of at least this many variables is differentiated in its local variables."""
+
+
+def _in_slots(group, slots):
+    """The repeated term's gradient, Hessian pairs and hvp, differentiated in each of its slots."""
+    first = {k: derivative_of(group.template, group.slots[k]) for k in slots}
+    gradient = tuple((k, d) for k, d in first.items() if d != 0)
+    tangent = {group.slots[k]: direction_slot(k) for k in slots}
+    directional = directional_derivative(group.template, tangent)
+    product = tuple((k, d) for k in slots if (d := derivative_of(directional, group.slots[k])) != 0)
+    pairs = []
+    for a, k in enumerate(slots):
+        for j in slots[a:]:
+            second = derivative_of(first[k], group.slots[j])
+            if second != 0:
+                pairs.append((k, j, second))
+    return gradient, pairs, product
+
+
+def linear_forms(template, variables):
+    """``(reduced, forms)``: the sums in ``template`` that are linear in ``variables`` (``X[s] @ w + b``,
+    ``A[i] @ x``), each replaced by a local symbol, ``forms`` mapping each local to its sum; or None
+    when that leaves as many local variables as there are variables (nothing to gain)."""
+    wanted = set(variables)
+    forms: dict = {}
+
+    def linear(node) -> bool:
+        if not isinstance(node, se.Add):
+            return False
+        count = 0
+        for term in node.args:
+            inside = term.free_symbols & wanted
+            if len(inside) > 1:
+                return False
+            if inside:
+                (variable,) = inside
+                coefficient = se.expand(term / variable)
+                if coefficient.free_symbols & wanted:
+                    return False
+                count += 1
+        return count > 1
+
+    stack = [template]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if linear(node):
+            forms.setdefault(node, se.Symbol(f"local.{len(forms)}"))
+        else:
+            stack.extend(node.args)
+    if not forms:
+        return None
+    reduced = template.xreplace(forms)
+    direct = [v for v in variables if v in reduced.free_symbols]
+    if len(forms) + len(direct) >= len(variables):
+        return None
+    return reduced, {local: form for form, local in forms.items()}, direct
+
+
+def _through_locals(group, slots, reduced, forms, direct):
+    """The repeated term's derivatives by the chain rule through its local variables: the linear
+    forms ``u = sum c_k x_k`` and the variables used directly.  ``d2/dx_k dx_j = sum_ab G_ab J_ak J_bj``
+    with ``G`` the (small) Hessian in the locals and ``J`` the forms' coefficients, so the term is
+    differentiated in a few locals instead of every variable (a data row of an MLP, ``(A[i] @ x)**4``)."""
+    slot_of = {group.slots[k]: k for k in slots}
+    locals_ = list(forms) + direct
+    jacobian = {}  # local -> {slot k: coefficient}
+    for local, form in forms.items():
+        jacobian[local] = {slot_of[next(iter(term.free_symbols & slot_of.keys()))]:
+                           se.expand(term / next(iter(term.free_symbols & slot_of.keys())))
+                           for term in form.args if term.free_symbols & slot_of.keys()}
+    for variable in direct:
+        jacobian[variable] = {slot_of[variable]: se.Integer(1)}
+    back = dict(forms)
+    first = {a: derivative_of(reduced, a) for a in locals_}
+    second = {}
+    for i, a in enumerate(locals_):
+        if first[a] == 0:
+            continue
+        for b in locals_[i:]:
+            d = derivative_of(first[a], b)
+            if d != 0:
+                second[(a, b)] = second[(b, a)] = d.xreplace(back)
+    gradient_terms: dict = {}
+    for a in locals_:
+        if first[a] != 0:
+            outer = first[a].xreplace(back)
+            for k, c in jacobian[a].items():
+                gradient_terms.setdefault(k, []).append(outer * c)
+    order = {k: position for position, k in enumerate(slots)}
+    hessian_terms: dict = {}
+    for (a, b), d in second.items():
+        for k, ck in jacobian[a].items():
+            for j, cj in jacobian[b].items():
+                if order[k] <= order[j]:
+                    hessian_terms.setdefault((k, j), []).append(d * ck * cj)
+    along = {a: se.Add(*(c * direction_slot(k) for k, c in jacobian[a].items())) for a in locals_}
+    weighted = {a: se.Add(*(second[(a, b)] * along[b] for b in locals_ if (a, b) in second)) for a in locals_}
+    product_terms: dict = {}
+    for a in locals_:
+        if weighted[a] != 0:
+            for k, c in jacobian[a].items():
+                product_terms.setdefault(k, []).append(weighted[a] * c)
+    gradient = tuple((k, se.Add(*gradient_terms[k])) for k in slots if k in gradient_terms)
+    pairs = [(k, j, se.Add(*hessian_terms[(k, j)])) for k in slots for j in slots[order[k]:] if (k, j) in hessian_terms]
+    product = tuple((k, se.Add(*product_terms[k])) for k in slots if k in product_terms)
+    return gradient, pairs, product
+
+
 def with_sums(derivs: Derivatives, groups) -> Derivatives:
     """``derivs`` (of the other terms) plus the repeated terms' derivatives, each differentiated once
     in its slots (element assembly: its copies scatter into the positions they occupy)."""
@@ -222,17 +335,9 @@ def with_sums(derivs: Derivatives, groups) -> Derivatives:
     keys = set(derivs.hessian)
     for group in groups:
         slots = [k for k, array in enumerate(group.arrays) if array == "x"]
-        first = {k: derivative_of(group.template, group.slots[k]) for k in slots}
-        gradient = tuple((k, d) for k, d in first.items() if d != 0)
-        tangent = {group.slots[k]: direction_slot(k) for k in slots}
-        directional = directional_derivative(group.template, tangent)
-        product = tuple((k, d) for k in slots if (d := derivative_of(directional, group.slots[k])) != 0)
-        pairs = []
-        for a, k in enumerate(slots):
-            for j in slots[a:]:
-                second = derivative_of(first[k], group.slots[j])
-                if second != 0:
-                    pairs.append((k, j, second))
+        found = linear_forms(group.template, [group.slots[k] for k in slots]) if len(slots) >= LOCAL_SLOTS else None
+        gradient, pairs, product = (_through_locals(group, slots, *found) if found is not None
+                                    else _in_slots(group, slots))
         rows = [np.minimum(group.index(k, np.arange(group.count)), group.index(j, np.arange(group.count)))
                 for k, j, _ in pairs]
         cols = [np.maximum(group.index(k, np.arange(group.count)), group.index(j, np.arange(group.count)))

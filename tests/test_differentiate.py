@@ -68,3 +68,44 @@ def test_hvp_of_a_dense_hessian_costs_about_a_gradient_not_the_hessian():
     hvp = source[source.index("def hvp("):source.index('"""', source.index("def hvp("))]
     hessian = source[source.index("def hessian("):source.index('"""', source.index("def hessian("))]
     assert len(hvp.splitlines()) < len(hessian.splitlines()) / 4
+
+
+def test_linear_forms_become_local_variables():
+    from symhess.differentiate import linear_forms
+
+    x = se.symbols("x0:6")
+    a = se.symbols("a0:6")
+    u = se.Add(*(c * s for c, s in zip(a[:3], x[:3]))) + 1
+    w = se.Add(*(c * s for c, s in zip(a[3:], x[3:])))
+    reduced, forms, direct = linear_forms(se.tanh(u) * x[5] + w**2, list(x))
+    assert sorted(map(str, forms.values())) == sorted(map(str, [u, w])) and direct == [x[5]]
+    assert len(reduced.free_symbols & set(x)) == 1
+    assert linear_forms(se.exp(x[0] * x[1] + x[2] * x[3]), list(x)) is None  # products of variables: not linear
+
+
+def test_a_repeated_term_differentiated_through_its_locals_matches_every_slot(monkeypatch):
+    """An MLP's loss over data rows: the same derivatives through the hidden units' linear forms."""
+    import symhess
+    from symhess import differentiate as stage
+    from symhess import loops, pipeline
+
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(12, 3)), rng.normal(size=12)
+
+    def loss(theta):
+        W, b, v = theta[:12].reshape(4, 3), theta[12:16], theta[16:20]
+        return ((np.tanh(X @ W.T + b) @ v + theta[20] - y) ** 2).sum()
+
+    theta = 0.5 * rng.normal(size=21)
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(loops, "BIG_TERM", 8)
+    through_locals = symhess.compile(loss, theta, cache=False)
+    assert through_locals.stats["repeated_terms"] == 1
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(stage, "LOCAL_SLOTS", 10**9)
+    in_slots = symhess.compile(loss, theta, cache=False)
+    assert in_slots.source != through_locals.source
+    v = rng.normal(size=21)
+    np.testing.assert_allclose(through_locals.hessian(theta), in_slots.hessian(theta), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(through_locals.gradient(theta), in_slots.gradient(theta), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(through_locals.hvp(theta, v=v)[1], in_slots.hvp(theta, v=v)[1], rtol=1e-12, atol=1e-12)
