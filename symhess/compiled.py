@@ -620,8 +620,7 @@ def _restore(state) -> Compiled:
     """Rebuild a pickled :class:`Compiled` (Numba loads its cache or recompiles once)."""
     import symengine as se
 
-    from .jit import load
-    from .pipeline import Built, Layout
+    from .pipeline import Built, Layout, restored_module
     from .tracing import Datum, Trace, placeholders
 
     symbols = tuple(placeholders(n, s) for n, s in zip(state["names"], state["shapes"]))
@@ -632,7 +631,7 @@ def _restore(state) -> Compiled:
     n, m, rows, cols, key, mode = state["layout"]
     layout = Layout(n, m, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), key, mode)
     options = state["options"]
-    module = load(state["source"])
+    module = restored_module(state["source"], layout, options)  # tier 0 now, Numba's kernels when compiled
     built = Built(module, layout, state["source"])
     specs = tuple(InputSpec(name, tuple(shape), np.dtype(dtype)) for name, shape, dtype in state["specs"])
     return Compiled(trace, built, specs, tuple(state["wrt"]), state["single"], options, state["timings"])

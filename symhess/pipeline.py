@@ -212,6 +212,14 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
     return Tiers(native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare(), numba_module)
 
 
+def restored_module(source: str, layout: Layout, options: Options):
+    """The kernels of a pickled compiled function: tier 0 at once, Numba's from the separate
+    process or its cache (as a compile), in the cache directory or, ``cache=False``, the private one."""
+    directory = cache_dir() if options.cache else _scratch_dir()
+    layout = replace(layout, source_key=source_key(source))  # the name the module is checked against
+    return _tiers(source, directory, layout, {}, keep=options.cache)
+
+
 def _numba_cached(path, entries: int) -> bool:
     """Whether Numba's cache holds an index for each of the module's ``entries`` entry kernels
     (then they load without the separate process)."""

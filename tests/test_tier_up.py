@@ -1,0 +1,185 @@
+"""The tier-up: Numba's kernels compiled by a separate process while tier 0 serves the calls,
+which never wait for that compilation; a child that dies is replaced by a compilation in the
+process (with a warning); no child outlives its parent, and the parent's exit does not wait."""
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import rosen, rosen_hess
+
+import symhess
+from symhess import compile_process, jit, pipeline
+
+X = np.linspace(-0.5, 0.7, 5)
+V = np.cos(np.arange(5.0))
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """An empty cache directory and no compiled function in memory: every compile starts cold."""
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(jit, "_LOADED", {})
+    return tmp_path
+
+
+def test_calls_do_not_wait_for_the_numba_compilation(fresh, monkeypatch):
+    """The separate process never answers (a compilation that takes forever): every kind of call
+    still returns at once, from tier 0, with the exact numbers; then the kernels move to Numba's."""
+    requests = []
+
+    def submit(path, key):
+        requests.append(compile_process.Request(path, key))
+        return requests[-1]
+
+    monkeypatch.setattr(compile_process.SERVER, "submit", submit)
+    f = symhess.compile(rosen, X)
+    start = time.perf_counter()
+    results = [f.hessian(X), f.gradient(X), f.value(X), f.hvp(X, v=V)[1], f.hessian_values(X),
+               f.hessian_sparse(X).toarray()]
+    assert time.perf_counter() - start < 1.0  # tier 0: milliseconds (the kernels not prepared compile now)
+    deadline = time.monotonic() + 30
+    while not requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert requests and not f.wait_for_jit(0.2)  # the background thread is still waiting for the process
+    np.testing.assert_allclose(results[0], rosen_hess(X), rtol=1e-13)
+    np.testing.assert_allclose(results[5], rosen_hess(X), rtol=1e-13)
+    requests[0].finish(True)  # "compiled": Numba's cache is empty, so the thread compiles the kernels itself
+    assert f.wait_for_jit(120)
+    assert type(f._kernels).__name__ == "module"
+    after = [f.hessian(X), f.gradient(X), f.value(X), f.hvp(X, v=V)[1], f.hessian_values(X),
+             f.hessian_sparse(X).toarray()]
+    for tier_zero, numba in zip(results, after):
+        np.testing.assert_array_equal(tier_zero, numba)  # both tiers: the same numbers
+
+
+def test_the_separate_process_fills_numba_s_cache(fresh):
+    f = symhess.compile(rosen, X)
+    assert f.wait_for_jit(300)
+    key = f._built.layout.source_key
+    index = list((fresh / "cache" / "__pycache__").glob(f"symhess_{key}.*.sealed.nbi"))
+    assert len(index) >= 4  # written by the child: this process only loaded them
+    assert compile_process.SERVER.pid() is not None  # kept for the next compile
+    np.testing.assert_allclose(f.hessian(X), rosen_hess(X), rtol=1e-13)
+
+
+def test_many_compiles_share_one_process(fresh):
+    functions = [lambda x, k=k: rosen(x) + k * (x ** 3).sum() for k in range(3)]
+    compiled = [symhess.compile(func, X) for func in functions]
+    pids = {compile_process.SERVER.pid()}
+    for k, f in enumerate(compiled):
+        assert f.wait_for_jit(300)
+        pids.add(compile_process.SERVER.pid())
+        np.testing.assert_allclose(f.hessian(X), rosen_hess(X) + k * np.diag(6 * X), rtol=1e-12)
+    assert len(pids - {None}) == 1
+
+
+def test_a_pickled_function_restored_starts_on_tier_zero(fresh):
+    f = symhess.compile(rosen, X)
+    expected = f.hessian(X)
+    pipeline._MEMORY.clear()
+    jit._LOADED.clear()
+    g = pickle.loads(pickle.dumps(f))
+    assert hasattr(g._built.module, "on_ready")  # tiers, not a Numba module compiled at the first call
+    np.testing.assert_array_equal(g.hessian(X), expected)
+    assert g.wait_for_jit(300)
+    np.testing.assert_array_equal(g.hessian(X), expected)
+
+
+def _run(script: str, cache, **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, SYMHESS_CACHE_DIR=str(cache))
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, encoding="utf-8", **kwargs)
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie waiting for its new parent counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
+PREAMBLE = """
+import os, sys, time, warnings
+import numpy as np
+from scipy.optimize import rosen, rosen_hess
+import symhess
+from symhess import compile_process
+X = np.linspace(-0.5, 0.7, 5)
+f = symhess.compile(rosen, X)
+deadline = time.monotonic() + 60
+while compile_process.SERVER.pid() is None and time.monotonic() < deadline:
+    time.sleep(0.01)
+child = compile_process.SERVER.pid()
+assert child is not None
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_killed_child_falls_back_to_compiling_in_the_process(tmp_path):
+    body = textwrap.dedent("""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            os.kill(child, 9)
+            first = f.hessian(X)
+            assert f.wait_for_jit(300)
+        messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert len(messages) == 1 and "separate process" in messages[0] and "signal 9" in messages[0], messages
+        assert np.array_equal(f.hessian(X), first) and np.allclose(first, rosen_hess(X), rtol=1e-13)
+        print("ok")
+        """)
+    process = _run(PREAMBLE + body, tmp_path / "cache")
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0 and out.strip() == "ok", err[-3000:]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_the_child_is_killed_at_exit_and_the_exit_does_not_wait(tmp_path):
+    process = _run(PREAMBLE + "print(child, flush=True)\n", tmp_path / "cache")
+    line = process.stdout.readline()
+    printed = time.monotonic()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err[-3000:]
+    assert time.monotonic() - printed < 1.0  # it waited a second for a thread, and a whole compilation after a fork
+    assert _gone(int(line))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_the_child_stops_when_its_parent_is_killed(tmp_path):
+    process = _run(PREAMBLE + "print(child, flush=True)\ntime.sleep(600)\n", tmp_path / "cache")
+    child = int(process.stdout.readline())
+    assert not _gone(child)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child)
+
+
+def test_a_child_that_cannot_start_falls_back(fresh, monkeypatch):
+    monkeypatch.setattr(compile_process.sys, "executable", str(fresh / "no-such-python"))
+    monkeypatch.setattr(compile_process, "SERVER", compile_process.Server())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = symhess.compile(rosen, X)
+        first = f.hessian(X)
+        assert f.wait_for_jit(300)
+    assert any("separate process" in str(w.message) for w in caught)
+    np.testing.assert_array_equal(f.hessian(X), first)
