@@ -11,6 +11,14 @@ The directory must be the user's own: created with mode 0700, and refused when a
 owns it or others can write to it.  An unusable directory (refused, not a directory, not
 writable, a write that failed) gives the process a private temporary cache instead, with one
 warning saying why (:func:`private_dir`, also the directory of ``cache=False``).
+
+The cache is kept under a size cap (:func:`max_size`, ``$SYMHESS_CACHE_MAX_SIZE``, 1 GiB by
+default): when symhess writes to it and finds it larger, the least recently used entries go
+first (:func:`prune`).  An entry is one generated module with everything made from it: the
+metadata that points to it, its tier-0 object files and Numba's cache files; its last use is
+the latest modification time of its files (a module's is renewed when a process uses it).  An
+entry this process uses is never removed.  ``symhess cache info | clear | prune`` manage it
+from the command line.
 """
 
 from __future__ import annotations
@@ -18,16 +26,25 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import json
 import os
+import re
 import shutil
 import stat
 import sys
 import tempfile
 import threading
+import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_VAR = "SYMHESS_CACHE_DIR"
+SIZE_VAR = "SYMHESS_CACHE_MAX_SIZE"
+DEFAULT_MAX_SIZE = 1 << 30
+"""The size cap of the cache when ``$SYMHESS_CACHE_MAX_SIZE`` is not set: 1 GiB."""
+STALE_SECONDS = 600.0
+"""Temporary files older than this (10 minutes) were left by a writer that was killed: prune removes them."""
 
 
 class CacheWarning(UserWarning):
@@ -196,6 +213,7 @@ def write_once(path: Path, content: str | bytes) -> Path:
     """
     path = redirected(path)
     data = content.encode("utf-8") if isinstance(content, str) else content
+    first_use = isinstance(content, str) and path.suffix == ".py" and _used(path)
     if path.exists():
         if not isinstance(content, str):
             return path
@@ -206,6 +224,9 @@ def write_once(path: Path, content: str | bytes) -> Path:
         else:
             problem = "does not match its hash (edited or truncated)"
         if same:
+            if first_use:
+                with contextlib.suppress(OSError):
+                    os.utime(path)  # its last use, for the least-recently-used order of the size cap
             return path
         discarded(f"the cached module {path} {problem}", *numba_files(path))
     try:
@@ -215,6 +236,7 @@ def write_once(path: Path, content: str | bytes) -> Path:
             raise
         refuse(path.parent, f"writing {path.name} failed ({error})")
         return write_once(path, content)
+    _written(path.parent, len(data))
     return path
 
 
@@ -233,3 +255,226 @@ def read_verified(path: Path, check) -> str:
 
 class CacheError(Exception):
     """A cache file that failed its check; the message says which and why."""
+
+
+# ----- the size cap, and the cache's management (``symhess cache``) ------------------------------
+_NAME = re.compile(r"symhess_([0-9a-f]{16,64})\.")
+_IN_USE: set[str] = set()             # hashes of the modules this process uses: it never removes them
+_CHECKS: dict[Path, list] = {}        # directory -> [time of the last check of its size, bytes written since]
+_PRUNING = threading.Lock()
+_BAD_SIZES: set[str] = set()
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _used(path: Path) -> bool:
+    """Record that this process uses the generated module ``path``; True the first time."""
+    match = _NAME.match(path.name)
+    if match is None:
+        return False
+    with _LOCK:
+        if match.group(1) in _IN_USE:
+            return False
+        _IN_USE.add(match.group(1))
+        return True
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size written ``500M``, ``2G``, ``1.5GiB``, ``750k`` or ``123456`` (K, M, G, T: powers of 1024)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (write it as 500M, 2G, 1.5G or a number of bytes)")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def format_size(size: float) -> str:
+    """``size`` bytes for people: ``812 B``, ``3.4 MiB``, ``1.0 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def max_size() -> int | None:
+    """The size cap of the cache in bytes: ``$SYMHESS_CACHE_MAX_SIZE`` (``500M``, ``2G``; ``none`` for no
+    cap), else :data:`DEFAULT_MAX_SIZE`.  A value that is not a size gives the default, with a warning."""
+    text = os.environ.get(SIZE_VAR, "").strip()
+    if not text:
+        return DEFAULT_MAX_SIZE
+    if text.lower() in ("none", "off", "unlimited"):
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        if text not in _BAD_SIZES:
+            _BAD_SIZES.add(text)
+            warnings.warn(f"symhess: ${SIZE_VAR} is {error}; the cap is {format_size(DEFAULT_MAX_SIZE)}",
+                          CacheWarning, stacklevel=2)
+        return DEFAULT_MAX_SIZE
+
+
+@dataclass
+class Entry:
+    """One generated module and everything made from it (metadata, object files, Numba's files)."""
+
+    key: str                                          # the module's source hash
+    files: list[Path] = field(default_factory=list)   # metadata first, then the module, then the rest
+    size: int = 0
+    last_use: float = 0.0                             # the latest modification time of its files
+
+
+@dataclass
+class Survey:
+    """What the cache directory holds (see :func:`survey`)."""
+
+    directory: Path
+    entries: list[Entry]
+    stray: list[tuple[Path, int, float]]  # files of no entry: (path, size, modification time)
+
+    @property
+    def size(self) -> int:
+        return sum(entry.size for entry in self.entries) + sum(size for _, size, _ in self.stray)
+
+    @property
+    def oldest_use(self) -> float | None:
+        return min((entry.last_use for entry in self.entries), default=None)
+
+    @property
+    def newest_use(self) -> float | None:
+        return max((entry.last_use for entry in self.entries), default=None)
+
+
+@dataclass
+class Pruned:
+    """What :func:`prune` removed."""
+
+    entries: int = 0
+    files: int = 0
+    size: int = 0
+
+
+def _temporary(name: str) -> bool:
+    """A file being written (or left by a writer that was killed): symhess's ``.symhess_*.tmp`` and
+    ``.symhess-probe-*``, Numba's ``*.tmp.<uid>``."""
+    return name.startswith(".") or ".tmp." in name or name.endswith(".tmp")
+
+
+def _files(directory: Path) -> list[tuple[Path, int, float]]:
+    """symhess's files in ``directory`` and in its ``__pycache__`` (Numba's): (path, size, mtime)."""
+    found = []
+    for folder in (directory, directory / "__pycache__"):
+        try:
+            with os.scandir(folder) as listing:
+                for item in listing:
+                    if not item.name.startswith(("symhess_", ".symhess")) or not item.is_file(follow_symlinks=False):
+                        continue
+                    with contextlib.suppress(OSError):  # removed meanwhile
+                        info = item.stat(follow_symlinks=False)
+                        found.append((Path(item.path), info.st_size, info.st_mtime))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return found
+
+
+def survey(directory: Path | None = None) -> Survey:
+    """The entries of the cache ``directory`` (default: the one this process uses), and its stray
+    files: temporary files, and files whose module is gone."""
+    directory = Path(directory) if directory is not None else cache_dir()
+    entries: dict[str, Entry] = {}
+    rest: list[tuple[str, tuple]] = []
+    stray, metadata = [], []
+    for item in _files(directory):
+        path = item[0]
+        match = _NAME.match(path.name)
+        if _temporary(path.name) or match is None:
+            stray.append(item)
+        elif path.parent == directory and path.suffix == ".json":
+            metadata.append(item)
+        elif path.parent == directory and path.name == f"symhess_{match.group(1)}.py":
+            entries[match.group(1)] = Entry(match.group(1), [path], item[1], item[2])
+        else:
+            rest.append((match.group(1), item))
+    for item in metadata:  # named by the trace key: the module it points to is inside
+        try:
+            key = json.loads(item[0].read_bytes()).get("source_key")
+        except (OSError, ValueError, AttributeError):
+            key = None
+        rest.append((key, item))
+    for key, item in rest:
+        entry = entries.get(key)
+        if entry is None:
+            stray.append(item)
+            continue
+        if item[0].suffix == ".json":
+            entry.files.insert(0, item[0])
+        else:
+            entry.files.append(item[0])
+        entry.size += item[1]
+        entry.last_use = max(entry.last_use, item[2])
+    return Survey(directory, list(entries.values()), stray)
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except OSError:  # removed meanwhile, or not ours to remove
+        return False
+    return True
+
+
+def prune(directory: Path | None = None, max_size: int | None = None, stale: float = STALE_SECONDS) -> Pruned:
+    """Remove the files of no entry (a removed module's), temporary files older than ``stale`` seconds
+    (left by writers that were killed), then the least recently used entries until the cache holds at
+    most ``max_size`` bytes (None: no limit).  Entries this process uses are kept.  An entry goes
+    metadata first, so that no process finds metadata without its module."""
+    found = survey(directory)
+    done = Pruned()
+    now = time.time()
+    for path, size, mtime in found.stray:
+        if (not _temporary(path.name) or now - mtime >= stale) and _unlink(path):
+            done.files, done.size = done.files + 1, done.size + size
+    if max_size is None:
+        return done
+    total = found.size - done.size
+    for entry in sorted(found.entries, key=lambda entry: entry.last_use):
+        if total <= max_size:
+            break
+        with _LOCK:
+            if entry.key in _IN_USE:
+                continue
+        removed = [path for path in entry.files if _unlink(path)]
+        total -= entry.size
+        done.entries += 1
+        done.files += len(removed)
+        done.size += entry.size
+    return done
+
+
+def clear(directory: Path | None = None) -> Pruned:
+    """Remove every entry of the cache (but those this process uses) and its stray files."""
+    return prune(directory, 0)
+
+
+def _written(directory: Path, size: int) -> None:
+    """After a write: apply the size cap if it is due (the process's first write to ``directory``, then
+    after a sixteenth of the cap written or a minute), down to 90% of the cap."""
+    cap = max_size()
+    if cap is None:
+        return
+    now = time.monotonic()
+    with _LOCK:
+        check = _CHECKS.setdefault(directory, [None, 0])
+        check[1] += size
+        if check[0] is not None and check[1] < cap // 16 and now - check[0] < 60:
+            return
+        check[0], check[1] = now, 0
+    if not _PRUNING.acquire(blocking=False):  # another thread is at it
+        return
+    try:
+        if sum(size for _, size, _ in _files(directory)) > cap:
+            prune(directory, cap * 9 // 10)
+    except Exception as error:  # never fail a compilation over this
+        warnings.warn(f"symhess: the size cap of the cache {directory} could not be applied ({error!r})",
+                      CacheWarning, stacklevel=3)
+    finally:
+        _PRUNING.release()

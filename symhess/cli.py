@@ -1,4 +1,5 @@
-"""symhess inspect: show a function's expression, derivatives, sparsity, code and stats."""
+"""symhess inspect: show a function's expression, derivatives, sparsity, code and stats;
+symhess cache: show, prune or clear the disk cache of compiled code."""
 
 from __future__ import annotations
 
@@ -60,8 +61,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def parser() -> Parser:
-    top = Parser(prog="symhess", description=__doc__, epilog="run 'symhess inspect --help' for examples")
-    commands = top.add_subparsers(dest="command", required=True, metavar="inspect")
+    top = Parser(prog="symhess", description=__doc__,
+                 epilog="run 'symhess inspect --help' for examples, 'symhess cache --help' for the cache")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{inspect,cache}")
     command = commands.add_parser("inspect", help="show what symhess makes of a function", description=__doc__,
                                   epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     command.add_argument("target", nargs="?", help="path/to/file.py:function")
@@ -85,7 +87,49 @@ def parser() -> Parser:
     command.add_argument("--progress", action="store_true",
                          help="name slow stages on stderr (default: only when stderr is a terminal)")
     command.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_cache_parser(commands)
     return top
+
+
+CACHE_EPILOG = """\
+the cache:
+  symhess keeps the code it generates, the machine code compiled from it and Numba's cache files
+  in $SYMHESS_CACHE_DIR (default: the platform's user cache directory, ~/.cache/symhess on Linux).
+  An entry is one generated module with all that was made from it; its last use is when a
+  process last loaded it. The cache is kept under a size cap, $SYMHESS_CACHE_MAX_SIZE (default
+  1G; 'none' for no cap): when symhess writes to it and finds it larger, the least recently used
+  entries are removed first. Entries a running process has loaded keep working when removed;
+  the next process compiles them again.
+
+sizes:
+  a number of bytes, or with K, M, G or T (powers of 1024): 500M, 2G, 1.5G.
+
+examples:
+  symhess cache info
+  symhess cache prune --max-size 200M
+  symhess cache clear
+"""
+
+
+def add_cache_parser(commands) -> None:
+    cache = commands.add_parser("cache", help="show, prune or clear the disk cache of compiled code",
+                                description="Show, prune or clear symhess's disk cache of compiled code.",
+                                epilog=CACHE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = cache.add_subparsers(dest="action", required=True, metavar="{info,prune,clear}")
+    info = actions.add_parser("info", help="where the cache is, its entries, size and oldest use",
+                              description="Where the cache is, how many entries and bytes it holds, "
+                                          "their oldest and newest use, and the size cap.")
+    info.add_argument("--format", choices=("text", "json"), default="text")
+    prune = actions.add_parser("prune", help="remove the least recently used entries down to a size",
+                               description="Remove the least recently used entries until the cache holds at "
+                                           "most SIZE bytes, the files of removed modules, and temporary files "
+                                           "older than ten minutes (left by processes that were killed).")
+    prune.add_argument("--max-size", metavar="SIZE", help="e.g. 500M or 2G (default: the size cap, "
+                                                          "$SYMHESS_CACHE_MAX_SIZE or 1G)")
+    actions.add_parser("clear", help="remove every entry", description="Remove every entry of the cache "
+                       "(temporary files younger than ten minutes stay: a process may be writing them).")
+    for action in actions.choices.values():
+        action.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def main(argv=None) -> int:
@@ -346,6 +390,8 @@ def progress(args):
 
 # ----- running -----------------------------------------------------------------------------
 def run(args) -> int:
+    if args.command == "cache":
+        return run_cache(args)
     from . import display
     from .compiled import compile_with
     from .pipeline import Options
@@ -552,3 +598,72 @@ def add_plot(report: str, fmt: str, path: str) -> str:
         return json.dumps(out, indent=2)
     note = f"sparsity plot written to {path}"
     return f"{report}\n\n{'% ' if fmt == 'latex' else ''}{note}"
+
+
+# ----- symhess cache --------------------------------------------------------------------------
+def run_cache(args) -> int:
+    from . import cache
+
+    directory = cache.configured_dir()
+    if directory.exists() and not directory.is_dir():
+        raise CommandError(f"the cache directory {directory} is not a directory (see ${cache.ENV_VAR})", status=1)
+    if args.action == "info":
+        print(cache_info(cache, directory, args.format))
+        return 0
+    if args.action == "prune":
+        try:
+            limit = cache.parse_size(args.max_size) if args.max_size is not None else cache.max_size()
+        except ValueError as error:
+            raise CommandError(f"bad --max-size: {error}") from None
+        done = cache.prune(directory, limit)
+    else:
+        done = cache.clear(directory)
+    left = cache.survey(directory)
+    print(f"removed {done.entries} {plural(done.entries, 'entry', 'entries')} ({done.files} "
+          f"{plural(done.files, 'file', 'files')}, {cache.format_size(done.size)}) from {directory}; "
+          f"{len(left.entries)} {plural(len(left.entries), 'entry', 'entries')} left, "
+          f"{cache.format_size(left.size)}")
+    return 0
+
+
+def plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
+
+
+def cache_info(cache, directory: Path, style: str) -> str:
+    found = cache.survey(directory)
+    cap = cache.max_size()
+    if style == "json":
+        def stamp(seconds):
+            return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(seconds))
+
+        return json.dumps({"directory": str(directory), "entries": len(found.entries),
+                           "files": sum(len(e.files) for e in found.entries) + len(found.stray),
+                           "bytes": found.size, "max_size": cap, "oldest_use": stamp(found.oldest_use),
+                           "newest_use": stamp(found.newest_use), "stray_files": len(found.stray),
+                           "stray_bytes": sum(size for _, size, _ in found.stray)}, indent=2)
+    files = sum(len(e.files) for e in found.entries) + len(found.stray)
+    capped = f"the cap is {cache.format_size(cap)}" if cap is not None else "no cap"
+    lines = [f"directory   {directory}" + ("" if directory.is_dir() else " (not made yet)"),
+             f"entries     {len(found.entries)} ({files} {plural(files, 'file', 'files')})",
+             f"size        {cache.format_size(found.size)} ({capped}: ${cache.SIZE_VAR})"]
+    if found.entries:
+        lines += [f"oldest use  {when(found.oldest_use)}", f"newest use  {when(found.newest_use)}"]
+    if found.stray:
+        size = cache.format_size(sum(size for _, size, _ in found.stray))
+        lines.append(f"stray files {len(found.stray)} ({size}): temporary files and files of removed modules; "
+                     "'symhess cache prune' removes them")
+    return "\n".join(lines)
+
+
+def when(seconds: float) -> str:
+    """``2024-12-03 09:35 (3 days ago)``."""
+    age = max(0.0, time.time() - seconds)
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if age >= length:
+            count = int(age // length)
+            ago = f"{count} {unit}{'s' if count > 1 else ''} ago"
+            break
+    else:
+        ago = "just now"
+    return f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(seconds))} ({ago})"
