@@ -266,9 +266,10 @@ def sum_loops(sums, tables: Tables) -> tuple[tuple, tuple, tuple, tuple]:
     for part in sums:
         group = part.group
         count = group.count
+        calls = bool(atoms(group.template, PyFunction))  # none in the term: none in its derivatives
 
-        def body(expr, group=group):
-            return native(group.at_loop(expr, tables), memo)
+        def body(expr, group=group, calls=calls):
+            return native(group.at_loop(expr, tables), memo) if calls else group.at_loop(expr, tables)
 
         value.append(Loop(count, (("return", 0, 0, True, body(group.template)),)))
         gradient.append(Loop(count, tuple(("g", *tables.index(group.positions[k]), True, body(d))

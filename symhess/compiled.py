@@ -575,6 +575,7 @@ class Compiled:
                 "simplify": layout.simplify, "cache_hit": "differentiate" not in self._timings,
                 "loops": self.source.count("for m in range("),
                 "repeated_terms": getattr(self._kernels, "REPEATED_TERMS", 0),
+                "patterns": [dict(pattern) for pattern in layout.patterns],
                 "seconds": dict(self._timings)}
 
     def latex(self, full: bool = False) -> str:
@@ -602,7 +603,7 @@ class Compiled:
             "expression": self._trace.output.reshape(-1)[0]._sympy_(), "source": self._built.source,
             "data": [(d.name, d.value) for d in self._trace.data], "lift": self._trace.lift,
             "layout": (layout.n, layout.m, layout.rows.tolist(), layout.cols.tolist(),
-                       layout.source_key, layout.simplify),
+                       layout.source_key, layout.simplify, layout.patterns),
             "specs": [(s.name, s.shape, str(np.dtype(s.dtype))) for s in self._specs],
             "wrt": self.wrt, "single": self._single, "options": self._options,
             "timings": self._timings,
@@ -628,8 +629,8 @@ def _restore(state) -> Compiled:
     output[()] = se.sympify(state["expression"])
     data = tuple(Datum(name, placeholders(name, value.shape), value) for name, value in state["data"])
     trace = Trace(tuple(state["names"]), tuple(state["shapes"]), symbols, (output,), False, (), data, state["lift"])
-    n, m, rows, cols, key, mode = state["layout"]
-    layout = Layout(n, m, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), key, mode)
+    n, m, rows, cols, key, mode, patterns = state["layout"]
+    layout = Layout(n, m, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), key, mode, patterns)
     options = state["options"]
     module = restored_module(state["source"], layout, options)  # tier 0 now, Numba's kernels when compiled
     built = Built(module, layout, state["source"])

@@ -204,6 +204,7 @@ class SumDerivatives:
     gradient: tuple
     hessian: tuple
     hvp: tuple
+    locals: int = 0  # local variables it was differentiated in (0: its variables themselves)
 
 
 _DIRECTION_SLOTS: list = []
@@ -338,19 +339,20 @@ def with_sums(derivs: Derivatives, groups) -> Derivatives:
         found = linear_forms(group.template, [group.slots[k] for k in slots]) if len(slots) >= LOCAL_SLOTS else None
         gradient, pairs, product = (_through_locals(group, slots, *found) if found is not None
                                     else _in_slots(group, slots))
+        count = len(found[1]) + len(found[2]) if found is not None else 0
         rows = [np.minimum(group.index(k, np.arange(group.count)), group.index(j, np.arange(group.count)))
                 for k, j, _ in pairs]
         cols = [np.maximum(group.index(k, np.arange(group.count)), group.index(j, np.arange(group.count)))
                 for k, j, _ in pairs]
         for r, c in zip(rows, cols):
             keys.update(zip(r.tolist(), c.tolist()))
-        parts.append((group, gradient, pairs, rows, cols, product))
+        parts.append((group, gradient, pairs, rows, cols, product, count))
     position = {key: k for k, key in enumerate(sorted(keys))}
     sums = []
-    for group, gradient, pairs, rows, cols, product in parts:
+    for group, gradient, pairs, rows, cols, product, count in parts:
         hessian = tuple((k, j, second, tuple(position[key] for key in zip(r.tolist(), c.tolist())))
                         for (k, j, second), r, c in zip(pairs, rows, cols))
-        sums.append(SumDerivatives(group, gradient, hessian, product))
+        sums.append(SumDerivatives(group, gradient, hessian, product, count))
     zero = se.Integer(0)
     hessian = {key: derivs.hessian.get(key, zero) for key in sorted(keys)}
     return Derivatives(derivs.variables, derivs.parameters, derivs.value, derivs.gradient, hessian,

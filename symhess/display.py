@@ -339,8 +339,13 @@ def stats_text(stats: dict) -> str:
     if "operations_before_cse" in stats:
         lines.append(f"operations       {stats['operations_before_cse']} before CSE, "
                      f"{stats['operations_after_cse']} after (value, gradient and Hessian)")
+    for pattern in stats.get("patterns", ()):
+        lines.append(f"repeated term    {pattern['instances']} copies of a {pattern['variables']} x "
+                     f"{pattern['variables']} block ({pattern['hessian_entries']} non-zeros), differentiated once "
+                     f"in {pattern['locals']} local variables: {pattern['formula']}")
     lines.append("seconds per stage")
-    lines += [f"  {stage:<15}{seconds_text(s):>10}" for stage, s in stats["seconds"].items()]
+    stages = sorted(stats["seconds"].items(), key=lambda item: item[0] == "total")  # the total last
+    lines += [f"  {stage:<15}{seconds_text(s):>10}" for stage, s in stages]
     return "\n".join(lines)
 
 

@@ -222,8 +222,7 @@ class SumGroup:
 
     def at_loop(self, expr, tables: Tables):
         """``expr`` (in the slots) with each slot as its loop symbol ``x[base + stride*m]``."""
-        symbols = self.loop_symbols(tables)
-        return expr.xreplace({slot: symbols[slot] for slot in expr.free_symbols if slot in symbols})
+        return expr.xreplace(self.loop_symbols(tables))
 
     def loop_symbols(self, tables: Tables) -> dict:
         """Each slot's loop symbol, made once per module (a group has one per variable and datum of its term)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import symengine as se
 
 from . import __version__, compile_process
 from .cache import CacheError, cache_dir, discarded, numba_files, private_dir, read_verified, write_once
@@ -59,6 +60,7 @@ class Layout:
     cols: np.ndarray
     source_key: str
     simplify: str          # the simplification mode actually used
+    patterns: tuple = ()   # repeated terms differentiated once: a dict each (see pattern_summary)
 
 
 @dataclass
@@ -175,10 +177,26 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     start = time.perf_counter()
     directory = cache_dir() if options.cache else _scratch_dir()
     layout = Layout(len(derivs.variables), len(derivs.parameters), derivs.rows, derivs.cols,
-                    source_key(source), mode)
+                    source_key(source), mode, tuple(pattern_summary(part) for part in derivs.sums))
     module = _tiers(source, directory, layout, timings, options.cache) if options.eager_jit else load(source, directory)
     timings["jit"] = time.perf_counter() - start
     return Built(module, layout, source, derivatives=derivs if shown else None)  # else inspection derives again
+
+
+def pattern_summary(part) -> dict:
+    """What ``f.stats["patterns"]`` shows of one repeated term: its formula (variables ``u0, u1, ...``
+    and data ``d0, d1, ...`` of one copy), how many of each, the local variables it was
+    differentiated in, its local Hessian's non-zeros and the number of copies."""
+    group = part.group
+    names, counts = {}, {"x": 0, "data": 0}
+    for slot, array in zip(group.slots, group.arrays):
+        kind = "x" if array == "x" else "data"
+        names[slot] = se.Symbol(f"{'u' if kind == 'x' else 'd'}{counts[kind]}")
+        counts[kind] += 1
+    formula = str(group.template.xreplace(names))
+    return {"formula": formula if len(formula) <= 300 else formula[:297] + "...", "variables": counts["x"],
+            "data": counts["data"], "locals": part.locals or counts["x"], "hessian_entries": len(part.hessian),
+            "instances": group.count}
 
 
 def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
@@ -266,7 +284,7 @@ def _metadata_path(key: str):
     return cache_dir() / f"symhess_{key}.json"
 
 
-_FIELDS = ("n", "m", "rows", "cols", "source_key", "simplify")
+_FIELDS = ("n", "m", "rows", "cols", "source_key", "simplify", "patterns")
 
 
 def _fields_hash(key: str, meta: dict) -> str:
@@ -277,7 +295,7 @@ def _fields_hash(key: str, meta: dict) -> str:
 def _to_disk(key: str, built: Built) -> None:
     layout = built.layout
     meta = {"n": layout.n, "m": layout.m, "rows": layout.rows.tolist(), "cols": layout.cols.tolist(),
-            "source_key": layout.source_key, "simplify": layout.simplify}
+            "source_key": layout.source_key, "simplify": layout.simplify, "patterns": list(layout.patterns)}
     meta["sha256"] = _fields_hash(key, meta)
     write_once(_metadata_path(key), json.dumps(meta))
 
@@ -292,7 +310,8 @@ def _from_disk(key: str, eager_jit: bool = True) -> Built | None:
         if not isinstance(meta, dict) or meta.get("sha256") != _fields_hash(key, meta):
             raise CacheError(f"{path} does not match its hash (edited or damaged)")
         layout = Layout(int(meta["n"]), int(meta["m"]), np.array(meta["rows"], dtype=np.int64),
-                        np.array(meta["cols"], dtype=np.int64), str(meta["source_key"]), str(meta["simplify"]))
+                        np.array(meta["cols"], dtype=np.int64), str(meta["source_key"]), str(meta["simplify"]),
+                        tuple(dict(p) for p in meta.get("patterns", ())))
         source_path = module_path(layout.source_key, path.parent)
         broken += [source_path, *numba_files(source_path)]
         expected = f"\nN = {layout.n}\nNNZ = {len(layout.rows)}\n"

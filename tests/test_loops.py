@@ -219,3 +219,17 @@ def test_terms_of_many_variables_are_found_beside_small_ones():
     positions.update({c: ("p", 20 * i + k) for i, row in enumerate(a) for k, c in enumerate(row)})
     groups, _ = loops.sum_groups(value, positions, lambda expr: expr)
     assert sorted(len(group.slots) for group in groups) == [1, 40] and all(group.count == 20 for group in groups)
+
+
+def test_stats_name_the_repeated_terms(monkeypatch):
+    """f.stats and the stats text show each pattern: copies, block, locals, formula."""
+    from symhess import display
+
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(loops, "SUM_TERMS", 20)
+    x = (np.stack(np.meshgrid(*[np.arange(2)] * 3), -1).reshape(-1, 3) * 1.1).reshape(-1)
+    f = symhess.compile(cluster_energy, x + 0.01 * np.cos(np.arange(24.0)), cache=False)
+    (pattern,) = f.stats["patterns"]
+    assert pattern["instances"] == 28 and pattern["variables"] == 6 and pattern["hessian_entries"] == 21
+    assert "u0 - u3" in pattern["formula"] and pattern["data"] == 0
+    assert "28 copies of a 6 x 6 block (21 non-zeros)" in display.stats_text(f.stats)
