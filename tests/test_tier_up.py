@@ -156,7 +156,7 @@ def test_the_child_is_killed_at_exit_and_the_exit_does_not_wait(tmp_path):
     printed = time.monotonic()
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err[-3000:]
-    assert time.monotonic() - printed < 1.0  # it waited a second for a thread, and a whole compilation after a fork
+    assert time.monotonic() - printed < 1.5  # it waited for the whole compilation in a thread (finalising takes ~0.6 s)
     assert _gone(int(line))
 
 
