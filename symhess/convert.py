@@ -19,9 +19,23 @@ def is_tensor(value) -> bool:
 
 
 def to_float64(value) -> np.ndarray:
+    """``value`` (a tensor, or a nested sequence of numbers) as a float64 array; a TypeError naming
+    its type for anything else (a string, None, an object), as the contract asks."""
     if is_torch_tensor(value):
         return value.detach().cpu().double().numpy()
-    return np.asarray(value, dtype=np.float64)
+    if isinstance(value, (str, bytes, dict, set, type(None))):
+        raise TypeError(_not_a_tensor(value))
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ValueError) and np.asarray(value).dtype.kind not in "OUSV":
+            raise  # numbers of ragged lengths: NumPy's message says it
+        raise TypeError(f"{_not_a_tensor(value)} ({error})") from None
+
+
+def _not_a_tensor(value) -> str:
+    return (f"expected a tensor (a NumPy array or scalar, a Python number or a torch tensor), "
+            f"got {type(value).__name__}")
 
 
 def kernel_vector(value) -> np.ndarray:

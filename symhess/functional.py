@@ -175,7 +175,8 @@ def _check_output_types(types, is_tuple, fn_name):
 
 
 def _tensor_type(kind) -> bool:
-    return issubclass(kind, (Tensor, np.ndarray, np.generic)) or (
+    """A tensor for the contract (API.md): NumPy, torch, and Python numbers (a constant's derivatives are zeros)."""
+    return (issubclass(kind, (Tensor, np.ndarray, np.generic, float, int)) and not issubclass(kind, bool)) or (
         kind.__module__.split(".")[0] == "torch" and kind.__name__ == "Tensor")
 
 

@@ -13,6 +13,7 @@ from .differentiate import jacobian as sparse_jacobian
 from .jit import load
 from .lru import LRU
 from .strict import BLOCK_INDEPENDENT, OUTPUT_NO_GRAD
+from .tracing.elementwise import graph_inputs
 
 _MEMORY: dict[str, tuple] = LRU(64)
 
@@ -32,6 +33,8 @@ def _compiled_jacobian(trace):
 
 def evaluate_jacobian(trace, inputs, strict: bool):
     """Blocks ``J[i][j]`` (NumPy float64) of shape ``out_i.shape + in_j.shape``."""
+    if strict:
+        _check_strict(trace)
     module, rows, cols, m, n = _compiled_jacobian(trace)
     x = np.concatenate([to_float64(v).reshape(-1) for v in inputs]) if n else np.zeros(0)
     y, values = np.empty(m), np.empty(len(rows))
@@ -40,8 +43,6 @@ def evaluate_jacobian(trace, inputs, strict: bool):
     dense[rows, cols] = values
     out_offsets = np.cumsum([0] + [o.size for o in trace.outputs])
     in_offsets = np.cumsum([0] + [int(np.prod(s, dtype=np.int64)) for s in trace.shapes])
-    if strict:
-        _check_strict(rows, cols, out_offsets, in_offsets)
     return tuple(
         tuple(dense[out_offsets[i]:out_offsets[i + 1], in_offsets[j]:in_offsets[j + 1]]
               .reshape(trace.outputs[i].shape + trace.shapes[j])
@@ -49,14 +50,20 @@ def evaluate_jacobian(trace, inputs, strict: bool):
         for i in range(len(trace.outputs)))
 
 
-def _check_strict(rows, cols, out_offsets, in_offsets):
-    out_of = np.searchsorted(out_offsets, rows, side="right") - 1
-    in_of = np.searchsorted(in_offsets, cols, side="right") - 1
-    pairs = set(zip(out_of.tolist(), in_of.tolist()))
-    for i in range(len(out_offsets) - 1):
-        if not any(p[0] == i for p in pairs):
+def _check_strict(trace):
+    """PyTorch's strict checks of ``jacobian``, in its order, from the connections of its autograd
+    graph (:func:`graph_inputs`): an output that requires no gradient (it reaches no input and no
+    ``requires_grad_()`` leaf), then an output whose graph does not reach an input.  Connections,
+    not non-zero derivatives: ``floor(x)`` reaches ``x``; a ``requires_grad_()`` leaf cut from the
+    inputs requires grad but reaches none of them."""
+    blocks = [set(symbols.reshape(-1)) for symbols in trace.symbols]
+    reached = []
+    for i, out in enumerate(trace.outputs):
+        symbols, marked = graph_inputs(out.reshape(-1))
+        if not (marked or any(symbols & block for block in blocks)):
             raise RuntimeError(OUTPUT_NO_GRAD.replace("Output 0", f"Output {i}"))
-    for i in range(len(out_offsets) - 1):
-        for j in range(len(in_offsets) - 1):
-            if (i, j) not in pairs:
+        reached.append(symbols)
+    for i, symbols in enumerate(reached):
+        for j, block in enumerate(blocks):
+            if not symbols & block:
                 raise RuntimeError(BLOCK_INDEPENDENT.format(i, j))

@@ -263,3 +263,17 @@ def test_auto_compiles_the_fast_form_and_shows_the_simplified_one(monkeypatch):
     assert f.stats["simplify"] == "fast"  # the code: no SymPy simplify at compile time
     assert f.gradient_expression == sp.ImmutableMatrix([1, 1])  # SymPy's simplify, when asked
     np.testing.assert_allclose(f.gradient(np.array([2.0, 5.0])), [1.0, 1.0], rtol=1e-14)
+
+
+def test_a_non_tensor_argument_is_a_type_error_naming_its_type():
+    """API.md: a TypeError naming the type (was NumPy's ValueError for a string, a Hessian of NaN for None)."""
+    f = symhess.compile(lambda x: (x**3).sum(), np.ones(3))
+    for value, name in (("abc", "str"), (None, "NoneType"), (object(), "object"), (["a", "b", "c"], "list"),
+                        ({"x": 1}, "dict")):
+        for method in (f.hessian, f.gradient, f.value):
+            with pytest.raises(TypeError, match=f"expected a tensor .*, got {name}"):
+                method(value)
+    np.testing.assert_array_equal(f.hessian([1.0, 2.0, 3.0]), np.diag([6.0, 12.0, 18.0]))  # array-likes still work
+    g = symhess.compile(lambda x, s: s * (x**2).sum(), np.ones(2), 1.0, wrt=0)
+    with pytest.raises(TypeError, match="got str"):
+        g.hessian(np.ones(2), "2")

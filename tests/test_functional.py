@@ -142,9 +142,27 @@ def test_non_tensor_input_is_a_type_error():
 
 
 def test_non_tensor_output_is_a_type_error():
-    with pytest.raises(TypeError, match=re.escape("The outputs of the user-provided function given to hessian "
-                                        "must be either a Tensor or a tuple of Tensors")):
-        symhess.hessian(lambda x: 3.0, np.ones(2))
+    for output in (None, "3.0", True):
+        with pytest.raises(TypeError, match=re.escape("The outputs of the user-provided function given to hessian "
+                                            f"must be either a Tensor or a tuple of Tensors but the given outputs "
+                                            f"of the user-provided function has type {type(output)}.")):
+            symhess.hessian(lambda x: output, np.ones(2))  # noqa: B023 - called now
+
+
+@pytest.mark.parametrize("constant", [3.0, 2, np.float64(1.5), np.array(0.5)], ids=["float", "int", "np.float64", "0-d"])
+def test_a_python_or_numpy_number_output_is_a_tensor_with_zero_derivatives(constant):
+    """API.md counts Python numbers as tensors: a constant's derivatives are zeros, as PyTorch gives for a
+    function returning a constant tensor; strict mode raises PyTorch's 'does not require gradients'."""
+    x = np.ones(3)
+    np.testing.assert_array_equal(symhess.hessian(lambda a: constant, x), np.zeros((3, 3)))
+    assert [h.shape for row in symhess.hessian(lambda a, b: constant, (x, np.ones(2))) for h in row] == \
+        [(3, 3), (3, 2), (2, 3), (2, 2)]
+    value, product = symhess.hvp(lambda a: constant, x, np.ones(3))
+    assert value == constant and np.array_equal(product, np.zeros(3))
+    np.testing.assert_array_equal(symhess.jacobian(lambda a: constant, x), np.zeros(3))
+    np.testing.assert_array_equal(symhess.hessian(lambda a: constant, 2.0), 0.0)
+    with pytest.raises(RuntimeError, match="Output 0 of the user-provided function does not require gradients"):
+        symhess.hessian(lambda a: constant, x, strict=True)
 
 
 def test_tuple_and_multi_element_outputs_are_runtime_errors():

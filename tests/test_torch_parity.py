@@ -188,7 +188,7 @@ def test_integer_inputs_are_refused(api):
 NON_TENSOR_OUTPUTS = {
     "str-in-tuple": narrow_and_str,
     "none": lambda a: None,
-    "float": lambda a: 3.0,
+    "bool": lambda a: True,
     "list": lambda a: [a.sum()],
 }
 
@@ -197,6 +197,19 @@ NON_TENSOR_OUTPUTS = {
 @pytest.mark.parametrize("output", list(NON_TENSOR_OUTPUTS))
 def test_non_tensor_outputs_are_type_errors(api, output):
     assert_parity(api, NON_TENSOR_OUTPUTS[output], *product_args(api, rand(4)))
+
+
+@pytest.mark.parametrize("api", ALL_APIS)
+def test_a_number_output_is_a_constant_tensor(api):
+    """API.md counts Python numbers as tensors (as for inputs, also next to torch tensors, where PyTorch
+    raises TypeError): ``lambda a: 3.0`` gives what PyTorch gives for ``lambda a: torch.tensor(3.0)``."""
+    args = product_args(api, rand(4))
+    assert isinstance(call(taf, api, lambda a: 3.0, *args), TypeError)
+    ours, theirs = call(symhess, api, lambda a: 3.0, *args), call(taf, api, lambda a: torch.tensor(3.0), *args)
+    if api in PRODUCT_APIS:  # func_output is returned as func returned it: a number here, PyTorch's tensor there
+        assert float(ours[0]) == float(theirs[0]) == 3.0
+        ours, theirs = ours[1], theirs[1]
+    assert_same(ours, theirs)
 
 
 @pytest.mark.parametrize("api", SCALAR_APIS)
@@ -346,11 +359,32 @@ def test_jacobian_strict(case, strict):
     assert_parity("jacobian", func, *args, strict=strict)
 
 
-@pytest.mark.xfail(strict=True, reason="jacobian's strict check (jacobians._check_strict) has no notion of "
-                                       "requires_grad_(): it says 'does not require gradients' where PyTorch says "
-                                       "'Output 0 ... is independent of input 0'")
 def test_jacobian_strict_new_leaf():
+    """A ``requires_grad_()`` leaf cut from the input requires grad but does not reach it: PyTorch says
+    'independent of input 0', not 'does not require gradients'."""
     assert_parity("jacobian", lambda a: a.long().float().requires_grad_().clone(), rand(4), strict=True)
+
+
+JACOBIAN_STRICT_GRAPH = {
+    "new-leaf": (lambda a: a.long().float().requires_grad_(), (rand(4),)),
+    "detached-leaf-scaled": (lambda a: a.detach().requires_grad_() * 2, (rand(4),)),
+    "output-1-a-new-leaf": (lambda x, y: (x * y, x.detach().requires_grad_()), ((rand(2), rand(2)),)),
+    "floor-reaches-its-input": (lambda a: torch.floor(a), (rand(4),)),  # a zero derivative, connected
+    "an-element-constant": (lambda x: torch.stack([x[0], torch.tensor(1.0)]), (rand(3),)),
+}
+
+
+@pytest.mark.parametrize("case", list(JACOBIAN_STRICT_GRAPH))
+def test_jacobian_strict_follows_the_autograd_graph(case):
+    func, args = JACOBIAN_STRICT_GRAPH[case]
+    assert_parity("jacobian", func, *args, strict=True)
+
+
+@pytest.mark.parametrize("api", ALL_APIS)
+def test_a_constant_output_has_zero_derivatives(api):
+    """A function returning a constant tensor: zeros, as PyTorch (strict: its RuntimeError)."""
+    assert_parity(api, lambda a: torch.tensor(2.0), *product_args(api, rand(3)))
+    assert_parity(api, lambda a: torch.tensor(2.0), *product_args(api, rand(3)), strict=True)
 
 
 def test_jacobian_new_leaf_lax():
