@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,8 @@ def test_every_module_level_cache_is_bounded(module, name):
 
 def test_caches_keep_to_their_bound_and_evicted_entries_compile_again(monkeypatch):
     for module, name in [(pipeline, "_MEMORY"), (functional, "_COMPILED"), (jit, "_LOADED")]:
-        monkeypatch.setattr(getattr(module, name), "maxsize", 2)
+        monkeypatch.setattr(module, name, LRU(2, on_evict=getattr(module, name).on_evict))
+    monkeypatch.setattr(functional, "_TRACES", OrderedDict())
     monkeypatch.setattr(functional, "_TRACE_CACHE_SIZE", 2)
     x = np.array([0.3, -0.7])
     powers = (3, 4, 5, 6, 3)  # five functions, the last the first again, dropped meanwhile
