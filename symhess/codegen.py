@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import symengine as se
 from symengine.lib.symengine_wrapper import PyFunction
 
-from . import __version__
+from . import __version__, progress
 from .differentiate import Derivatives, direction_slot
 from .expressions import atoms
 from .loops import ROLL_ITEMS, Item, Loop, Tables, index_text, kernel_items, loop_symbol, roll
@@ -626,7 +626,9 @@ def generate(derivs: Derivatives) -> str:
     tables = Tables(constant_table(derivs.sums))
     sources = []
     bodies = {}
-    for kernel in kernels(derivs, tables):
+    every = kernels(derivs, tables)
+    for done, kernel in enumerate(every):
+        progress.advance(done, len(every))
         body = None
         if kernel.name == "hessian_full":
             body = dense_body(bodies["hessian"], list(derivs.hessian), len(derivs.variables))

@@ -17,6 +17,7 @@ import symengine as se
 import sympy as sp
 from symengine.lib.symengine_wrapper import PyFunction
 
+from . import progress
 from .expressions import atoms
 from .tracing.primitives import ALL as PRIMITIVES
 
@@ -162,7 +163,8 @@ def differentiate(value, variables, parameters=()) -> Derivatives:
     gradient_parts = sparse_gradient(value, index)
     gradient = tuple(gradient_parts.get(k, se.Integer(0)) for k in range(len(variables)))
     hessian = {}
-    for i, g in sorted(gradient_parts.items()):
+    for done, (i, g) in enumerate(sorted(gradient_parts.items())):
+        progress.advance(done, len(gradient_parts))
         for j, entry in sparse_gradient(g, index, lowest=i).items():
             hessian[(i, j)] = entry
     hessian = dict(sorted(hessian.items()))
@@ -334,7 +336,8 @@ def with_sums(derivs: Derivatives, groups) -> Derivatives:
     in its slots (element assembly: its copies scatter into the positions they occupy)."""
     parts = []
     keys = set(derivs.hessian)
-    for group in groups:
+    for done, group in enumerate(groups):
+        progress.advance(done, len(groups))
         slots = [k for k, array in enumerate(group.arrays) if array == "x"]
         found = linear_forms(group.template, [group.slots[k] for k in slots]) if len(slots) >= LOCAL_SLOTS else None
         gradient, pairs, product = (_through_locals(group, slots, *found) if found is not None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import symengine as se
 
+from . import progress
 from .expressions import atoms
 
 MIN_RUN = 8          # shorter runs are not worth a loop
@@ -248,7 +249,8 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
         return [], value
     groups = defaultdict(list)
     rest = []
-    for term in terms:
+    for done, term in enumerate(terms):
+        progress.advance(done, len(terms))
         key, vector, numbers = _lifted_template(native(term), positions)
         if key is None:
             rest.append(term)

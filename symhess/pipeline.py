@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import symengine as se
 
-from . import __version__, compile_process
+from . import __version__, compile_process, progress
 from .cache import CacheError, cache_dir, discarded, numba_files, private_dir, read_verified, write_once
 from .cache import digest as cache_digest
 from .codegen import generate, native, source_key
@@ -113,7 +113,7 @@ def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict, v
             start = time.perf_counter()
             verify()
             timings["trace"] += time.perf_counter() - start
-        with collection_paused():
+        with collection_paused(), progress.compiling():
             built = _from_scratch(trace, wrt, options, timings)
         if options.cache:
             _to_disk(key, built)
@@ -131,17 +131,48 @@ def derive(trace: Trace, wrt, options: Options, timings: dict, structured: bool 
     variables, parameters = split_variables(trace, wrt)
     value = trace.output.reshape(-1)[0]
     start = time.perf_counter()
+    progress.stage("repeated terms")
     groups, rest = _sum_groups(value, variables, parameters) if structured else ([], value)
+    timings["patterns"] = time.perf_counter() - start
+    start = time.perf_counter()
+    progress.stage("differentiate")
+    require_tractable(rest, variables)
     derivs = differentiate(rest, variables, parameters)
     timings["differentiate"] = time.perf_counter() - start
     start = time.perf_counter()
+    progress.stage("simplify")
     derivs, mode = simplify(derivs, options.simplify, options.simplify_budget)
     timings["simplify"] = time.perf_counter() - start
     if groups:
         start = time.perf_counter()
+        progress.stage("differentiate repeated terms")
         derivs = with_sums(derivs, groups)
         timings["differentiate"] += time.perf_counter() - start
     return derivs, mode
+
+
+HESSIAN_ENTRIES = 1_000_000
+"""More Hessian entries than this, outside repeated terms, are refused (they would take hours)."""
+
+
+def require_tractable(value, variables) -> None:
+    """Refuse, with the estimate and the ways out, a function whose Hessian outside its repeated
+    terms would have more than :data:`HESSIAN_ENTRIES` entries, each a symbolic expression."""
+    wanted = set(variables)
+    pairs = 0
+    for term in (value.args if isinstance(value, se.Add) else (value,)):
+        count = len(term.free_symbols & wanted)
+        pairs += count * (count + 1) // 2
+    pairs = min(pairs, len(variables) * (len(variables) + 1) // 2)
+    if pairs > HESSIAN_ENTRIES:
+        raise ValueError(
+            f"symhess cannot compile this Hessian: about {pairs:,} entries of the upper triangle (of "
+            f"{len(variables)} variables) would each be a symbolic expression, more than {HESSIAN_ENTRIES:,}; "
+            "symhess compiles repeated terms of a sum (data rows, pairs, elements) once, but this "
+            "function's terms are not copies of one formula.\n  ways out: differentiate fewer inputs "
+            "(wrt=...: the others become runtime parameters), write the function as a sum of one "
+            "formula over rows or pairs, or use a tool of automatic differentiation for its "
+            "Hessian-vector products")
 
 
 @contextmanager
@@ -172,9 +203,11 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     derivs, mode = derive(trace, wrt, code_options, timings, structured=True)
     shown = not derivs.sums and (options.simplify != "auto" or resolve_mode("auto", derivs) == "fast")
     start = time.perf_counter()
+    progress.stage("generate")
     source = generate(derivs)
     timings["generate"] = time.perf_counter() - start
     start = time.perf_counter()
+    progress.stage("jit")
     directory = cache_dir() if options.cache else _scratch_dir()
     layout = Layout(len(derivs.variables), len(derivs.parameters), derivs.rows, derivs.cols,
                     source_key(source), mode, tuple(pattern_summary(part) for part in derivs.sums))

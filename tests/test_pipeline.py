@@ -2,11 +2,16 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
+
+import symhess
+from symhess import pipeline
 
 SCRIPT = textwrap.dedent("""
     import json, time
@@ -97,3 +102,26 @@ def test_products_of_many_sums_and_deeply_nested_functions_compile(tmp_path):
         step = np.eye(2)[k] * h
         column = (f.gradient(p + step) - f.gradient(p - step)) / (2 * h)
         np.testing.assert_allclose(f.hessian(p)[:, k], column, rtol=1e-6)
+
+
+def test_a_compile_reports_its_stages_and_fractions(caplog, monkeypatch):
+    import logging
+
+    from symhess import progress
+
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)
+    with caplog.at_level(logging.INFO, logger="symhess"):
+        symhess.compile(lambda x: (x**3).sum() + np.sin(x).prod(), np.ones(6), cache=False)
+    messages = [record.getMessage() for record in caplog.records if record.name == "symhess"]
+    for stage in ("repeated terms", "differentiate", "simplify", "generate", "jit"):
+        assert any(f"compile: {stage} (" in m for m in messages), stage
+    assert any(re.search(r"compile: (differentiate|generate) \d+% ", m) for m in messages)
+
+
+def test_a_hessian_too_large_to_write_out_is_refused_with_the_ways_out(monkeypatch):
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(pipeline, "HESSIAN_ENTRIES", 100)
+    with pytest.raises(ValueError, match=r"about 465 entries.*of 30 variables.*\n  ways out: .*wrt="):
+        symhess.compile(lambda x: x.sum() ** 2, np.ones(30), cache=False)
+    symhess.compile(lambda x: (x**2).sum(), np.ones(30), cache=False)  # 30 entries: compiles
