@@ -603,7 +603,7 @@ class Compiled:
             "expression": self._trace.output.reshape(-1)[0]._sympy_(), "source": self._built.source,
             "data": [(d.name, d.value) for d in self._trace.data], "lift": self._trace.lift,
             "layout": (layout.n, layout.m, layout.rows.tolist(), layout.cols.tolist(),
-                       layout.source_key, layout.simplify, layout.patterns),
+                       layout.source_key, layout.simplify, layout.patterns, layout.fills),
             "specs": [(s.name, s.shape, str(np.dtype(s.dtype))) for s in self._specs],
             "wrt": self.wrt, "single": self._single, "options": self._options,
             "timings": self._timings,
@@ -629,8 +629,8 @@ def _restore(state) -> Compiled:
     output[()] = se.sympify(state["expression"])
     data = tuple(Datum(name, placeholders(name, value.shape), value) for name, value in state["data"])
     trace = Trace(tuple(state["names"]), tuple(state["shapes"]), symbols, (output,), False, (), data, state["lift"])
-    n, m, rows, cols, key, mode, patterns = state["layout"]
-    layout = Layout(n, m, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), key, mode, patterns)
+    n, m, rows, cols, key, mode, patterns, fills = state["layout"]
+    layout = Layout(n, m, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), key, mode, patterns, fills)
     options = state["options"]
     module = restored_module(state["source"], layout, options)  # tier 0 now, Numba's kernels when compiled
     built = Built(module, layout, state["source"])

@@ -23,8 +23,8 @@ PICTURE_CELLS = 64
 """Widest sparsity picture in characters; larger patterns are drawn by blocks."""
 LABELLED = 24
 """Sparsity pictures up to this size name each row's variable."""
-PLOT_NAMES = 20
-"""Sparsity plots up to this size label their axes with variable names."""
+PLOT_NAME_SIZE = 5.0
+"""Sparsity plots label their axes with variable names when these fit at this font size (points)."""
 PLOT_MISSING = 'plotting the sparsity pattern needs matplotlib: pip install "symhess[plot]"'
 
 
@@ -285,18 +285,65 @@ def plot_sparsity(f, ax=None):
         _, ax = plt.subplots()
     names = [str(v) for v in f.variables]
     n = len(names)
-    rows, cols = pattern_indices(f)
     box = ax.get_window_extent()
     cell = 0.9 * min(box.width, box.height) * 72 / ax.figure.dpi / max(n, 1)
-    ax.plot(cols, rows, linestyle="none", marker="s", markersize=max(cell, 0.5), color="C0")
+    layout = f._built.layout
+    total = 0
+    for label, (rows, cols) in _filled_by(layout).items():
+        total += len(rows)
+        ax.plot(cols, rows, linestyle="none", marker="s", markersize=max(cell, 0.5), color=f"C{label}",
+                label=_fill_name(layout, label))
+    if layout.patterns:
+        ax.legend(loc="upper right", fontsize="small", markerscale=max(4 / max(cell, 0.5), 1))
+    for position, strength in _boundaries(f):
+        for line in (ax.axhline, ax.axvline):
+            line(position - 0.5, color="0.1" if strength else "0.45", linewidth=1.2 if strength else 0.6, zorder=3)
     ax.set_xlim(-0.5, n - 0.5)
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_aspect("equal")
-    if n <= PLOT_NAMES:
-        ax.set_xticks(range(n), names, rotation=90)
-        ax.set_yticks(range(n), names)
-    ax.set_title(f"Hessian sparsity: {n}×{n}, {len(rows)} structural non-zeros")
+    size = min(10.0, 0.75 * min(box.width, box.height) * 72 / ax.figure.dpi / max(n, 1))
+    if size >= PLOT_NAME_SIZE:  # the names fit
+        ax.set_xticks(range(n), names, rotation=90, fontsize=size)
+        ax.set_yticks(range(n), names, fontsize=size)
+    else:
+        from matplotlib.ticker import MaxNLocator
+
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"Hessian sparsity: {n}×{n}, {total} structural non-zeros")
     return ax
+
+
+def _filled_by(layout) -> dict:
+    """``{label: (rows, cols)}`` of the non-zeros (both triangles) each repeated term fills (0: the others)."""
+    fills = np.asarray(layout.fills, dtype=np.int64) if layout.fills else np.zeros(len(layout.rows), dtype=np.int64)
+    groups = {}
+    for label in np.unique(fills):
+        chosen = fills == label
+        rows, cols = layout.rows[chosen], layout.cols[chosen]
+        off = rows != cols
+        groups[int(label)] = (np.concatenate([rows, cols[off]]), np.concatenate([cols, rows[off]]))
+    return groups
+
+
+def _fill_name(layout, label: int) -> str:
+    if label == 0:
+        return "other terms"
+    pattern = layout.patterns[label - 1]
+    return f"{pattern['instances']} copies of a {pattern['variables']}×{pattern['variables']} block"
+
+
+def _boundaries(f) -> list[tuple[int, bool]]:
+    """Lines between the differentiated inputs (strong) and between the rows of an input of two or
+    more dimensions, e.g. the atoms of an (N, 3) array of positions (light)."""
+    lines = []
+    for k, i in enumerate(f.wrt):
+        start, shape = f._offsets[k], f._specs[i].shape
+        if k:
+            lines.append((start, True))
+        if len(shape) >= 2 and shape[-1] > 1 and len(shape) and np.prod(shape) > shape[-1]:
+            lines += [(start + r * shape[-1], False) for r in range(1, int(np.prod(shape[:-1])))]
+    return lines
 
 
 def new_figure():

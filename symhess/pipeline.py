@@ -61,6 +61,7 @@ class Layout:
     source_key: str
     simplify: str          # the simplification mode actually used
     patterns: tuple = ()   # repeated terms differentiated once: a dict each (see pattern_summary)
+    fills: tuple = ()      # per Hessian value, the repeated term writing it (k + 1), 0 for the other terms
 
 
 @dataclass
@@ -210,7 +211,8 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     progress.stage("jit")
     directory = cache_dir() if options.cache else _scratch_dir()
     layout = Layout(len(derivs.variables), len(derivs.parameters), derivs.rows, derivs.cols,
-                    source_key(source), mode, tuple(pattern_summary(part) for part in derivs.sums))
+                    source_key(source), mode, tuple(pattern_summary(part) for part in derivs.sums),
+                    pattern_fills(derivs))
     module = _tiers(source, directory, layout, timings, options.cache) if options.eager_jit else load(source, directory)
     timings["jit"] = time.perf_counter() - start
     return Built(module, layout, source, derivatives=derivs if shown else None)  # else inspection derives again
@@ -230,6 +232,17 @@ def pattern_summary(part) -> dict:
     return {"formula": formula if len(formula) <= 300 else formula[:297] + "...", "variables": counts["x"],
             "data": counts["data"], "locals": part.locals or counts["x"], "hessian_entries": len(part.hessian),
             "instances": group.count}
+
+
+def pattern_fills(derivs) -> tuple:
+    """For each upper-triangle Hessian value, which repeated term writes it (``k + 1``; 0: other terms)."""
+    if not derivs.sums:
+        return ()
+    fills = np.zeros(len(derivs.hessian), dtype=np.int64)
+    for k, part in enumerate(derivs.sums):
+        for *_, positions in part.hessian:
+            fills[list(positions)] = k + 1
+    return tuple(fills.tolist())
 
 
 def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
@@ -317,7 +330,7 @@ def _metadata_path(key: str):
     return cache_dir() / f"symhess_{key}.json"
 
 
-_FIELDS = ("n", "m", "rows", "cols", "source_key", "simplify", "patterns")
+_FIELDS = ("n", "m", "rows", "cols", "source_key", "simplify", "patterns", "fills")
 
 
 def _fields_hash(key: str, meta: dict) -> str:
@@ -328,7 +341,8 @@ def _fields_hash(key: str, meta: dict) -> str:
 def _to_disk(key: str, built: Built) -> None:
     layout = built.layout
     meta = {"n": layout.n, "m": layout.m, "rows": layout.rows.tolist(), "cols": layout.cols.tolist(),
-            "source_key": layout.source_key, "simplify": layout.simplify, "patterns": list(layout.patterns)}
+            "source_key": layout.source_key, "simplify": layout.simplify, "patterns": list(layout.patterns),
+            "fills": list(layout.fills)}
     meta["sha256"] = _fields_hash(key, meta)
     write_once(_metadata_path(key), json.dumps(meta))
 
@@ -344,7 +358,7 @@ def _from_disk(key: str, eager_jit: bool = True) -> Built | None:
             raise CacheError(f"{path} does not match its hash (edited or damaged)")
         layout = Layout(int(meta["n"]), int(meta["m"]), np.array(meta["rows"], dtype=np.int64),
                         np.array(meta["cols"], dtype=np.int64), str(meta["source_key"]), str(meta["simplify"]),
-                        tuple(dict(p) for p in meta.get("patterns", ())))
+                        tuple(dict(p) for p in meta.get("patterns", ())), tuple(meta.get("fills", ())))
         source_path = module_path(layout.source_key, path.parent)
         broken += [source_path, *numba_files(source_path)]
         expected = f"\nN = {layout.n}\nNNZ = {len(layout.rows)}\n"

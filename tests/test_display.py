@@ -119,7 +119,7 @@ def test_plot_sparsity_draws_the_pattern(small, monkeypatch):
 
     ax = small.plot_sparsity()
     try:
-        (line,) = ax.lines
+        (line,) = [line for line in ax.lines if line.get_marker() == "s"]  # the others: boundaries between inputs
         assert list(line.get_xdata()) == [0, 1, 2, 3] == list(line.get_ydata())
         assert [t.get_text() for t in ax.get_xticklabels()] == [str(v) for v in small.variables]
         assert "4 structural non-zeros" in ax.get_title()
@@ -132,3 +132,26 @@ def test_plot_sparsity_without_matplotlib_says_what_to_install(small, monkeypatc
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=re.escape('pip install "symhess[plot]"')):
         small.plot_sparsity()
+
+
+def test_plot_sparsity_colours_repeated_terms_and_draws_blocks(monkeypatch):
+    """Pairs of 6 atoms (15 copies of a 6 x 6 block) in their own colour, lines between atoms."""
+    pytest.importorskip("matplotlib", reason="plotting needs matplotlib (the plot extra)")
+    from symhess import loops, pipeline
+
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(loops, "SUM_TERMS", 10)
+
+    def energy(P):
+        s = ((P[:, None] - P[None]) ** 2).sum(-1)[np.triu_indices(6, 1)]
+        return (s**-6 - s**-3).sum()
+
+    P = np.stack([np.cos(np.arange(6.0)), np.sin(np.arange(6.0)), 0.3 * np.arange(6.0)], axis=1) * 1.5
+    f = symhess.compile(energy, P, cache=False)
+    figure = display.new_figure()
+    ax = f.plot_sparsity(figure.add_subplot())
+    (cells,) = [line for line in ax.lines if line.get_marker() == "s"]
+    assert cells.get_label() == "15 copies of a 6×6 block" and len(cells.get_xdata()) == 18 * 18
+    boundaries = [line for line in ax.lines if line.get_marker() != "s"]
+    assert len(boundaries) == 2 * 5  # between the 6 atoms, across and down
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["15 copies of a 6×6 block"]
