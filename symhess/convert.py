@@ -8,8 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def is_torch_type(kind: type) -> bool:
+    """Whether ``kind`` is torch's ``Tensor`` or a subclass (``Parameter``), without importing torch."""
+    return kind.__module__.split(".")[0] == "torch" and hasattr(kind, "detach")
+
+
 def is_torch_tensor(value) -> bool:
-    return type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach")
+    return is_torch_type(type(value))
 
 
 def is_tensor(value) -> bool:
@@ -67,8 +72,9 @@ def like(array: np.ndarray, template, dtype=None):
     return np.asarray(array, dtype=dtype if dtype is not None else result_dtype(template))
 
 
-def trace_style(inputs):
-    """(dtype, device) placeholders report while tracing, as the inputs' library would."""
+def compute_dtype(inputs):
+    """The dtype ``func`` computes in (and its value takes): PyTorch's promotion of the torch
+    inputs' dtypes if there are any, else NumPy's of the floating dtypes results take."""
     torch_inputs = [x for x in inputs if is_torch_tensor(x)]
     if torch_inputs:
         import torch
@@ -76,6 +82,11 @@ def trace_style(inputs):
         dtype = torch_inputs[0].dtype
         for x in torch_inputs[1:]:
             dtype = torch.promote_types(dtype, x.dtype)
-        return dtype, torch_inputs[0].device
-    dtypes = [result_dtype(x) for x in inputs] or [np.dtype(np.float64)]
-    return np.result_type(*dtypes), "cpu"
+        return dtype
+    return np.result_type(*[result_dtype(x) for x in inputs] or [np.dtype(np.float64)])
+
+
+def trace_style(inputs):
+    """(dtype, device) placeholders report while tracing, as the inputs' library would."""
+    device = next((x.device for x in inputs if is_torch_tensor(x)), "cpu")
+    return compute_dtype(inputs), device

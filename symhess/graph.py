@@ -1,105 +1,97 @@
-"""Drop-in results with ``create_graph=True``: torch tensors carrying symbolic autograd nodes."""
+"""Drop-in results with ``create_graph=True``: torch tensors carrying symbolic autograd nodes.
+
+With create_graph=True PyTorch keeps every result connected to its (re-wrapped) inputs, so its
+strict checks on the second derivative never fire for functions of the inputs; the checks on the
+function and its gradient (:mod:`symhess.strict`) run before these.
+"""
 
 from __future__ import annotations
 
-import numpy as np
 import symengine as se
 
-from .autograd import ExpressionNode, apply, differentiable_inputs
+from .autograd import apply, differentiable_inputs, directions
+from .convert import compute_dtype
+from .expression_lists import expression_list, split_blocks, split_vector
+from .jacobians import traced_list
 
-# With create_graph=True PyTorch keeps every result connected to its (re-wrapped) inputs, so
-# its strict checks on the second derivative never fire for functions of the inputs; the
-# checks on the function and its gradient (symhess.strict) still apply before this point.
+
+def _with_grad(function):
+    """As PyTorch: a graph even under ``torch.no_grad()``."""
+    def wrapped(*args):
+        import torch
+
+        with torch.enable_grad():
+            return function(*args)
+
+    wrapped.__doc__ = function.__doc__
+    return wrapped
 
 
+def _shapes(tensors) -> list:
+    return [tuple(x.shape) for x in tensors]
+
+
+def _cast_columns(blocks, inputs) -> tuple:
+    """Block ``[i][j]`` in input ``j``'s dtype, as PyTorch gives it."""
+    return tuple(tuple(block.to(inputs[j].dtype) for j, block in enumerate(row)) for row in blocks)
+
+
+@_with_grad
 def hessian_with_graph(compiled, inputs):
     """Hessian blocks as differentiable torch tensors (third and higher derivatives symbolic)."""
-    import torch
-
-    with torch.enable_grad():  # as PyTorch: a graph even under torch.no_grad()
-        return _hessian_with_graph(compiled, inputs)
-
-
-def _hessian_with_graph(compiled, inputs):
     derivs = compiled._derivatives()
     n = len(derivs.variables)
     dense = [[se.Integer(0)] * n for _ in range(n)]
     for (i, j), entry in derivs.hessian.items():
         dense[i][j] = dense[j][i] = entry
-    offsets = compiled._offsets
-    node = ExpressionNode.of([e for row in dense for e in row], derivs.variables)
+    node = expression_list([e for row in dense for e in row], derivs.variables)
     flat = apply(node, differentiable_inputs(inputs)).reshape(n, n)
-    return tuple(
-        tuple(flat[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]]
-              .reshape(tuple(inputs[i].shape) + tuple(inputs[j].shape)).to(inputs[j].dtype)
-              for j in range(len(inputs)))
-        for i in range(len(inputs)))
+    return _cast_columns(split_blocks(flat, _shapes(inputs), _shapes(inputs)), inputs)
 
 
+@_with_grad
 def product_with_graph(compiled, inputs, v):
     """``(func_output, hvp or vhp)`` as differentiable torch tensors."""
-    import torch
-
-    with torch.enable_grad():  # as PyTorch: a graph even under torch.no_grad()
-        return _product_with_graph(compiled, inputs, v)
-
-
-def _product_with_graph(compiled, inputs, v):
-    import torch
-
     derivs = compiled._derivatives()
-    offsets = compiled._offsets
-    node = ExpressionNode.of((derivs.value, *derivs.hvp), derivs.variables + derivs.direction)
-    directions = tuple(
-        (x.view_as(x) if x.requires_grad else x.detach()) if isinstance(x, torch.Tensor)
-        else torch.as_tensor(np.asarray(x, dtype=np.float64))
-        for x in v)
-    flat = apply(node, differentiable_inputs(inputs) + directions)
-    dtype = inputs[0].dtype
-    for x in inputs[1:]:
-        dtype = torch.promote_types(dtype, x.dtype)
-    func_output = flat[0].reshape(compiled._output_shape).to(dtype)
-    result = tuple(flat[1 + offsets[i]:1 + offsets[i + 1]].reshape(inputs[i].shape).to(inputs[i].dtype)
-                   for i in range(len(inputs)))
-    return func_output, result
+    node = expression_list((derivs.value, *derivs.hvp), derivs.variables + derivs.direction)
+    flat = apply(node, differentiable_inputs(inputs) + directions(v))
+    func_output = flat[0].reshape(compiled._output_shape).to(compute_dtype(inputs))
+    return func_output, _cast(split_vector(flat[1:], _shapes(inputs)), inputs)
 
 
-def jacobian_with_graph(trace, inputs, strict: bool = False):
+def _cast(pieces, templates) -> tuple:
+    return tuple(piece.to(template.dtype) for piece, template in zip(pieces, templates))
+
+
+@_with_grad
+def jacobian_with_graph(trace, inputs):
     """Jacobian blocks of a traced (tuple of) output(s) as differentiable torch tensors."""
-    import torch
-
-    from .differentiate import jacobian as sparse_jacobian
-
-    outputs = [e for out in trace.outputs for e in out.reshape(-1)]
-    variables = tuple(s for sym in trace.symbols for s in sym.reshape(-1))
-    m, n = len(outputs), len(variables)
+    listed = traced_list(trace)
+    m, n = len(listed.outputs), len(listed.variables)
     dense = [[se.Integer(0)] * n for _ in range(m)]
-    for (row, col), entry in sparse_jacobian(outputs, variables).items():
+    for (row, col), entry in listed.entries.items():
         dense[row][col] = entry
-    node = ExpressionNode.of([e for row in dense for e in row], variables)
-    out_offsets = np.cumsum([0] + [o.size for o in trace.outputs])
-    in_offsets = np.cumsum([0] + [int(np.prod(s, dtype=np.int64)) for s in trace.shapes])
-    if strict:
-        _check_jacobian_graph(dense, set(variables), out_offsets, in_offsets)
-    with torch.enable_grad():
-        flat = apply(node, differentiable_inputs(inputs)).reshape(m, n)
-        return tuple(
-            tuple(flat[out_offsets[i]:out_offsets[i + 1], in_offsets[j]:in_offsets[j + 1]]
-                  .reshape(tuple(trace.outputs[i].shape) + tuple(inputs[j].shape)).to(inputs[j].dtype)
-                  for j in range(len(inputs)))
-            for i in range(len(trace.outputs)))
+    node = expression_list([e for row in dense for e in row], listed.variables)
+    flat = apply(node, differentiable_inputs(inputs)).reshape(m, n)
+    return _cast_columns(split_blocks(flat, [out.shape for out in trace.outputs], _shapes(inputs)), inputs)
 
 
-def _check_jacobian_graph(dense, variables, out_offsets, in_offsets):
-    """PyTorch's strict checks of jacobian(create_graph=True), in its loop order: per output
-    and element, each input's row part must exist and must itself depend on the inputs."""
-    from .strict import BLOCK_INDEPENDENT, GRAPH_JACOBIAN_CONSTANT
+@_with_grad
+def vjp_with_graph(trace, inputs, v):
+    """``(outputs, v @ J)`` as differentiable torch tensors (of the inputs and of ``v``)."""
+    listed = traced_list(trace)
+    flat = apply(listed.followed_by(listed.vjp_list), differentiable_inputs(inputs) + directions(v))
+    m, dtype = len(listed.outputs), compute_dtype(inputs)
+    outputs = tuple(y.to(dtype) for y in split_vector(flat[:m], [out.shape for out in trace.outputs]))
+    return outputs, _cast(split_vector(flat[m:], _shapes(inputs)), inputs)
 
-    for i in range(len(out_offsets) - 1):
-        for row in range(out_offsets[i], out_offsets[i + 1]):
-            for j in range(len(in_offsets) - 1):
-                part = dense[row][in_offsets[j]:in_offsets[j + 1]]
-                if all(e == 0 for e in part):
-                    raise RuntimeError(BLOCK_INDEPENDENT.format(i, j))
-                if not any(e.free_symbols & variables for e in part):
-                    raise RuntimeError(GRAPH_JACOBIAN_CONSTANT.format(i))
+
+@_with_grad
+def jvp_with_graph(trace, inputs, v):
+    """``(outputs, J @ v)`` as differentiable torch tensors (of the inputs and of ``v``)."""
+    listed = traced_list(trace)
+    flat = apply(listed.followed_by(listed.jvp_list), differentiable_inputs(inputs) + directions(v))
+    m, dtype = len(listed.outputs), compute_dtype(inputs)
+    shapes = [out.shape for out in trace.outputs]
+    return (tuple(y.to(dtype) for y in split_vector(flat[:m], shapes)),
+            tuple(y.to(dtype) for y in split_vector(flat[m:], shapes)))

@@ -26,6 +26,11 @@ BLOCK_INDEPENDENT = ("Output {0} of the user-provided function is independent of
 HVP_INDEPENDENT = ("The hessian of the user-provided function is independent of entry {0} in the "
                    "grad_jacobian. This is not allowed in strict mode as it prevents from using the "
                    "double backward trick to replace forward mode AD.")
+GRAD_INPUT_INDEPENDENT = ("The gradient with respect to input {0} is independent of the inputs of the "
+                          "user-provided function. This is not allowed in strict mode.")
+BACK_TRICK_INDEPENDENT = ("The gradient with respect to the input is independent of entry {0} in the "
+                          "grad_outputs when using the double backward trick to compute forward mode "
+                          "gradients. This is not allowed in strict mode.")
 VHP_INDEPENDENT = ("The jacobian of the user-provided function is independent of input {0}. This is "
                    "not allowed in strict mode.")
 
@@ -101,3 +106,110 @@ def check_product(compiled, fn_name: str) -> None:
             raise RuntimeError(HVP_INDEPENDENT.format(i))
         if fn_name == "vhp" and not any(i in r for r in jacobian_reached):
             raise RuntimeError(VHP_INDEPENDENT.format(i))
+
+
+# ----- functions of tensor or tuple values: jacobian, vjp, jvp ------------------------------
+# ``listed`` is the trace's ExpressionList (outputs flattened in order over the inputs' symbols),
+# ``rows``/``columns`` the offsets of the outputs and inputs in it (expression_lists.offsets).
+
+def _blocks(trace) -> list[set]:
+    return [set(symbols.reshape(-1)) for symbols in trace.symbols]
+
+
+def _reached(trace, blocks) -> list[set]:
+    """Per output, the input blocks its autograd graph reaches."""
+    reached = []
+    for out in trace.outputs:
+        symbols, _ = graph_inputs(out.reshape(-1))
+        reached.append({j for j, block in enumerate(blocks) if symbols & block})
+    return reached
+
+
+def check_jacobian(trace) -> None:
+    """PyTorch's strict check of ``jacobian`` after :func:`check_outputs`: an output whose autograd
+    graph (:func:`graph_inputs`) does not reach an input.  Connections, not non-zero derivatives:
+    ``floor(x)`` reaches ``x``; a ``requires_grad_()`` leaf cut from the inputs reaches none."""
+    blocks = _blocks(trace)
+    for i, reached in enumerate(_reached(trace, blocks)):
+        for j in range(len(blocks)):
+            if j not in reached:
+                raise RuntimeError(BLOCK_INDEPENDENT.format(i, j))
+
+
+def _terms(listed) -> list[tuple]:
+    """``(row, column, entry)`` of the structurally non-zero Jacobian entries."""
+    return [(row, column, entry) for (row, column), entry in listed.entries.items() if entry != 0]
+
+
+def check_jacobian_graph(listed, rows, columns) -> None:
+    """PyTorch's strict checks of jacobian(create_graph=True), in its loop order: per output and
+    element, each input's part of the row must exist and must itself depend on the inputs."""
+    variables = set(listed.variables)
+    by_row: dict[int, list] = {}
+    for row, column, entry in _terms(listed):
+        by_row.setdefault(row, []).append((column, entry))
+    for i in range(len(rows) - 1):
+        for row in range(rows[i], rows[i + 1]):
+            for j in range(len(columns) - 1):
+                part = [e for column, e in by_row.get(row, ()) if columns[j] <= column < columns[j + 1]]
+                if not part:
+                    raise RuntimeError(BLOCK_INDEPENDENT.format(i, j))
+                if not any(e.free_symbols & variables for e in part):
+                    raise RuntimeError(GRAPH_JACOBIAN_CONSTANT.format(i))
+
+
+def _owner(at: list[int]) -> list[int]:
+    """The block of each flat position, for block offsets ``at``."""
+    return [k for k in range(len(at) - 1) for _ in range(at[k], at[k + 1])]
+
+
+def _requires_grad(terms, variables: set, v_requires_grad) -> bool:
+    """Whether a sum of terms ``J[row, column] * v[...]`` requires grad under create_graph=True:
+    an entry depends on the inputs, or multiplies a ``v`` that requires grad."""
+    return any(entry.free_symbols & variables or v_requires_grad(row, column) for row, column, entry in terms)
+
+
+def _unreached_input(trace) -> int | None:
+    """The first input no output's autograd graph reaches (``autograd.grad`` gives it None)."""
+    blocks = _blocks(trace)
+    reached = set().union(*_reached(trace, blocks))
+    return next((i for i in range(len(blocks)) if i not in reached), None)
+
+
+def check_vjp(trace, listed, rows, columns, create_graph: bool, v_requires_grad) -> None:
+    """vjp's checks after those of the outputs and of ``v``: an input no output reaches, then, with
+    create_graph, a result (``v @ J``, by input) that requires no grad."""
+    unreached = _unreached_input(trace)
+    if unreached is not None:
+        raise RuntimeError(OUTPUT_INDEPENDENT.format(unreached))
+    if create_graph:
+        input_of, output_of = _owner(columns), _owner(rows)
+        variables, terms = set(listed.variables), _terms(listed)
+        for i in range(len(columns) - 1):
+            part = [term for term in terms if input_of[term[1]] == i]
+            if not _requires_grad(part, variables, lambda row, _: v_requires_grad[output_of[row]]):
+                raise RuntimeError(GRAPH_JACOBIAN_CONSTANT.format(i))
+
+
+def check_jvp(trace, listed, rows, columns, create_graph: bool, v_requires_grad) -> None:
+    """jvp's checks after the outputs', along its double backward: an input no output reaches; an
+    input whose gradient ``u @ J`` is zero (it requires no grad); an output whose Jacobian row is
+    zero (``u_k`` unused); then, with create_graph, a result (``J @ v``) that requires no grad."""
+    blocks = _blocks(trace)
+    reached = set().union(*_reached(trace, blocks))
+    input_of, output_of = _owner(columns), _owner(rows)
+    terms = _terms(listed)
+    for i in range(len(blocks)):  # input by input, as PyTorch's _check_requires_grad
+        if i not in reached:
+            raise RuntimeError(OUTPUT_INDEPENDENT.format(i))
+        if not any(input_of[column] == i for _, column, _ in terms):
+            raise RuntimeError(GRAD_INPUT_INDEPENDENT.format(i))
+    for k in range(len(rows) - 1):
+        if not any(output_of[row] == k for row, _, _ in terms):
+            raise RuntimeError(BACK_TRICK_INDEPENDENT.format(k))
+    if create_graph:
+        variables = set(listed.variables)
+        for k in range(len(rows) - 1):
+            part = [term for term in terms if output_of[term[0]] == k]
+            if not _requires_grad(part, variables, lambda _, column: v_requires_grad[input_of[column]]):
+                raise RuntimeError(GRAPH_JACOBIAN_CONSTANT.format(k))

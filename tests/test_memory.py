@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import symhess
-from symhess import autograd, functional, jacobians, jit, pipeline
+from symhess import expression_lists, functional, jit, pipeline
 from symhess.lru import LRU, LRUSet
 from symhess.tracing import elementwise
 
@@ -35,7 +35,7 @@ def test_lru_drops_the_least_recently_used():
 
 
 CACHES = [(pipeline, "_MEMORY"), (functional, "_COMPILED"), (functional, "_LIFTS"), (jit, "_LOADED"),
-          (jacobians, "_MEMORY"), (autograd, "_NODES"), (elementwise, "_SYMPY_SYMBOLS")]
+          (expression_lists, "_LISTS"), (elementwise, "_SYMPY_SYMBOLS")]
 
 
 @pytest.mark.parametrize(("module", "name"), CACHES, ids=lambda item: getattr(item, "__name__", item))
