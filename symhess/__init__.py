@@ -4,7 +4,8 @@ __version__ = "0.1.0"
 
 from .api_trace import trace
 from .compiled import Compiled, compile  # noqa: A004 - the public name is fixed by API.md
-from .functional import hessian, hvp, jacobian, vhp
+from .functional import hessian, hvp, jacobian, jvp, vhp, vjp
 from .tracing import TraceError
 
-__all__ = ["Compiled", "TraceError", "__version__", "compile", "hessian", "hvp", "jacobian", "trace", "vhp"]
+__all__ = ["Compiled", "TraceError", "__version__", "compile", "hessian", "hvp", "jacobian", "jvp", "trace", "vhp",
+           "vjp"]

@@ -449,10 +449,10 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     _require_floating(inputs)
     trace = _vector_trace(func, inputs, "vjp", strict, create_graph)
     v = _direction(v, [out.shape for out in trace.outputs], trace.output_is_tuple, "vjp", _OUTPUT_IS)
-    graph = _with_graph(create_graph, inputs)
+    with_graph = _with_graph(create_graph, inputs)
     if strict:
-        strict_checks.check_vjp(trace, jacobians.traced_list(trace), *_layout(trace), graph, _requires_grad(v))
-    if graph:
+        strict_checks.check_vjp(trace, jacobians.traced_list(trace), *_layout(trace), with_graph, _requires_grad(v))
+    if with_graph:
 
         outputs, result = graph.vjp_with_graph(trace, inputs, v)
     else:
@@ -486,10 +486,10 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     _require_floating(inputs)
     v = _direction(v, [np.shape(x) for x in inputs], is_inputs_tuple, "jvp", _INPUT_IS)
     trace = _vector_trace(func, inputs, "jvp", strict, create_graph)
-    graph = _with_graph(create_graph, inputs)
+    with_graph = _with_graph(create_graph, inputs)
     if strict:
-        strict_checks.check_jvp(trace, jacobians.traced_list(trace), *_layout(trace), graph, _requires_grad(v))
-    if graph:
+        strict_checks.check_jvp(trace, jacobians.traced_list(trace), *_layout(trace), with_graph, _requires_grad(v))
+    if with_graph:
 
         outputs, result = graph.jvp_with_graph(trace, inputs, v)
     else:

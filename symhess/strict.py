@@ -169,47 +169,38 @@ def _requires_grad(terms, variables: set, v_requires_grad) -> bool:
     return any(entry.free_symbols & variables or v_requires_grad(row, column) for row, column, entry in terms)
 
 
-def _unreached_input(trace) -> int | None:
-    """The first input no output's autograd graph reaches (``autograd.grad`` gives it None)."""
-    blocks = _blocks(trace)
-    reached = set().union(*_reached(trace, blocks))
-    return next((i for i in range(len(blocks)) if i not in reached), None)
-
-
 def check_vjp(trace, listed, rows, columns, create_graph: bool, v_requires_grad) -> None:
-    """vjp's checks after those of the outputs and of ``v``: an input no output reaches, then, with
-    create_graph, a result (``v @ J``, by input) that requires no grad."""
-    unreached = _unreached_input(trace)
-    if unreached is not None:
-        raise RuntimeError(OUTPUT_INDEPENDENT.format(unreached))
-    if create_graph:
-        input_of, output_of = _owner(columns), _owner(rows)
-        variables, terms = set(listed.variables), _terms(listed)
-        for i in range(len(columns) - 1):
-            part = [term for term in terms if input_of[term[1]] == i]
-            if not _requires_grad(part, variables, lambda row, _: v_requires_grad[output_of[row]]):
-                raise RuntimeError(GRAPH_JACOBIAN_CONSTANT.format(i))
-
-
-def check_jvp(trace, listed, rows, columns, create_graph: bool, v_requires_grad) -> None:
-    """jvp's checks after the outputs', along its double backward: an input no output reaches; an
-    input whose gradient ``u @ J`` is zero (it requires no grad); an output whose Jacobian row is
-    zero (``u_k`` unused); then, with create_graph, a result (``J @ v``) that requires no grad."""
+    """vjp's checks after those of the outputs and of ``v``, input by input (PyTorch's
+    ``_fill_in_zeros``): no output reaches it, or, with create_graph, its product ``v @ J``
+    requires no grad."""
     blocks = _blocks(trace)
     reached = set().union(*_reached(trace, blocks))
     input_of, output_of = _owner(columns), _owner(rows)
-    terms = _terms(listed)
-    for i in range(len(blocks)):  # input by input, as PyTorch's _check_requires_grad
+    variables, terms = set(listed.variables), _terms(listed)
+    for i in range(len(blocks)):
+        if i not in reached:
+            raise RuntimeError(OUTPUT_INDEPENDENT.format(i))
+        part = [term for term in terms if input_of[term[1]] == i]
+        if create_graph and not _requires_grad(part, variables, lambda row, _: v_requires_grad[output_of[row]]):
+            raise RuntimeError(GRAPH_JACOBIAN_CONSTANT.format(i))
+
+
+def check_jvp(trace, listed, rows, columns, create_graph: bool, v_requires_grad) -> None:
+    """jvp's checks after the outputs', along its double backward: input by input, no output reaches
+    it or its gradient ``u @ J`` is zero (requires no grad); then output by output, its Jacobian row
+    is zero (``u_k`` unused) or, with create_graph, its product ``J @ v`` requires no grad."""
+    blocks = _blocks(trace)
+    reached = set().union(*_reached(trace, blocks))
+    input_of, output_of = _owner(columns), _owner(rows)
+    variables, terms = set(listed.variables), _terms(listed)
+    for i in range(len(blocks)):
         if i not in reached:
             raise RuntimeError(OUTPUT_INDEPENDENT.format(i))
         if not any(input_of[column] == i for _, column, _ in terms):
             raise RuntimeError(GRAD_INPUT_INDEPENDENT.format(i))
     for k in range(len(rows) - 1):
-        if not any(output_of[row] == k for row, _, _ in terms):
+        part = [term for term in terms if output_of[term[0]] == k]
+        if not part:
             raise RuntimeError(BACK_TRICK_INDEPENDENT.format(k))
-    if create_graph:
-        variables = set(listed.variables)
-        for k in range(len(rows) - 1):
-            part = [term for term in terms if output_of[term[0]] == k]
-            if not _requires_grad(part, variables, lambda _, column: v_requires_grad[input_of[column]]):
-                raise RuntimeError(GRAPH_JACOBIAN_CONSTANT.format(k))
+        if create_graph and not _requires_grad(part, variables, lambda _, column: v_requires_grad[input_of[column]]):
+            raise RuntimeError(GRAPH_JACOBIAN_CONSTANT.format(k))

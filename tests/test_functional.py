@@ -222,3 +222,74 @@ def test_strict_independent_input_raises_and_non_strict_gives_zeros():
     H = symhess.hessian(f, (np.ones(2), np.ones(2)))
     np.testing.assert_array_equal(H[1][1], np.zeros((2, 2)))
     np.testing.assert_array_equal(H[0][1], np.zeros((2, 2)))
+
+
+# ----- vjp and jvp (NumPy; side by side with PyTorch in test_torch_products.py) ---------------
+
+def two_outputs(x, y):
+    return np.sin(x) * y.sum(), (x * y).prod()
+
+
+def test_vjp_and_jvp_are_products_with_the_jacobian(rng):
+    inputs, v_out, v_in = (rng.random(3), rng.random(3)), (rng.random(3), rng.random()), (rng.random(3), rng.random(3))
+    J = symhess.jacobian(two_outputs, inputs)
+    value, vjp = symhess.vjp(two_outputs, inputs, v_out)
+    np.testing.assert_allclose(value[0], two_outputs(*inputs)[0], rtol=1e-14)
+    for j in range(2):
+        np.testing.assert_allclose(vjp[j], v_out[0] @ J[0][j] + v_out[1] * J[1][j], rtol=1e-12)
+    value, jvp = symhess.jvp(two_outputs, inputs, v_in)
+    assert isinstance(value, tuple) and isinstance(jvp, tuple) and np.shape(jvp[1]) == ()
+    for i in range(2):
+        np.testing.assert_allclose(jvp[i], J[i][0] @ v_in[0] + J[i][1] @ v_in[1], rtol=1e-12)
+
+
+def test_vjp_and_jvp_structure_and_dtypes():
+    x = np.array([1.0, 2.0], dtype=np.float32)
+    value, product = symhess.vjp(lambda a: a**2, x, np.ones(2))
+    assert value.dtype == product.dtype == np.float32 and product.shape == (2,)
+    np.testing.assert_allclose(product, [2.0, 4.0])
+    value, product = symhess.jvp(lambda a: (a**2).sum().reshape(1, 1), (x,), (np.ones(2),))
+    assert value.shape == product.shape == (1, 1) and product.dtype == np.float32 and product[0, 0] == 6.0
+    assert symhess.vjp(lambda a: a**3, 2.0) == (8.0, 12.0)
+    assert symhess.jvp(lambda a: a**3, np.array([2.0])) == (np.array([8.0]), np.array([12.0]))
+
+
+@pytest.mark.parametrize(("api", "v", "message"), [
+    ("vjp", None, "The vector v can only be None if the user-provided function returns a single Tensor with a single "
+                  "element."),
+    ("jvp", None, "The vector v can only be None if the input to the user-provided function is a single Tensor with a "
+                  "single element."),
+    ("vjp", np.ones(3), "v has invalid size: should be torch.Size([2]) but got torch.Size([3])."),
+    ("jvp", (np.ones(2), np.ones(2)), "The given v should contain a single Tensor."),
+])
+def test_vjp_and_jvp_validate_v_as_pytorch(api, v, message):
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        getattr(symhess, api)(lambda a: a * 2, np.ones(2), v)
+
+
+@pytest.mark.parametrize("api", ["vjp", "jvp"])
+def test_vjp_and_jvp_strict(api):
+    """strict: PyTorch's RuntimeError for an unused input; lax: zeros for it."""
+    inputs, v = (np.ones(2), np.ones(2)), np.ones(2)
+    v = (v, v) if api == "jvp" else v
+    with pytest.raises(RuntimeError, match="independent of input 1"):
+        getattr(symhess, api)(lambda a, b: a * 2, inputs, v, strict=True)
+    _, product = getattr(symhess, api)(lambda a, b: a * 2, inputs, v)
+    np.testing.assert_array_equal(product[1] if api == "vjp" else product, [0.0, 0.0] if api == "vjp" else [2.0, 2.0])
+
+
+def test_vector_functions_compile_once_for_new_data(rng):
+    """The arrays func reads are runtime data: a loop over new batches reuses one expression list."""
+    from symhess import expression_lists
+
+    w = rng.random(3)
+    for step in range(3):
+        X = rng.random((4, 3))
+        before = len(expression_lists._LISTS)
+        J = symhess.jacobian(lambda w: np.tanh(X @ w), w)  # noqa: B023 - called now
+        _, vjp = symhess.vjp(lambda w: np.tanh(X @ w), w, np.ones(4))  # noqa: B023
+        if step:
+            assert len(expression_lists._LISTS) == before
+        expected = (1 - np.tanh(X @ w) ** 2)[:, None] * X
+        np.testing.assert_allclose(J, expected, rtol=1e-12)
+        np.testing.assert_allclose(vjp, expected.sum(axis=0), rtol=1e-12)
