@@ -7,7 +7,6 @@ inspection attributes: symbols, expressions, sparsity, generated source, stats.
 
 from __future__ import annotations
 
-import copy
 import functools
 import time
 from dataclasses import dataclass
@@ -160,7 +159,8 @@ class Compiled:
         self._value_dtype = np.result_type(*(np.dtype(s.dtype) for s in specs))
         self._lean = self._fast if self._fast_dtype else None  # NumPy float64 in and out: no conversions
         self._lean_square = self._fast + self._fast if self._lean is not None else None
-        self._has_points = hasattr(self._kernels, "hessian_into")  # no parameters: entries with few arguments
+        # no parameters: entries with few arguments (not hasattr: tier 0 would wait for Numba to answer it)
+        self._has_points = built.layout.m == 0
         self._points = self._has_points and self._lean is not None and len(self._lean) == 1 and trace.output.shape == ()
         self._scalar = self._value_dtype.type
         self._square = (built.layout.n, built.layout.n)
@@ -276,7 +276,8 @@ class Compiled:
             raise ValueError(f"data of {flat.size} values for a function compiled with {self._data.size}")
         if not flat.size:
             return self
-        bound = copy.copy(self)
+        bound = object.__new__(Compiled)  # not copy.copy: that would go through __reduce__ (pickling)
+        bound.__dict__.update(self.__dict__)
         bound._data, bound._shared_data = flat, flat.reshape(1, -1)
         return bound
 
