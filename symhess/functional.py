@@ -1,20 +1,26 @@
-"""Drop-in ``hessian``, ``hvp``, ``vhp`` and ``jacobian`` of ``torch.autograd.functional``.
+"""Drop-in ``hessian``, ``hvp``, ``vhp``, ``jacobian``, ``vjp`` and ``jvp`` of
+``torch.autograd.functional``.
 
 Same signatures, shapes, nesting, validation errors (PyTorch's exception types
 and texts) and ``strict`` semantics, on NumPy arrays, Python numbers or torch
 tensors.  Each call re-traces ``func`` (so captured constants stay current) and
-reuses the compiled pipeline when the traced expression is unchanged.
+reuses the compiled code when the traced expression is unchanged: the compiled
+pipeline for scalar functions, an expression list (:mod:`symhess.expression_lists`)
+for ``jacobian``, ``vjp`` and ``jvp``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 
 import numpy as np
 
+from . import graph, jacobians
 from . import strict as strict_checks
 from .compiled import compile_trace
-from .convert import is_tensor, is_torch_tensor, like, result_dtype, to_float64, trace_style
+from .convert import compute_dtype, is_tensor, is_torch_tensor, is_torch_type, like, result_dtype, to_float64, trace_style
+from .expression_lists import offsets
 from .lru import LRU, LRUSet
 from .pipeline import Options, trace_key
 from .plans import hessian_plan, product_plan, store_as
@@ -41,17 +47,31 @@ def _torch_size(shape) -> str:
     return f"torch.Size([{', '.join(str(n) for n in shape)}])"
 
 
-def _validate_v(v, inputs, is_inputs_tuple):
-    if len(v) != len(inputs):
-        if is_inputs_tuple:
-            raise RuntimeError(f"v is a tuple of invalid length: should be {len(inputs)} but got {len(v)}.")
+def _validate_v(v, shapes, is_other_tuple):
+    """PyTorch's ``_validate_v``: ``v`` (a tuple of tensors) shaped as ``shapes`` (the inputs', or
+    for vjp the outputs'), whose tuple-ness is ``is_other_tuple``."""
+    if len(v) != len(shapes):
+        if is_other_tuple:
+            raise RuntimeError(f"v is a tuple of invalid length: should be {len(shapes)} but got {len(v)}.")
         raise RuntimeError("The given v should contain a single Tensor.")
-    for index, (el_v, el_in) in enumerate(zip(v, inputs)):
-        if np.shape(to_float64(el_v)) != np.shape(to_float64(el_in)):
-            prepend = f"Entry {index} in " if is_inputs_tuple else ""
-            raise RuntimeError(f"{prepend}v has invalid size: should be "
-                               f"{_torch_size(np.shape(to_float64(el_in)))} but got "
-                               f"{_torch_size(np.shape(to_float64(el_v)))}.")
+    for index, (el_v, shape) in enumerate(zip(v, shapes)):
+        if tuple(np.shape(el_v)) != tuple(shape):
+            prepend = f"Entry {index} in " if is_other_tuple else ""
+            raise RuntimeError(f"{prepend}v has invalid size: should be {_torch_size(shape)} but got "
+                               f"{_torch_size(np.shape(el_v))}.")
+
+
+def _direction(v, shapes, is_other_tuple, fn_name: str, none_message: str) -> tuple:
+    """``v`` as a tuple shaped as ``shapes``, validated as PyTorch does; ``None`` is a one only
+    for a single one-element tensor, else ``none_message``'s RuntimeError."""
+    if v is not None:
+        _, v = _as_tuple(v, "v", fn_name)
+        _validate_v(v, shapes, is_other_tuple)
+        return v
+    if len(shapes) != 1 or int(np.prod(shapes[0], dtype=np.int64)) != 1:
+        raise RuntimeError(f"The vector v can only be None if the {none_message} a single Tensor with a "
+                           "single element.")
+    return (np.ones(shapes[0]),)
 
 
 _TRACES: OrderedDict = OrderedDict()
@@ -128,19 +148,14 @@ def _plan(func, inputs, fn_name: str):
 
 
 _NO_DATA = np.zeros(0)
+_INPUT_IS = "input to the user-provided function is"  # when v may be None: hvp, vhp, jvp
+_OUTPUT_IS = "user-provided function returns"  # vjp
 
 
 def _output_store(inputs):
     """How ``func_output`` is returned: as PyTorch gives it for torch inputs, else NumPy."""
     kinds = {is_torch_tensor(x) for x in inputs}
-    if kinds == {True}:
-        import torch
-
-        dtype = inputs[0].dtype
-        for x in inputs[1:]:
-            dtype = torch.promote_types(dtype, x.dtype)
-        return store_as(inputs[0], str(dtype).removeprefix("torch."))
-    return store_as(inputs[0], str(_output_dtype(inputs))) if kinds == {False} else None
+    return store_as(inputs[0], str(compute_dtype(inputs)).removeprefix("torch.")) if len(kinds) == 1 else None
 
 
 def _signature(x):
@@ -176,8 +191,8 @@ def _check_output_types(types, is_tuple, fn_name):
 
 def _tensor_type(kind) -> bool:
     """A tensor for the contract (API.md): NumPy, torch, and Python numbers (a constant's derivatives are zeros)."""
-    return (issubclass(kind, (Tensor, np.ndarray, np.generic, float, int)) and not issubclass(kind, bool)) or (
-        kind.__module__.split(".")[0] == "torch" and kind.__name__ == "Tensor")
+    return (issubclass(kind, (Tensor, np.ndarray, np.generic, float, int)) and not issubclass(kind, bool)) or \
+        is_torch_type(kind)
 
 
 _COMPILED: dict = LRU(64)
@@ -199,22 +214,13 @@ def _restore(array, template, dtype=None):
     return like(array, template, dtype)
 
 
-def _output_dtype(inputs):
-    floats = [np.dtype(getattr(x, "dtype", np.float64)) for x in inputs if not is_torch_tensor(x)]
-    floats = [d if d.kind == "f" else np.dtype(np.float64) for d in floats]
-    return np.result_type(*floats) if floats else np.dtype(np.float64)
-
-
-def _func_output(value, inputs, compiled):
+def _func_output(value, inputs):
+    """A value of ``func`` (or a product in its output's space) in the type PyTorch gives: the
+    dtype ``func`` computes in, torch if an input is."""
     template = next((x for x in inputs if is_torch_tensor(x)), None)
-    if template is not None:
-        import torch
-
-        dtype = inputs[0].dtype
-        for x in inputs[1:]:
-            dtype = torch.promote_types(dtype, x.dtype)
-        return like(np.asarray(value), template, dtype)
-    return np.asarray(value, dtype=_output_dtype(inputs))
+    if template is None:
+        return np.asarray(value, dtype=compute_dtype(inputs))
+    return like(np.asarray(value), template, compute_dtype(inputs))
 
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
@@ -259,10 +265,9 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     _, compiled = _traced(func, inputs, "hessian", strict, lift=not create_graph)
     if strict:
         strict_checks.check_hessian(compiled, vectorize)
-    if create_graph and any(is_torch_tensor(x) for x in inputs):
-        from .graph import hessian_with_graph
+    if _with_graph(create_graph, inputs):
 
-        result = hessian_with_graph(compiled, inputs)
+        result = graph.hessian_with_graph(compiled, inputs)
         return result if is_tuple else result[0][0]
     blocks = compiled.hessian(*inputs)
     result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))
@@ -306,25 +311,17 @@ def _product(func, inputs, v, strict, fn_name, create_graph=False):
             func_output, result = plan(items, directions, data)
             return func_output, (result if is_tuple else result[0])
     is_tuple, inputs = _as_tuple(inputs, "inputs", fn_name)
-    if v is not None:
-        _, v = _as_tuple(v, "v", fn_name)
-        _validate_v(v, inputs, is_tuple)
-    elif len(inputs) != 1 or np.size(to_float64(inputs[0])) != 1:
-        raise RuntimeError("The vector v can only be None if the input to the user-provided "
-                           "function is a single Tensor with a single element.")
-    else:
-        v = (np.ones(np.shape(to_float64(inputs[0]))),)
+    v = _direction(v, [np.shape(x) for x in inputs], is_tuple, fn_name, _INPUT_IS)
     _require_floating(inputs)
     _, compiled = _traced(func, inputs, fn_name, strict, lift=not create_graph)
     if strict:
         strict_checks.check_product(compiled, fn_name)
-    if create_graph and any(is_torch_tensor(x) for x in inputs):
-        from .graph import product_with_graph
+    if _with_graph(create_graph, inputs):
 
-        func_output, result = product_with_graph(compiled, inputs, v)
+        func_output, result = graph.product_with_graph(compiled, inputs, v)
         return func_output, (result if is_tuple else result[0])
     value, product = compiled.hvp(*inputs, v=tuple(to_float64(x) for x in v))
-    func_output = _func_output(value, inputs, compiled)
+    func_output = _func_output(value, inputs)
     result = tuple(_restore(product[i], inputs[i]) for i in range(len(inputs)))
     return func_output, (result if is_tuple else result[0])
 
@@ -375,8 +372,6 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
         One array for one input and one output; a tuple over inputs for a tuple of inputs,
         over outputs for a tuple of outputs, and a tuple of tuples ``J[i][j]`` for both.
     """
-    from .jacobians import evaluate_jacobian
-
     if strategy not in STRATEGIES:
         raise AssertionError(
             'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your '
@@ -386,20 +381,158 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
         _check_forward_mode(strict, vectorize, create_graph)
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
     _require_floating(inputs)
-    trace = trace_function(func, [np.shape(to_float64(x)) for x in inputs], style=trace_style(inputs))
-    _check_output_types(trace.output_types, trace.output_is_tuple, "jacobian")
-    if strict:
-        strict_checks.check_outputs(trace)
+    trace = _vector_trace(func, inputs, "jacobian", strict, create_graph)
     if vectorize and strict:
         raise RuntimeError(strict_checks.VECTORIZE_STRICT)
-    if create_graph and any(is_torch_tensor(x) for x in inputs):
-        from .graph import jacobian_with_graph
+    if _with_graph(create_graph, inputs):
 
-        result = jacobian_with_graph(trace, inputs, strict)
+        if strict:
+            strict_checks.check_jacobian_graph(jacobians.traced_list(trace), *_layout(trace))
+        result = graph.jacobian_with_graph(trace, inputs)
     else:
-        blocks = evaluate_jacobian(trace, inputs, strict)
-        result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))
-                       for i in range(len(blocks)))
+        if strict:
+            strict_checks.check_jacobian(trace)
+        blocks = jacobians.jacobian(trace, inputs)
+        result = tuple(tuple(_restore(block, inputs[j]) for j, block in enumerate(row)) for row in blocks)
     if not is_inputs_tuple:
         result = tuple(row[0] for row in result)
     return result if trace.output_is_tuple else result[0]
+
+
+def _vector_trace(func, inputs, fn_name: str, strict: bool, create_graph: bool):
+    """Trace a function of tensor or tuple values and apply PyTorch's checks of its outputs.
+
+    The arrays ``func`` reads are runtime data (new values of the same shapes reuse the compiled
+    code), except with create_graph, whose results are functions of the inputs alone.  As in
+    :func:`_traced`, once two traces under the same fingerprint agree, later calls bind the data
+    ``func`` reads now to the first trace instead of tracing again."""
+    lift = not create_graph
+    signature = tuple(_signature(x) for x in inputs)
+    found = _reads(func, lift)
+    key = (lift, found.key, signature) if found is not None and found.key is not None else None
+    entry = _VECTOR_TRACES.get(key) if key is not None else None
+    if entry is not None and entry[1]:
+        trace = _with_data(entry[0], found.data)
+    else:
+        choice = _LIFTS.get(getattr(func, "__code__", None), "all") if lift else "none"
+        trace = trace_function(func, [np.shape(x) for x in inputs], style=trace_style(inputs), lift=choice)
+        if trace.lift != choice and lift and hasattr(func, "__code__"):  # it traced with less lifted
+            _LIFTS[func.__code__] = trace.lift
+            found = _reads(func)
+            key = (lift, found.key, signature) if found is not None and found.key is not None else None
+    _check_output_types(trace.output_types, trace.output_is_tuple, fn_name)
+    if strict:
+        strict_checks.check_outputs(trace)
+    if key is not None and not (entry is not None and entry[1]) and len(found.data) == len(trace.data):
+        _remember_vector_trace(key, trace, func)
+    return trace
+
+
+_VECTOR_TRACES: dict = LRU(64)  # (lift, fingerprint, input signature) -> [trace, trusted]
+
+
+def _remember_vector_trace(key, trace, func) -> None:
+    entry = _VECTOR_TRACES.get(key)
+    if entry is None:
+        _VECTOR_TRACES[key] = [trace, False]
+    elif jacobians.traced_list(entry[0]) is jacobians.traced_list(trace):  # the same structure twice
+        entry[1] = True
+    else:
+        _UNTRUSTED.add(getattr(func, "__code__", None))
+        del _VECTOR_TRACES[key]
+
+
+def _with_data(trace, data):
+    """``trace`` with new values of its data (same shapes)."""
+    return dataclasses.replace(trace, data=tuple(dataclasses.replace(datum, value=value)
+                                                 for datum, value in zip(trace.data, data)))
+
+
+def _with_graph(create_graph: bool, inputs) -> bool:
+    """create_graph applies to torch inputs; with NumPy it is accepted and ignored (API.md)."""
+    return create_graph and any(is_torch_tensor(x) for x in inputs)
+
+
+def _layout(trace) -> tuple[list[int], list[int]]:
+    """Offsets of the outputs and of the inputs in the trace's flat expression list."""
+    return offsets(out.shape for out in trace.outputs), offsets(trace.shapes)
+
+
+def _requires_grad(v) -> tuple[bool, ...]:
+    return tuple(bool(getattr(x, "requires_grad", False)) for x in v)
+
+
+def vjp(func, inputs, v=None, create_graph=False, strict=False):
+    """``(func_output, v @ J)``: the vector-Jacobian product, without forming the Jacobian.
+
+    Drop-in for ``torch.autograd.functional.vjp``: same arguments, results, exception types and
+    messages, on NumPy arrays, Python numbers or torch tensors.
+
+    Args:
+        func: a function of the input(s) returning a tensor or a tuple of tensors.
+        inputs: one tensor or a tuple of tensors.
+        v: the cotangent, with the structure of ``func``'s output; may be ``None`` only when
+            ``func`` returns a single one-element tensor.
+        create_graph: with torch inputs, return tensors torch can differentiate again (with
+            respect to the inputs and to ``v``); ignored for NumPy.
+        strict: raise PyTorch's ``RuntimeError`` for an input no output depends on, instead
+            of returning zeros for it.
+
+    Returns:
+        ``(func_output, vjp)``: ``func``'s value as it returned it, and ``v @ J`` with the
+        structure of ``inputs``.
+    """
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "vjp")
+    _require_floating(inputs)
+    trace = _vector_trace(func, inputs, "vjp", strict, create_graph)
+    v = _direction(v, [out.shape for out in trace.outputs], trace.output_is_tuple, "vjp", _OUTPUT_IS)
+    with_graph = _with_graph(create_graph, inputs)
+    if strict:
+        strict_checks.check_vjp(trace, jacobians.traced_list(trace), *_layout(trace), with_graph, _requires_grad(v))
+    if with_graph:
+
+        outputs, result = graph.vjp_with_graph(trace, inputs, v)
+    else:
+        values, product = jacobians.vjp(trace, inputs, v)
+        outputs = tuple(_func_output(value, inputs) for value in values)
+        result = tuple(_restore(piece, x) for piece, x in zip(product, inputs))
+    return (outputs if trace.output_is_tuple else outputs[0]), (result if is_inputs_tuple else result[0])
+
+
+def jvp(func, inputs, v=None, create_graph=False, strict=False):
+    """``(func_output, J @ v)``: the Jacobian-vector product, without forming the Jacobian.
+
+    Drop-in for ``torch.autograd.functional.jvp``: same arguments, results, exception types and
+    messages, on NumPy arrays, Python numbers or torch tensors.
+
+    Args:
+        func: a function of the input(s) returning a tensor or a tuple of tensors.
+        inputs: one tensor or a tuple of tensors.
+        v: the tangent, with the structure of ``inputs``; may be ``None`` only when the
+            input is a single one-element tensor.
+        create_graph: with torch inputs, return tensors torch can differentiate again (with
+            respect to the inputs and to ``v``); ignored for NumPy.
+        strict: raise PyTorch's ``RuntimeError`` for an input no output depends on, or an
+            output that depends on no input, instead of returning zeros.
+
+    Returns:
+        ``(func_output, jvp)``: ``func``'s value as it returned it, and ``J @ v`` with the
+        structure of ``func``'s output.
+    """
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
+    _require_floating(inputs)
+    v = _direction(v, [np.shape(x) for x in inputs], is_inputs_tuple, "jvp", _INPUT_IS)
+    trace = _vector_trace(func, inputs, "jvp", strict, create_graph)
+    with_graph = _with_graph(create_graph, inputs)
+    if strict:
+        strict_checks.check_jvp(trace, jacobians.traced_list(trace), *_layout(trace), with_graph, _requires_grad(v))
+    if with_graph:
+
+        outputs, result = graph.jvp_with_graph(trace, inputs, v)
+    else:
+        values, product = jacobians.jvp(trace, inputs, v)
+        outputs = tuple(_func_output(value, inputs) for value in values)
+        result = tuple(_func_output(piece, inputs) for piece in product)
+    if not trace.output_is_tuple:
+        outputs, result = outputs[0], result[0]
+    return outputs, result

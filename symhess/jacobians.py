@@ -11,9 +11,23 @@ import numpy as np
 
 from .convert import kernel_vector
 from .expression_lists import NO_DATA, ExpressionList, expression_list, split_blocks, split_vector
+from .lru import LRU
+
+_BY_OUTPUTS = LRU(64)  # id(trace.traced_outputs) -> (those outputs, their list): traces sharing them
 
 
 def traced_list(trace) -> ExpressionList:
+    """The trace's expression list; found without computing its key again for a trace that shares
+    its outputs with an earlier one (a trace bound to new data)."""
+    known = _BY_OUTPUTS.get(id(trace.traced_outputs))
+    if known is not None and known[0] is trace.traced_outputs:
+        return known[1]
+    listed = _listed(trace)
+    _BY_OUTPUTS[id(trace.traced_outputs)] = (trace.traced_outputs, listed)
+    return listed
+
+
+def _listed(trace) -> ExpressionList:
     return expression_list([e for out in trace.outputs for e in out.reshape(-1)],
                            [s for sym in trace.symbols for s in sym.reshape(-1)],
                            [s for sym in trace.data_symbols for s in sym.reshape(-1)])

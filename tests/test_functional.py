@@ -293,3 +293,21 @@ def test_vector_functions_compile_once_for_new_data(rng):
         expected = (1 - np.tanh(X @ w) ** 2)[:, None] * X
         np.testing.assert_allclose(J, expected, rtol=1e-12)
         np.testing.assert_allclose(vjp, expected.sum(axis=0), rtol=1e-12)
+
+
+def test_vector_functions_follow_what_they_read(rng):
+    """Traces are reused only under the same fingerprint: a changed constant or a function whose traces
+    differ (a random number) is traced again."""
+    x = rng.random(3)
+    for c in (1.0, 2.0, 2.0, 3.0):
+        np.testing.assert_allclose(symhess.jacobian(lambda a: c * a**2, x), np.diag(2 * c * x))  # noqa: B023
+    used = []
+
+    def scale():
+        used.append(rng.random())
+        return used[-1]
+
+    for _ in range(4):
+        _, product = symhess.jvp(lambda a: a * scale(), x, np.ones(3))
+        assert product[0] == pytest.approx(used[-1])  # this call's draw, not a reused trace's
+    assert len(used) == 4

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import symhess
-from symhess import expression_lists, functional, jit, pipeline
+from symhess import expression_lists, functional, jacobians, jit, pipeline
 from symhess.lru import LRU, LRUSet
 from symhess.tracing import elementwise
 
@@ -35,7 +35,8 @@ def test_lru_drops_the_least_recently_used():
 
 
 CACHES = [(pipeline, "_MEMORY"), (functional, "_COMPILED"), (functional, "_LIFTS"), (jit, "_LOADED"),
-          (expression_lists, "_LISTS"), (elementwise, "_SYMPY_SYMBOLS")]
+          (functional, "_VECTOR_TRACES"), (expression_lists, "_LISTS"), (jacobians, "_BY_OUTPUTS"),
+          (elementwise, "_SYMPY_SYMBOLS")]
 
 
 @pytest.mark.parametrize(("module", "name"), CACHES, ids=lambda item: getattr(item, "__name__", item))
