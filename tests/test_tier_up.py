@@ -45,7 +45,7 @@ def test_calls_do_not_wait_for_the_numba_compilation(fresh, monkeypatch):
     start = time.perf_counter()
     results = [f.hessian(X), f.gradient(X), f.value(X), f.hvp(X, v=V)[1], f.hessian_values(X),
                f.hessian_sparse(X).toarray()]
-    assert time.perf_counter() - start < 1.0  # tier 0: milliseconds (the kernels not prepared compile now)
+    assert time.perf_counter() - start < 30  # tier 0: milliseconds; the Numba compilation never answers
     deadline = time.monotonic() + 30
     while not requests and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -151,12 +151,12 @@ def test_a_killed_child_falls_back_to_compiling_in_the_process(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
 def test_the_child_is_killed_at_exit_and_the_exit_does_not_wait(tmp_path):
-    process = _run(PREAMBLE + "print(child, flush=True)\n", tmp_path / "cache")
+    # the child frozen mid-compilation (SIGSTOP): an exit that waited for it would never come
+    process = _run(PREAMBLE + "import signal\nos.kill(child, signal.SIGSTOP)\nprint(child, flush=True)\n",
+                   tmp_path / "cache")
     line = process.stdout.readline()
-    printed = time.monotonic()
-    _, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=120)
     assert process.returncode == 0, err[-3000:]
-    assert time.monotonic() - printed < 1.5  # it waited for the whole compilation in a thread (finalising takes ~0.6 s)
     assert _gone(int(line))
 
 
