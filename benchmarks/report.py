@@ -248,7 +248,9 @@ def cell(value) -> str:
         return micro(value)
     if isinstance(value, str) and value.startswith("timed out"):
         return value
-    return "—" if value is None else "error" if value != "not offered" else "—"
+    if isinstance(value, str) and "did not finish" in value:
+        return "no compile"
+    return "—" if value is None or value == "not offered" else "error"
 
 
 def issue12_section(results: dict) -> list[str]:
@@ -274,8 +276,11 @@ def issue12_section(results: dict) -> list[str]:
                               ratio(divide(times.get(refs.SYMHESS), times.get(refs.JAX))),
                               ratio(divide(times.get(refs.SYMHESS), times.get(refs.HANDWRITTEN)))])
     notes = [f"- `{key}`: {results['problems'][key]['label']}" for key in keys]
-    errors = [f"- `{key}`, {name}: {m['message']}" for key in keys
+    errors = [f"- `{key}`, compile, {name}: {m['message']}" for key in keys
               for name, m in results["problems"][key].get("compile", {}).items() if m.get("status") == "error"]
+    failed = {(key, tool, why) for key in keys for times in results["problems"][key].get("latency", {}).values()
+              for tool, why in times.items() if tool in ISSUE12_TOOLS and cell(why) == "error"}
+    errors += [f"- `{key}`, per call, {tool}: {why}" for key, tool, why in sorted(failed)]
     return ["## Issue 12: functions as people write them", "",
             "Data read from the enclosing scope, NumPy broadcasting, dense products with constant matrices, wider "
             "MLPs. Each measurement runs in its own new process with a timeout, compile and per call alike "
@@ -286,9 +291,11 @@ def issue12_section(results: dict) -> list[str]:
             "JAX: `jax.jit(jax.hessian(f))` built and called once; CasADi: SX graph, `Function`, first call.", "",
             *table(["problem", "n", "symhess cold", "Numba ready after", "symhess warm", "symhess.hessian first",
                     "JAX first call", "CasADi", "hand-written first call", "cold ÷ JAX"], compile_rows),
-            *errors, *([""] if errors else []),
             "### Per call (µs), after warm-up (symhess after `f.wait_for_jit()`)", "",
+            "Each group of tools in a new process with a timeout (symhess loads what its cold process left in the "
+            "cache). \"no compile\": symhess's compile did not finish in the compile table.", "",
             *table(["problem", "op", *ISSUE12_TOOLS, "symhess ÷ JAX", "symhess ÷ hand-written"], call_rows),
+            *([*errors, ""] if errors else []),
             *newton_section(results.get("newton_loop"))]
 
 

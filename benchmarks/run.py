@@ -283,7 +283,9 @@ def run_isolated(problem: Problem, args, workdir: Path) -> dict:
         if group in GROUP_LIBRARY and not refs.installed(GROUP_LIBRARY[group]):
             continue
         why = None
-        if group == "symhess" and not compiled_ok:
+        if group == "dropin" and problem.data_as_inputs:
+            why = "not offered"  # the drop-in API reads the data as the closure problem does
+        elif group == "symhess" and not compiled_ok:
             why = "symhess.compile did not finish in a new process (see the compile table)"
         elif group == "dropin" and not dropin_ok:
             why = "symhess.hessian's first call did not finish in a new process"
