@@ -14,6 +14,7 @@ from .errors import TraceError, trace_error
 from .tensor import STYLE, Tensor, as_objects
 
 _OBJECT_LOOP = re.compile(r"has no callable \w+ method|not supported for the input types")
+_TORCH_DESCRIPTOR = re.compile(r"descriptor '(\w+)' for 'torch\._C\.TensorBase' objects doesn't apply to a 'Tensor'")
 
 __all__ = ["Datum", "Tensor", "Trace", "TraceError", "input_names", "placeholders", "trace_function"]
 
@@ -145,6 +146,14 @@ def _call(func, symbols):
                 f"({error})", "build arrays of traced values with np.stack / np.concatenate, or "
                 "make every entry traced (e.g. x[0] * 0 + 1.0), instead of np.array([...]) of a "
                 "list that mixes plain numbers and traced values") from None
+        descriptor = _TORCH_DESCRIPTOR.search(str(error)) if isinstance(error, TypeError) else None
+        if descriptor:
+            name = descriptor.group(1)
+            raise trace_error(
+                f"torch.Tensor.{name}(x, ...) called on a placeholder: PyTorch's methods written in C "
+                "accept only real torch tensors as self, and no hook lets symhess in",
+                f"call it as a method, x.{name}(...), or write the operator itself (e.g. 2 + x for "
+                "__radd__)") from None
         raise
 
 

@@ -193,7 +193,28 @@ def clamp(u, low=None, high=None):
 
 def power(a, b):
     a, b = constant(a), constant(b)
+    if a.is_Number and a < 0 and b.free_symbols:
+        from .errors import trace_error
+
+        raise trace_error(f"a negative constant ({a}) raised to a traced power: not real for most "
+                          "exponents, and its derivative in the exponent (log of a negative number) never",
+                          "raise abs(base) to the power and apply the sign separately, if that is meant")
     return a**b
+
+
+def xlogy(a, b):
+    """``a * log(b)``, 0 where ``a == 0`` (PyTorch, scipy.special.xlogy)."""
+    a, b = constant(a), constant(b)
+    if a == 0:
+        return se.Integer(0)
+    return where(compare("==", a, 0), 0, a * se.log(where(compare("==", a, 0), 1, b)))
+
+
+def xlog1py(a, b):
+    a, b = constant(a), constant(b)
+    if a == 0:
+        return se.Integer(0)
+    return where(compare("==", a, 0), 0, a * apply(P.Log1p, where(compare("==", a, 0), 0, b)))
 
 
 def sigmoid(u):
@@ -270,6 +291,8 @@ ELEMENTWISE = {
     "relu": relu,
     "softplus": lambda u: apply(P.Softplus, u),
     "erf": lambda u: se.erf(constant(u)),
+    "xlogy": xlogy,
+    "xlog1py": xlog1py,
     # non-smooth
     "abs": lambda u: apply(P.Abs, u),
     "sign": lambda u: apply(P.Sign, u),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import arrays, variance
+from . import arrays, ordering, variance
 from .errors import trace_error
 
 UFUNCS = {
@@ -46,8 +46,12 @@ def ufunc_call(ufunc, method, inputs, kwargs):
     if ufunc is np.matmul and method == "__call__":  # a ufunc, but not elementwise
         return arrays.matmul(*inputs)
     name = UFUNCS.get(ufunc)
+    if name is None and method == "__call__":
+        impl = scipy_ufuncs().get(ufunc)
+        if impl is not None:
+            return impl(*inputs)
     if name is None:
-        raise trace_error(f"numpy.{ufunc.__name__} is not supported by symhess",
+        raise trace_error(f"{ufunc_name(ufunc)} is not supported by symhess",
                           f"use one of the supported functions ({_supported()}), or open an issue")
     if method == "__call__":
         return elementwise(name, *inputs)
@@ -57,6 +61,52 @@ def ufunc_call(ufunc, method, inputs, kwargs):
     if method == "accumulate" and ufunc is np.add:
         return wrap(np.cumsum(_objects(inputs[0]), axis=kwargs.get("axis", 0)))
     raise trace_error(f"numpy.{ufunc.__name__}.{method}", "use the plain call or np.sum / np.prod")
+
+
+def ufunc_name(ufunc) -> str:
+    """Where a ufunc comes from, by identity (scipy.special's ufuncs carry no module)."""
+    import sys
+
+    if getattr(np, ufunc.__name__, None) is ufunc:
+        return f"numpy.{ufunc.__name__}"
+    for module in ("scipy.special",):
+        namespace = sys.modules.get(module)
+        if namespace is not None:
+            for attribute in dir(namespace):
+                if getattr(namespace, attribute, None) is ufunc:
+                    return f"{module}.{attribute}"
+    return f"the ufunc {ufunc.__name__} (not NumPy's)"
+
+
+def scipy_ufuncs() -> dict:
+    """scipy.special's ufuncs that symhess traces (when SciPy is loaded), ufunc -> implementation."""
+    import sys
+
+    special = sys.modules.get("scipy.special")
+    if special is None:
+        return {}
+    return _scipy_table(special)
+
+
+_SCIPY: dict = {}
+
+
+def _scipy_table(special) -> dict:
+    if not _SCIPY:
+        from . import nn
+        from .tensor import elementwise
+
+        _SCIPY.update({
+            special.expit: lambda x: elementwise("sigmoid", x),
+            special.logit: lambda x: nn.logit(x),
+            special.log_expit: lambda x: -elementwise("softplus", -nn._t(x)),
+            special.erf: lambda x: elementwise("erf", x),
+            special.ndtr: nn.ndtr,
+            special.xlogy: lambda a, b: elementwise("xlogy", a, b),
+            special.xlog1py: lambda a, b: elementwise("xlog1py", a, b),
+            special.entr: nn.scipy_entr,
+        })
+    return _SCIPY
 
 
 def _objects(value):
@@ -209,6 +259,71 @@ def _conversion(func):
     return run
 
 
+def _cumprod(a, axis=None, dtype=None, out=None):
+    from . import nn
+    from .tensor import as_objects, wrap
+
+    _no_out(out, "cumprod")
+    data = as_objects(a)
+    return nn.cumprod(wrap(data.reshape(-1)) if axis is None else wrap(data), 0 if axis is None else axis)
+
+
+def _polyval(p, x):
+    """Horner's rule, as NumPy."""
+    from .tensor import as_objects, wrap
+
+    coefficients = as_objects(p)
+    result = wrap(np.zeros_like(as_objects(x)) + coefficients[0]) if coefficients.size else 0 * wrap(as_objects(x))
+    for c in coefficients[1:]:
+        result = result * x + c
+    return result
+
+
+def _vander(x, N=None, increasing=False):
+    from .tensor import as_objects, wrap
+
+    data = as_objects(x)
+    n = data.shape[0] if N is None else N
+    powers = range(n) if increasing else range(n - 1, -1, -1)
+    return wrap(np.stack([data ** k if k else data * 0 + 1 for k in powers], axis=1))
+
+
+def _det(a):
+    from . import linalg
+
+    return linalg.det(a)
+
+
+def _inv(a):
+    from . import linalg
+
+    return linalg.inv(a)
+
+
+def _solve(a, b):
+    from . import linalg
+
+    return linalg.solve(a, b)
+
+
+def _slogdet(a):
+    from . import linalg
+
+    return linalg.slogdet(a)
+
+
+def _cholesky(a, upper=False):
+    from . import linalg
+
+    return linalg.cholesky(a, upper=upper)
+
+
+def _matrix_power(a, n):
+    from . import linalg
+
+    return linalg.matrix_power(a, n)
+
+
 FUNCTIONS = {
     # reductions
     np.sum: _reduction(arrays.reduce_sum, "sum"), np.prod: _reduction(arrays.prod, "prod"),
@@ -222,7 +337,11 @@ FUNCTIONS = {
     np.dot: arrays.dot, np.vdot: lambda a, b: arrays.dot(_flat(a), _flat(b)),
     np.matmul: arrays.matmul, np.inner: arrays.inner, np.outer: _outer,
     np.einsum: arrays.einsum, np.tensordot: _tensordot,
-    np.linalg.det: arrays.det, np.linalg.inv: arrays.inv,
+    np.linalg.det: _det, np.linalg.inv: _inv, np.linalg.solve: _solve,
+    np.linalg.slogdet: _slogdet, np.linalg.cholesky: _cholesky, np.linalg.matrix_power: _matrix_power,
+    np.cumprod: _cumprod, np.polyval: _polyval, np.vander: _vander,
+    np.sort: ordering.numpy_sort, np.median: ordering.numpy_median, np.quantile: ordering.numpy_quantile,
+    np.percentile: ordering.numpy_percentile,
     # conversions
     np.asarray: _conversion(np.asarray), np.array: _conversion(np.array),
     np.asanyarray: _conversion(np.asanyarray), np.ascontiguousarray: _conversion(np.ascontiguousarray),

@@ -149,6 +149,11 @@ class Tensor:
         """Only reached for names Tensor lacks: say so as a trace error (still an AttributeError)."""
         if name.startswith(("__", "_repr")) or name == "data":
             raise AttributeError(name)
+        method = _torch_method(name)
+        if method is not None:
+            from .torch_api import torch_call
+
+            return lambda *args, **kwargs: torch_call(method, (self, *args), kwargs)
         from .errors import UnsupportedAttributeError, user_line
 
         raise UnsupportedAttributeError(
@@ -448,11 +453,11 @@ class Tensor:
     def max(self, dim=None, keepdim=False, axis=None, keepdims=None):
         """PyTorch: ``x.max()`` a value, ``x.max(dim)`` a (values, indices) pair; NumPy's ``axis=``."""
         values = arrays.amax(self, _axis(dim, axis), _keep(keepdim, keepdims))
-        return values if dim is None else ValuesIndices(values, "max")
+        return values if dim is None else ValuesIndices(values, "x.max(dim)")
 
     def min(self, dim=None, keepdim=False, axis=None, keepdims=None):
         values = arrays.amin(self, _axis(dim, axis), _keep(keepdim, keepdims))
-        return values if dim is None else ValuesIndices(values, "min")
+        return values if dim is None else ValuesIndices(values, "x.min(dim)")
 
     def amax(self, dim=None, keepdim=False, axis=None, keepdims=None):
         return arrays.amax(self, _axis(dim, axis), _keep(keepdim, keepdims))
@@ -640,31 +645,77 @@ def _view_as(data: np.ndarray, shape) -> np.ndarray:
     return view
 
 
+def _torch_method(name: str):
+    """``torch.Tensor.<name>`` when the inputs are torch tensors and symhess translates it."""
+    if "torch" not in sys.modules or not torch_style():
+        return None
+    from . import probe, torch_api
+
+    torch = sys.modules["torch"]
+    if not callable(getattr(torch.Tensor, name, None)):
+        return None
+    for method in (getattr(torch.Tensor, name), getattr(torch, name, None)):  # x.diag(): torch.diag(x)
+        try:
+            if method in torch_api.table() or method in probe.table():
+                return method
+        except TypeError:  # unhashable
+            pass
+    return None
+
+
 def _is_dtype(value) -> bool:
     return isinstance(value, np.dtype) or (type(value).__module__ == "torch" and type(value).__name__ == "dtype")
 
 
-class ValuesIndices:
-    """What PyTorch's ``x.max(dim)`` returns; the indices of traced values are not traceable."""
+class Unavailable:
+    """What stands for a result that depends on the traced values' order (``indices`` of
+    ``x.max(dim)``): it can be unpacked and dropped, any use raises a TraceError."""
 
-    def __init__(self, values: Tensor, name: str):
-        self.values = values
+    __slots__ = ("_fix", "_what")
+
+    def __init__(self, what: str, fix: str):
+        self._what, self._fix = what, fix
+
+    def _refuse(self, *args, **kwargs):
+        raise trace_error(f"{self._what} depend on the order of the traced values", self._fix)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._refuse()
+
+    def __repr__(self):
+        return f"<{self._what}: not traceable>"
+
+    __getitem__ = __index__ = __int__ = __float__ = __bool__ = __len__ = __iter__ = __array__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __neg__ = __pow__ = __matmul__ = _refuse
+    __hash__ = None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self._refuse()
+
+    def __array_ufunc__(self, *args, **kwargs):
+        self._refuse()
+
+    def __array_function__(self, *args, **kwargs):
+        self._refuse()
+
+
+class ValuesIndices(tuple):
+    """PyTorch's ``(values, indices)`` named tuple (``x.max(dim)``, ``torch.sort``, ``topk``, ...):
+    the values are traced; the indices depend on the order of the traced values, so any use of
+    them raises a TraceError (unpacking ``values, _ = x.max(0)`` is fine)."""
+
+    def __new__(cls, values: Tensor, name: str):
+        indices = Unavailable(f"the indices of {name}", f"use only the values ({name}(...).values or "
+                              f"{name}(...)[0]); index with constant positions instead")
+        self = super().__new__(cls, (values, indices))
         self._name = name
+        return self
 
-    @property
-    def indices(self):
-        raise trace_error(f"the indices of x.{self._name}(dim) depend on the traced values",
-                          f"use x.{self._name}(dim).values, or x.a{self._name}(dim)")
-
-    def __getitem__(self, index):
-        return (self.values, None)[index] if index in (0, -2) else self.indices
-
-    def __iter__(self):
-        yield self.values
-        yield self.indices
-
-    def __len__(self):
-        return 2
+    values = property(lambda self: tuple.__getitem__(self, 0))
+    indices = property(lambda self: tuple.__getitem__(self, 1))
 
 
 def _clamp(x, low, high) -> Tensor:

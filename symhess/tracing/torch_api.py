@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from . import arrays, variance, views
+from . import arrays, linalg, nn, ordering, variance, views
 from .errors import trace_error
 
 METHOD_NAMES = {
@@ -53,6 +53,12 @@ def _stack(tensors, dim=0, out=None):
     from .tensor import as_objects, wrap
 
     return wrap(np.stack([as_objects(t) for t in tensors], axis=dim))
+
+
+def _elementwise(name, *operands):
+    from .tensor import elementwise
+
+    return elementwise(name, *operands)
 
 
 def _where(condition, input=None, other=None):  # noqa: A002 - PyTorch's names
@@ -172,6 +178,71 @@ def _einsum(equation, *operands):
     return arrays.einsum(equation, *operands)
 
 
+def _scaled(value, factor):
+    """``factor * value``, nothing at all for factor 0 (PyTorch ignores ``input`` when beta == 0)."""
+    return 0 if factor == 0 else _placeholder(value) * factor
+
+
+def _addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):  # noqa: A002
+    _no_out("addmm", out)
+    return _scaled(input, beta) + arrays.matmul(mat1, mat2) * alpha
+
+
+def _addr(input, vec1, vec2, *, beta=1, alpha=1, out=None):  # noqa: A002
+    _no_out("addr", out)
+    return _scaled(input, beta) + np.outer(_placeholder(vec1), vec2) * alpha
+
+
+def _addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):  # noqa: A002
+    _no_out("addbmm", out)
+    return _scaled(input, beta) + arrays.reduce_sum(arrays.matmul(batch1, batch2), 0) * alpha
+
+
+def _addcmul(input, tensor1, tensor2, *, value=1, out=None):  # noqa: A002
+    _no_out("addcmul", out)
+    return _placeholder(input) + _placeholder(tensor1) * tensor2 * value
+
+
+def _addcdiv(input, tensor1, tensor2, *, value=1, out=None):  # noqa: A002
+    _no_out("addcdiv", out)
+    return _placeholder(input) + _placeholder(tensor1) / tensor2 * value
+
+
+def _bmm(input, mat2, *, out=None):  # noqa: A002
+    _no_out("bmm", out)
+    return arrays.matmul(input, mat2)
+
+
+def _cross(input, other, dim=None, *, out=None):  # noqa: A002
+    """``torch.cross``: without dim, the first dimension of size 3 (PyTorch's deprecated default)."""
+    from .tensor import as_objects, wrap
+
+    _no_out("cross", out)
+    a, b = np.broadcast_arrays(as_objects(input), as_objects(other))
+    if dim is None:
+        dim = next((k for k, n in enumerate(a.shape) if n == 3), None)
+        if dim is None:
+            raise RuntimeError("no dimension of size 3 in input")
+    a, b = np.moveaxis(a, dim, -1), np.moveaxis(b, dim, -1)
+    parts = [a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+             a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]]
+    return wrap(np.moveaxis(np.stack(parts, axis=-1), -1, dim).copy())
+
+
+def _tensordot(a, b, dims=2, out=None):
+    from .numpy_api import _tensordot as numpy_tensordot
+
+    _no_out("tensordot", out)
+    if isinstance(dims, (list, tuple)):
+        dims = tuple(list(d) if isinstance(d, (list, tuple)) else [d] for d in dims)
+    return numpy_tensordot(a, b, dims)
+
+
+def _no_out(name, out):
+    if out is not None:
+        raise trace_error(f"torch.{name}(..., out=...) writes into a preallocated array", "assign the result instead")
+
+
 @functools.cache
 def table() -> dict:
     """torch function -> implementation on placeholders (beyond same-named methods)."""
@@ -185,18 +256,98 @@ def table() -> dict:
         torch.max: _extreme("max"), torch.min: _extreme("min"),
         torch.Tensor.max: _extreme("max"), torch.Tensor.min: _extreme("min"),
         torch.outer: lambda a, b: np.outer(_placeholder(a), b),
-        torch.einsum: _einsum, torch.det: arrays.det, torch.inverse: arrays.inv,
-        torch.linalg.det: arrays.det, torch.linalg.inv: arrays.inv,
+        torch.einsum: _einsum, torch.det: linalg.det, torch.inverse: linalg.inv,
+        torch.linalg.det: linalg.det, torch.linalg.inv: linalg.inv,
         torch.diag: lambda a, diagonal=0: np.diag(_placeholder(a), diagonal).clone(),  # np.diag views
-        torch.linalg.norm: lambda a, ord=None, dim=None, keepdim=False:  # noqa: A006
-            arrays.norm(a, ord, dim, keepdim),
+        torch.linalg.norm: linalg.linalg_norm,
         F.softplus: _softplus, F.logsigmoid: _logsigmoid,
         F.mse_loss: _mse_loss, F.l1_loss: _l1_loss,
-        F.binary_cross_entropy_with_logits: _bce_with_logits, F.linear: _linear,
+        F.binary_cross_entropy_with_logits: nn.binary_cross_entropy_with_logits, F.linear: _linear,
         F.silu: _activation("silu", _silu), F.leaky_relu: _activation("leaky_relu", _leaky_relu),
-        F.elu: _activation("elu", _elu), F.relu: _activation("relu", lambda x: x.relu()),
+        F.elu: nn.elu, F.relu: _activation("relu", lambda x: x.relu()),
         F.sigmoid: lambda x: _placeholder(x).sigmoid(),
         F.tanh: lambda x: _placeholder(x).tanh(),
+        torch.addmm: _addmm, torch.addmv: _addmm, torch.addr: _addr, torch.addbmm: _addbmm,
+        torch.baddbmm: _addmm, torch.addcmul: _addcmul, torch.addcdiv: _addcdiv, torch.bmm: _bmm,
+        torch.cross: _cross, torch.linalg.cross: lambda a, b, *, dim=-1, out=None: _cross(a, b, dim, out=out),
+        torch.inner: lambda a, b, *, out=None: arrays.inner(a, b), torch.tensordot: _tensordot,
+        torch.vdot: lambda a, b, *, out=None: arrays.dot(_placeholder(a).reshape(-1), _placeholder(b).reshape(-1)),
+        torch.kron: lambda a, b, *, out=None: _placeholder(np.kron(_placeholder(a).data, _placeholder(b).data)),
+        torch.linalg.vecdot: lambda a, b, *, dim=-1, out=None: arrays.reduce_sum(_placeholder(a) * b, dim),
+        torch.linalg.multi_dot: linalg.multi_dot, torch.chain_matmul: lambda *m, out=None: linalg.multi_dot(m),
+        # order statistics
+        torch.sort: ordering.torch_sort, torch.msort: ordering.torch_msort, torch.topk: ordering.torch_topk,
+        torch.kthvalue: ordering.torch_kthvalue, torch.median: ordering.torch_median,
+        torch.nanmedian: ordering.torch_median, torch.mode: ordering.torch_mode,
+        torch.quantile: lambda x, q, dim=None, keepdim=False, *, interpolation="linear", out=None:
+            ordering.quantile(x, q, dim, keepdim, interpolation),
+        torch.nanquantile: lambda x, q, dim=None, keepdim=False, *, interpolation="linear", out=None:
+            ordering.quantile(x, q, dim, keepdim, interpolation, "torch.nanquantile"),
+        torch.cummax: lambda x, dim, *, out=None: ordering.cumulative_extreme(x, dim, "cummax"),
+        torch.cummin: lambda x, dim, *, out=None: ordering.cumulative_extreme(x, dim, "cummin"),
+        torch.aminmax: ordering.aminmax,
+        torch.argsort: ordering.refuse_indices("torch.argsort"), torch.argmax: ordering.refuse_indices("torch.argmax"),
+        torch.argmin: ordering.refuse_indices("torch.argmin"),
+        # elementwise and reductions written with traced operations
+        torch.var_mean: nn.var_mean("var"), torch.std_mean: nn.var_mean("std"),
+        torch.cumprod: nn.cumprod, torch.logcumsumexp: nn.logcumsumexp, torch.nansum: nn.nansum,
+        torch.nanmean: nn.nanmean, torch.nan_to_num: nn.nan_to_num, torch.logit: nn.logit,
+        torch.sinc: nn.sinc, torch.xlogy: nn.xlogy, torch.special.xlogy: nn.xlogy,
+        torch.special.xlog1py: lambda a, b: _elementwise("xlog1py", a, b),
+        torch.special.entr: nn.special_entr, torch.special.ndtr: nn.ndtr, torch.special.logit: nn.logit,
+        torch.special.expit: lambda x: _placeholder(x).sigmoid(), torch.special.sinc: nn.sinc,
+        torch.special.erf: lambda x: _placeholder(x).erf(), torch.special.expm1: lambda x: _placeholder(x).expm1(),
+        torch.special.exp2: lambda x: _placeholder(x).exp2(), torch.special.log1p: lambda x: _placeholder(x).log1p(),
+        torch.special.round: lambda x, **k: _placeholder(x).round(**k),
+        torch.special.softmax: lambda x, dim, dtype=None: _placeholder(x).softmax(dim, dtype),
+        torch.special.log_softmax: lambda x, dim, dtype=None: _placeholder(x).log_softmax(dim, dtype),
+        torch.special.logsumexp: lambda x, dim, keepdim=False: _placeholder(x).logsumexp(dim, keepdim),
+        torch.copysign: nn.copysign, torch.fmod: nn.fmod, torch.remainder: nn.remainder, torch.ldexp: nn.ldexp,
+        torch.logaddexp: lambda a, b: _elementwise("logaddexp", a, b), torch.logaddexp2: nn.logaddexp2,
+        torch.fmax: lambda a, b: _placeholder(a).maximum(b), torch.fmin: lambda a, b: _placeholder(a).minimum(b),
+        torch.float_power: lambda a, b: _elementwise("power", a, b), torch.heaviside: nn.heaviside,
+        torch.clamp_min: lambda x, min: _placeholder(x).clamp(min=min),  # noqa: A006
+        torch.clamp_max: lambda x, max: _placeholder(x).clamp(max=max),  # noqa: A006
+        torch.Tensor.clamp_min: lambda x, min: _placeholder(x).clamp(min=min),  # noqa: A006
+        torch.Tensor.clamp_max: lambda x, max: _placeholder(x).clamp(max=max),  # noqa: A006
+        torch.dist: nn.dist, torch.cdist: nn.cdist, torch.pairwise_distance: nn.pairwise_distance,
+        torch.cosine_similarity: nn.cosine_similarity,
+        # linear algebra (small matrices, closed forms)
+        torch.linalg.solve: linalg.solve, torch.linalg.slogdet: linalg.slogdet, torch.slogdet: linalg.slogdet,
+        torch.logdet: linalg.logdet, torch.linalg.cholesky: linalg.cholesky,
+        torch.cholesky: lambda a, upper=False, *, out=None: linalg.cholesky(a, upper=upper),
+        torch.linalg.matrix_power: linalg.matrix_power, torch.matrix_power: linalg.matrix_power,
+        torch.linalg.vector_norm: linalg.vector_norm, torch.linalg.matrix_norm: linalg.matrix_norm,
+        torch.linalg.inv_ex: linalg.inv_ex,
+        torch.linalg.eig: linalg.refuse("torch.linalg.eig", "eigenvalues have no closed form"),
+        torch.linalg.eigh: linalg.refuse("torch.linalg.eigh", "eigenvalues have no closed form"),
+        torch.linalg.eigvals: linalg.refuse("torch.linalg.eigvals", "eigenvalues have no closed form"),
+        torch.linalg.eigvalsh: linalg.refuse("torch.linalg.eigvalsh", "eigenvalues have no closed form"),
+        torch.linalg.svd: linalg.refuse("torch.linalg.svd", "singular values have no closed form"),
+        torch.svd: linalg.refuse("torch.svd", "singular values have no closed form"),
+        torch.linalg.svdvals: linalg.refuse("torch.linalg.svdvals", "singular values have no closed form"),
+        torch.linalg.qr: linalg.refuse("torch.linalg.qr", "not implemented symbolically"),
+        torch.linalg.pinv: linalg.refuse("torch.linalg.pinv", "needs singular values"),
+        torch.linalg.lstsq: linalg.refuse("torch.linalg.lstsq", "not implemented symbolically; "
+                                          "write (A.T @ A)^-1 A.T b with linalg.solve for small A"),
+        # nn.functional
+        F.gelu: nn.gelu, F.hardtanh: nn.hardtanh, F.relu6: nn.relu6, F.selu: nn.selu, F.celu: nn.celu,
+        F.mish: nn.mish, F.softsign: nn.softsign, F.tanhshrink: nn.tanhshrink, F.softshrink: nn.softshrink,
+        F.hardshrink: nn.hardshrink, F.threshold: nn.threshold, F.hardsigmoid: nn.hardsigmoid,
+        F.hardswish: nn.hardswish, F.softmin: nn.softmin, F.glu: nn.glu, F.prelu: nn.prelu,
+        F.dropout: nn.dropout, F.alpha_dropout: nn.dropout, F.feature_alpha_dropout: nn.dropout,
+        F.dropout1d: nn.dropout, F.dropout2d: nn.dropout, F.dropout3d: nn.dropout,
+        F.layer_norm: nn.layer_norm, F.rms_norm: nn.rms_norm, F.group_norm: nn.group_norm,
+        F.batch_norm: nn.batch_norm, F.instance_norm: nn.instance_norm, F.normalize: nn.normalize,
+        F.cosine_similarity: nn.cosine_similarity, F.pairwise_distance: nn.pairwise_distance,
+        F.huber_loss: nn.huber_loss, F.smooth_l1_loss: nn.smooth_l1_loss, F.kl_div: nn.kl_div,
+        F.poisson_nll_loss: nn.poisson_nll_loss, F.gaussian_nll_loss: nn.gaussian_nll_loss,
+        F.nll_loss: nn.nll_loss, F.cross_entropy: nn.cross_entropy,
+        F.binary_cross_entropy: nn.binary_cross_entropy,
+        F.margin_ranking_loss: nn.margin_ranking_loss, F.soft_margin_loss: nn.soft_margin_loss,
+        F.hinge_embedding_loss: nn.hinge_embedding_loss,
+        F.multilabel_soft_margin_loss: nn.multilabel_soft_margin_loss,
+        F.cosine_embedding_loss: nn.cosine_embedding_loss,
         F.softmax: lambda x, dim=None, _stacklevel=3, dtype=None: _placeholder(x).softmax(dim, dtype),
         F.log_softmax: lambda x, dim=None, _stacklevel=3, dtype=None: _placeholder(x).log_softmax(dim, dtype),
     }
@@ -229,6 +380,11 @@ def _torch_call(func, args, kwargs):
 
         method = getattr(Tensor, name)
         return method(_placeholder(args[0]), *args[1:], **kwargs)
+    from . import probe
+
+    spec = probe.table().get(func)
+    if spec is not None:
+        return probe.affine_call(func, f"torch.{name}", spec, args, kwargs)
     qualified = f"{getattr(func, '__module__', None) or 'torch'}.{getattr(func, '__qualname__', name)}"
     raise trace_error(f"{qualified} is not supported by symhess",
                       "write it with supported torch/NumPy functions (see 'What can be traced'), "

@@ -64,8 +64,9 @@ CASES = {  # id: (func, input shape, problem regex, fix regex)
     "write-element": (write_element, (4,), *STORE),
     "write-slice": (write_slice, (4,), *STORE),
     "np.fft.fft": (lambda x: np.fft.fft(x), (4,), UNSUPPORTED[0].format("fft"), UNSUPPORTED[1]),
-    "np.sort": (lambda x: np.sort(x), (4,), UNSUPPORTED[0].format("sort"), UNSUPPORTED[1]),
-    "np.median": (lambda x: np.median(x), (4,), UNSUPPORTED[0].format("median"), UNSUPPORTED[1]),
+    "np.argsort": (lambda x: np.argsort(x), (4,), UNSUPPORTED[0].format("argsort"), UNSUPPORTED[1]),
+    "np.interp": (lambda x: np.interp(x, [0.0, 1.0], [1.0, 3.0]), (4,), UNSUPPORTED[0].format("interp"),
+                  UNSUPPORTED[1]),
     "np.linalg.eigh": (lambda x: np.linalg.eigh(x), (2, 2), UNSUPPORTED[0].format("linalg.eigh"),
                        UNSUPPORTED[1]),
     "np.mod": (lambda x: np.mod(x, 2.0), (4,), "numpy.remainder is not supported",
@@ -101,7 +102,7 @@ CASES = {  # id: (func, input shape, problem regex, fix regex)
                         "indices explicitly"),
     "det-5x5": (lambda x: np.linalg.det(x), (5, 5), "5x5 matrix", "size at most 4"),
     "inv-not-square": (lambda x: np.linalg.inv(x), (2, 3), "inv of an array of shape \\(2, 3\\)",
-                       "one square matrix"),
+                       "square matrices"),
     "norm-ord0": (lambda x: np.linalg.norm(x, 0), (4,), "norm with ord=0", "positive p"),
     "matrix-norm-ord2": (lambda x: np.linalg.norm(x, 2), (2, 2), "matrix with ord=2", "ord=None"),
     "matrix-norm-nuc": (lambda x: np.linalg.norm(x, "nuc"), (2, 2), "matrix with ord='nuc'", "ord=None"),
@@ -126,7 +127,7 @@ def test_trace_error_names_problem_line_and_fix(name):
     assert f"at {os.path.abspath(__file__)}:" in message, message
 
 
-@pytest.mark.parametrize("name", ["if", "write-element", "traced-mask-on-constant", "np.sort"])
+@pytest.mark.parametrize("name", ["if", "write-element", "traced-mask-on-constant", "np.argsort"])
 def test_compile_raises_the_same_error(name):
     func, shape, problem, _ = CASES[name]
     with pytest.raises(symhess.TraceError, match=problem):

@@ -135,7 +135,8 @@ def test_ufunc_reduce_and_accumulate():
 def test_elementwise_entries_without_a_ufunc():
     """Table entries only methods reach (softplus: no method, called directly)."""
     reachable = set(UFUNCS.values()) | {"sigmoid", "relu", "erf", "rsqrt", "clamp", "clamp_min",
-                                         "clamp_max", "round", "detach", "where"}
+                                         "clamp_max", "round", "detach", "where",
+                                         "xlogy", "xlog1py"}  # torch.xlogy, scipy.special.xlogy
     assert set(ELEMENTWISE) - reachable == {"softplus"}
     softplus = dual(lambda x: elementwise("softplus", x).sum(),
                     lambda x: np.sum(np.logaddexp(0, x)))
@@ -229,6 +230,20 @@ def _cases():
     add(np.linalg.det, "3x3", lambda m: np.linalg.det(m), M3)
     add(np.linalg.inv, "2x2", lambda m: np.linalg.inv(m), M2)
     add(np.linalg.inv, "3x3", lambda m: np.linalg.inv(m), M3)
+    add(np.linalg.solve, "vector", lambda m, v: np.linalg.solve(m @ m.T + np.eye(3), v), M3, V3)
+    add(np.linalg.slogdet, "logabsdet", lambda m: np.linalg.slogdet(m)[1], M3)
+    add(np.linalg.cholesky, "spd", lambda m: np.linalg.cholesky(m @ m.T + np.eye(3)), M3)
+    add(np.linalg.matrix_power, "cube", lambda m: np.linalg.matrix_power(m, 3), M2)
+    add(np.cumprod, "flat", lambda a: np.cumprod(a), A23)
+    add(np.cumprod, "axis1", lambda a: np.cumprod(a, axis=1), A23)
+    add(np.polyval, "horner", lambda p, x: np.polyval(p, x), V3, X)
+    add(np.vander, "increasing", lambda v: np.vander(v, 4, increasing=True), V3)
+    add(np.sort, "axis0", lambda a: np.sort(a, axis=0), A23)
+    add(np.sort, "flat", lambda a: np.sort(a ** 3, axis=None), A23)
+    add(np.median, "even", lambda a: np.median(a, axis=1), A23.T)
+    add(np.median, "odd", lambda a: np.median(a), A23[:, :3].reshape(-1)[:5])
+    add(np.quantile, "linear", lambda a: np.quantile(a, [0.2, 0.9], axis=1), A23)
+    add(np.percentile, "nearest", lambda a: np.percentile(a, 40, method="nearest"), A23)
     for conversion in [np.asarray, np.array, np.asanyarray, np.ascontiguousarray]:
         add(conversion, "plain", lambda x, c=conversion: c(x), X)
         add(conversion, "like", lambda x, c=conversion: c(x, like=x), X)

@@ -1,0 +1,128 @@
+"""Operations added for issue 14, each against PyTorch, JAX or NumPy: values and Hessians."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symhess
+from symhess import TraceError
+
+torch = pytest.importorskip("torch")
+X = np.array([0.31, -1.2, 0.77, 2.1, -0.45, 1.3])
+
+
+def _t(x):
+    return torch.tensor(x, dtype=torch.float64)
+
+
+def _same_hessian(f, x, rtol=1e-8):
+    expected = torch.autograd.functional.hessian(f, _t(x))
+    got = symhess.hessian(f, _t(x))
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=rtol, atol=rtol * max(1, expected.abs().max()))
+
+
+W = _t(np.linspace(0.5, 1.7, 6))
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: (W * torch.sort(x ** 3).values).sum() + (torch.sort(x, descending=True)[0] * W).sum() ** 2,
+    lambda x: (torch.topk(x * x, 3).values * W[:3]).sum() ** 2,
+    lambda x: torch.kthvalue(x.sin(), 2).values ** 3,
+    lambda x: torch.median(x.exp()) ** 2 + torch.median(x.reshape(2, 3), 1).values.prod(),
+    lambda x: (x.reshape(2, 3).max(1)[0] ** 3).sum() + (torch.min(x.reshape(3, 2), 0).values ** 2).sum(),
+    lambda x: (torch.quantile(x, 0.3) ** 2),
+    lambda x: (torch.cummax(x, 0).values ** 2 * W).sum(),
+])
+def test_order_statistics(f):
+    _same_hessian(f, X)
+
+
+def test_indices_refused_on_use_but_unpacking_is_fine():
+    def unpacked(x):
+        values, _ = x.max(0)
+        return values ** 2
+
+    np.testing.assert_allclose(symhess.hessian(unpacked, _t(X)).numpy(),
+                               torch.autograd.functional.hessian(unpacked, _t(X)).numpy())
+    with pytest.raises(TraceError, match=r"indices of torch\.sort depend on the order"):
+        symhess.hessian(lambda x: x[torch.sort(x).indices].sum(), _t(X))
+    with pytest.raises(TraceError, match=r"torch\.mode of traced values"):
+        symhess.hessian(lambda x: torch.mode(x).values, _t(X))
+    with pytest.raises(TraceError, match=r"torch\.argsort of traced values"):
+        symhess.hessian(lambda x: torch.argsort(x).sum(), _t(X))
+
+
+def test_c_descriptor_called_on_a_placeholder_is_a_trace_error():
+    with pytest.raises(TraceError, match=r"torch.Tensor.__radd__\(x, ...\) called on a placeholder"):
+        symhess.hessian(lambda x: torch.Tensor.__radd__(x, 2).sum(), _t(X))
+    _same_hessian(lambda x: (x.__radd__(2) * x.__rmul__(3)).sum(), X)
+
+
+A = _t(np.array([[2.0, 0.3, 0.1], [0.3, 1.5, -0.2], [0.1, -0.2, 1.1]]))
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: (torch.addmm(x.reshape(2, 3)[:, :2], x.reshape(2, 3), A[:, :2], beta=0.5, alpha=2) ** 2).sum(),
+    lambda x: (torch.addcdiv(x, x.sin(), x.exp(), value=0.3) ** 2).sum(),
+    lambda x: (torch.cross(x[:3], x[3:] ** 2, dim=0) ** 2).sum(),
+    lambda x: (torch.cumprod(x, 0) * W).sum(),
+    lambda x: (torch.diff(x ** 2) * W[:5]).sum() + (torch.roll(x, 2) * W * x).sum(),
+    lambda x: torch.linalg.det(A + x[:3].diag()) + torch.linalg.slogdet(A * x[0].exp())[1],
+    lambda x: (torch.linalg.solve(A + x[3:].diag(), x[:3]) ** 2).sum(),
+    lambda x: (torch.linalg.cholesky(A + (x[:3] ** 2).diag()) * A).sum(),
+    lambda x: torch.linalg.vector_norm(x, 3) + torch.linalg.matrix_norm(x.reshape(2, 3)),
+    lambda x: (torch.nn.functional.gelu(x) * W).sum() + (torch.nn.functional.gelu(x, approximate="tanh") ** 2).sum(),
+    lambda x: (torch.nn.functional.layer_norm(x.reshape(2, 3), (3,)) * W.reshape(2, 3)).sum(),
+    lambda x: torch.nn.functional.cross_entropy(x.reshape(2, 3), torch.tensor([2, 0])),
+    lambda x: torch.nn.functional.huber_loss(x, W, delta=0.7) + torch.nn.functional.smooth_l1_loss(x, W, beta=0.5),
+    lambda x: torch.nn.functional.kl_div(x.log_softmax(0), W.softmax(0), reduction="batchmean"),
+    lambda x: torch.nn.functional.gaussian_nll_loss(x[:3], W[:3], x[3:].exp()),
+    lambda x: (torch.nn.functional.normalize(x.reshape(2, 3), dim=1) * W.reshape(2, 3)).sum(),
+    lambda x: (torch.nn.functional.conv1d(x.reshape(1, 1, 6), W[:3].reshape(1, 1, 3)) ** 2).sum(),
+    lambda x: (torch.special.xlogy(x, x.exp()) + torch.special.entr(x.abs()) + torch.logit(x.sigmoid())).sum(),
+])
+def test_torch_functions(f):
+    _same_hessian(f, X)
+
+
+jax = pytest.importorskip("jax")
+jax.config.update("jax_enable_x64", True)
+special = pytest.importorskip("scipy.special")
+
+
+def test_scipy_special_ufuncs_against_jax():
+    import jax.numpy as jnp
+    import jax.scipy.special as js
+
+    x = np.array([0.3, 0.7, 0.2, 0.55])
+
+    def f(x):
+        return np.sum(special.expit(x) * 3 + special.logit(x) + special.log_expit(x) + special.erf(x)
+                      + special.ndtr(x) + special.xlogy(x, x + 1) + special.xlog1py(x, x) + special.entr(x))
+
+    def g(x):
+        return jnp.sum(js.expit(x) * 3 + js.logit(x) - jax.nn.softplus(-x) + js.erf(x) + js.ndtr(x)
+                       + js.xlogy(x, x + 1) + js.xlog1py(x, x) + js.entr(x))
+
+    np.testing.assert_allclose(symhess.hessian(f, x), jax.hessian(g)(x), rtol=1e-8, atol=1e-10)
+
+
+def test_unsupported_scipy_function_names_its_module():
+    with pytest.raises(TraceError, match=r"scipy\.special\.gammaln is not supported"):
+        symhess.hessian(lambda x: special.gammaln(x).sum(), X)
+
+
+def test_numpy_functions_against_jax():
+    import jax.numpy as jnp
+
+    m = np.array([[2.0, 0.3], [0.3, 1.5]])
+
+    def f(x, np=np):
+        linalg = np.linalg
+        return (np.sum(np.sort(x ** 3) * np.arange(1.0, 7.0)) + np.median(x * x) + np.quantile(x, 0.7)
+                + np.sum(np.cumprod(x) ** 2) + np.polyval(x[:3], x[3]) + np.sum(np.vander(x[:3], 3) ** 2)
+                + np.sum(linalg.solve(m + np.diag(x[:2] ** 2), x[2:4]) ** 2) + linalg.slogdet(m * np.exp(x[0]))[1]
+                + np.sum(linalg.cholesky(m + np.diag(x[4:] ** 2))))
+
+    np.testing.assert_allclose(symhess.hessian(f, X), jax.hessian(lambda x: f(x, jnp))(X), rtol=1e-8, atol=1e-10)
