@@ -182,3 +182,20 @@ def test_issue12_targets_say_timeouts_and_goals():
     assert rows["issue 12, hvp per call ÷ jax.jit, every problem"][2] == "**no**"
     assert rows["issue 12, hessian per call ÷ jax.jit, n ≤ 100"][2] == "yes"
     assert all(v[2] == "yes" for k, v in rows.items() if k.startswith("Newton loop"))
+
+
+@pytest.mark.slow
+def test_issue12_problems_are_measured_in_new_processes(tmp_path, monkeypatch):
+    """The isolated path on a tiny (A x)^4: every group of tools in its own process, checked against the
+    hand-written kernel; the Newton-loop worker's numbers."""
+    monkeypatch.setenv("SYMHESS_CACHE_DIR", str(tmp_path / "cache"))
+    import run
+
+    results = run.main(["--quick", "--only", "ax4-3", "--skip-compile", "--out", str(tmp_path)])
+    measured = results["problems"]["ax4-3"]
+    assert measured["issue12"]
+    for op in ("hessian", "hvp"):
+        assert isinstance(measured["latency"][op][refs.SYMHESS], float)
+        assert max(measured["correctness"][op].values()) < 1e-12
+    newton = run.run_worker(["newton", "symhess"], tmp_path / "newton", timeout=300)
+    assert newton["status"] == "ok" and newton["difference"] < 1e-12 and len(newton["later"]) == 49
