@@ -94,10 +94,10 @@ def _traced(func, inputs, fn_name: str, strict: bool = False, lift: bool = True)
     to the data ``func`` reads now.
 
     Arrays of data ``func`` reads become runtime values (``lift``): new values of the same shapes
-    reuse the compiled code.  A function is re-traced until two traces under the same
-    fingerprint (see :mod:`symhess.tracing.captured`) agree; from then on an unchanged
-    fingerprint reuses them.  Functions whose traces differ (random numbers, hidden state) are
-    always re-traced.
+    reuse the compiled code.  A function's first call under a fingerprint (see
+    :mod:`symhess.tracing.captured`) traces it twice; when the two traces agree, later calls
+    with an unchanged fingerprint reuse them.  Functions whose traces differ (random numbers,
+    hidden state) are always re-traced.
     """
     signature = tuple(_signature(x) for x in inputs)
     found = _reads(func, lift)
@@ -117,9 +117,15 @@ def _traced(func, inputs, fn_name: str, strict: bool = False, lift: bool = True)
         return trace, compiled.with_data(trace.data_values)
     entry = _TRACES.get(key)
     if entry is None:
-        _TRACES[key] = [trace, compiled, False, func, None]
+        # the second trace now, not at the next call: every later call with new data is then a plan's
+        again = _scalar_trace(func, inputs, fn_name, strict, trace.lift)
+        if _key_of(again, inputs) != _key_of(trace, inputs):
+            _UNTRUSTED.add(getattr(func, "__code__", None))
+            return trace, compiled.with_data(trace.data_values)
+        _TRACES[key] = [trace, compiled, True, func, None]
         if len(_TRACES) > _TRACE_CACHE_SIZE:
             _TRACES.popitem(last=False)
+        _plan(func, inputs, fn_name)  # made now: the next call is as lean as every later one
     elif entry[1] is compiled:
         entry[2] = True
     else:
@@ -198,11 +204,16 @@ def _tensor_type(kind) -> bool:
 _COMPILED: dict = LRU(64)
 
 
+def _key_of(trace, inputs):
+    """What the compiled pipeline of ``trace`` is cached by: the traced structure and the dtypes."""
+    return trace_key(trace, tuple(range(len(inputs))), _OPTIONS), tuple(str(result_dtype(x)) for x in inputs)
+
+
 def _compiled(trace, inputs):
     """The compiled pipeline for this trace, reused while the traced expression is the same
     (with the data of the trace that compiled it: bind the data of yours, ``with_data``)."""
     wrt = tuple(range(len(inputs)))
-    key = (trace_key(trace, wrt, _OPTIONS), tuple(str(result_dtype(x)) for x in inputs))
+    key = _key_of(trace, inputs)
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = _COMPILED[key] = compile_trace(trace, inputs, wrt, False, _OPTIONS)

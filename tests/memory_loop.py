@@ -54,6 +54,8 @@ def main(calls: int, kind: str) -> dict:
             H = symhess.hessian(lambda w: nll(w, X, y), points[d])  # noqa: B023 - called now
         assert H.shape == (d, d)
         if k == 0:
+            for compiled in list(symhess.functional._COMPILED.values()):
+                compiled.wait_for_jit()  # the first compile ends when Numba's kernels have taken over
             after_first = resident_mb()
         if k == len(SHAPES) - 1:
             after_shapes = peak = resident_mb()

@@ -1,6 +1,7 @@
 """Bounded memory: every in-process cache drops its least recently used entries, and a long loop
 of drop-in calls with fresh closures and fresh data keeps the resident size flat."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -51,6 +52,8 @@ def test_caches_keep_to_their_bound_and_evicted_entries_compile_again(monkeypatc
         monkeypatch.setattr(module, name, LRU(2, on_evict=getattr(module, name).on_evict))
     monkeypatch.setattr(functional, "_TRACES", OrderedDict())
     monkeypatch.setattr(functional, "_TRACE_CACHE_SIZE", 2)
+    # Numba's modules loaded at the call, not by the background tier-up whenever it ends
+    monkeypatch.setattr(functional, "_OPTIONS", dataclasses.replace(functional._OPTIONS, eager_jit=False))
     x = np.array([0.3, -0.7])
     powers = (3, 4, 5, 6, 3)  # five functions, the last the first again, dropped meanwhile
     names = set()
