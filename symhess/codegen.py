@@ -266,20 +266,26 @@ def sum_loops(sums, tables: Tables) -> tuple[tuple, tuple, tuple, tuple]:
     for part in sums:
         group = part.group
         count = group.count
-        calls = bool(atoms(group.template, PyFunction))  # none in the term: none in its derivatives
-
-        def body(expr, group=group, calls=calls):
-            return native(group.at_loop(expr, tables), memo) if calls else group.at_loop(expr, tables)
-
-        value.append(Loop(count, (("return", 0, 0, True, body(group.template)),)))
-        gradient.append(Loop(count, tuple(("g", *tables.index(group.positions[k]), True, body(d))
-                                          for k, d in part.gradient)))
-        hessian.append(Loop(count, tuple(("h", *tables.index(positions), True, body(d))
-                                         for _, _, d, positions in part.hessian)))
         directions = {direction_slot(k): loop_symbol("v", *tables.index(group.positions[k])) for k, _ in part.hvp}
-        product.append(Loop(count, tuple(("hv", *tables.index(group.positions[k]), True,
-                                          body(d.xreplace(directions))) for k, d in part.hvp)))
+        bodies = iter(_at_loop([group.template, *(d for _, d in part.gradient), *(d for *_, d, _ in part.hessian),
+                                *(d for _, d in part.hvp)], {**group.loop_symbols(tables), **directions}, memo))
+        value.append(Loop(count, (("return", 0, 0, True, next(bodies)),)))
+        gradient.append(Loop(count, tuple(("g", *tables.index(group.positions[k]), True, next(bodies))
+                                          for k, _ in part.gradient)))
+        hessian.append(Loop(count, tuple(("h", *tables.index(positions), True, next(bodies))
+                                         for *_, positions in part.hessian)))
+        product.append(Loop(count, tuple(("hv", *tables.index(group.positions[k]), True, next(bodies))
+                                         for k, _ in part.hvp)))
     return tuple(value), tuple(gradient), tuple(hessian), tuple(product)
+
+
+def _at_loop(expressions: list, symbols: dict, memo: dict) -> list:
+    """A repeated term's expressions with its slots as loop symbols, in one SymEngine pass (a
+    term of many variables has thousands of Hessian entries); primitive calls made native."""
+    replaced = list(se.DenseMatrix(len(expressions), 1, expressions).xreplace(symbols))
+    if not atoms(expressions[0], PyFunction):  # none in the term: none in its derivatives
+        return replaced
+    return [native(expr, memo) for expr in replaced]
 
 
 def symbol_names(derivs: Derivatives) -> dict:
@@ -413,9 +419,9 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]
     value = _emit(printer, _merged(straight), block=0)
     for number, loop in enumerate(loops, start=1):
         outside, start = dict(printer.memo), len(printer.lines)
-        for store in loop.stores:
-            for symbol in store[4].free_symbols:
-                printer.names.setdefault(symbol, str(symbol))
+        bodies = [store[4] for store in loop.stores]
+        for symbol in se.DenseMatrix(len(bodies), 1, bodies).free_symbols:  # one pass over the loop's stores
+            printer.names.setdefault(symbol, str(symbol))
         _emit(printer, [(_target(target, index_text(base, stride)), accumulate, body)
                         for target, base, stride, accumulate, body in loop.stores], block=number)
         printer.lines[start:] = ["    " + line for line in printer.lines[start:]]

@@ -68,15 +68,18 @@ class Tables:
 
     def index(self, positions):
         """``(base, stride)`` of ``positions`` (one per iteration) if evenly spaced, else a table's."""
-        positions = tuple(int(p) for p in positions)
+        positions = tuple(positions)
+        known = self.placed.get(positions)
+        if known is not None:
+            return known
         stride = positions[1] - positions[0] if len(positions) > 1 else 0
         if all(b - a == stride for a, b in itertools.pairwise(positions)):
-            return positions[0], stride
-        offset = self.placed.get(positions)
-        if offset is None:
-            offset = self.placed[positions] = len(self.values)
+            known = (int(positions[0]), int(stride))
+        else:
+            known = (f"int(c[{len(self.values)} + 1*m])", None)
             self.values += [float(p) for p in positions]
-        return f"int(c[{offset} + 1*m])", None
+        self.placed[positions] = known
+        return known
 
 
 def kernel_items(returns, outputs) -> list[Item]:
@@ -220,10 +223,6 @@ class SumGroup:
 
     def index(self, k: int, m):
         return np.asarray(self.positions[k], dtype=np.int64)[m]
-
-    def at_loop(self, expr, tables: Tables):
-        """``expr`` (in the slots) with each slot as its loop symbol ``x[base + stride*m]``."""
-        return expr.xreplace(self.loop_symbols(tables))
 
     def loop_symbols(self, tables: Tables) -> dict:
         """Each slot's loop symbol, made once per module (a group has one per variable and datum of its term)."""
