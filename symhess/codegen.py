@@ -282,10 +282,11 @@ def sum_loops(sums, tables: Tables) -> tuple[tuple, tuple, tuple, tuple]:
 def _at_loop(expressions: list, symbols: dict, memo: dict) -> list:
     """A repeated term's expressions with its slots as loop symbols, in one SymEngine pass (a
     term of many variables has thousands of Hessian entries); primitive calls made native."""
-    replaced = list(se.DenseMatrix(len(expressions), 1, expressions).xreplace(symbols))
+    matrix = se.DenseMatrix(len(expressions), 1, expressions).xreplace(symbols)
     if not atoms(expressions[0], PyFunction):  # none in the term: none in its derivatives
-        return replaced
-    return [native(expr, memo) for expr in replaced]
+        return list(matrix)
+    calls = matrix.atoms(PyFunction)
+    return list(matrix.xreplace({call: _native_call(call, memo) for call in calls}))
 
 
 def symbol_names(derivs: Derivatives) -> dict:

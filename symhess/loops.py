@@ -271,9 +271,11 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
 
 def _lifted_template(expr, positions: dict):
     """(key, index vector, lifted constants) of one native term; key None if it cannot be templated."""
-    expr = _signs_fixed(expr, positions)
+    found = atoms(expr, se.Function, se.RealDouble)  # one walk for both questions
+    expr = _signs_fixed(expr, positions, calls=[a for a in found if isinstance(a, se.Function)])
     symbols = sorted(expr.free_symbols, key=positions.__getitem__)
-    numbers = list(dict.fromkeys(_floats(expr, positions))) if atoms(expr, se.RealDouble) else []
+    floats = any(isinstance(a, se.RealDouble) for a in found)
+    numbers = list(dict.fromkeys(_floats(expr, positions))) if floats else []
     while len(_SLOTS) < len(symbols):
         _SLOTS.append(se.Symbol(f"slot.{len(_SLOTS)}"))
     while len(_CONSTANTS) < len(numbers):
@@ -308,7 +310,7 @@ SYMMETRIC = {"tanh": -1, "sin": -1, "sinh": -1, "tan": -1, "asinh": -1, "atanh":
 """Functions with ``f(-u) = sign * f(u)``, which SymEngine writes with the sign taken out of ``u``."""
 
 
-def _signs_fixed(expr, positions: dict, memo=None):
+def _signs_fixed(expr, positions: dict, memo=None, calls=None):
     """``expr`` with every odd or even call's argument signed by its data-independent part.
 
     SymEngine turns ``tanh(-u)`` into ``-tanh(u)`` when ``u`` "looks negative", which for a
@@ -318,7 +320,7 @@ def _signs_fixed(expr, positions: dict, memo=None):
     does not undo it; :func:`_from_native` turns it back.
     """
     memo = {} if memo is None else memo
-    calls = [call for call in atoms(expr, se.Function) if type(call).__name__ in SYMMETRIC]
+    calls = [call for call in (atoms(expr, se.Function) if calls is None else calls) if type(call).__name__ in SYMMETRIC]
     if not calls:
         return expr
     return expr.xreplace({call: _sign_fixed_call(call, positions, memo) for call in calls})
