@@ -277,13 +277,24 @@ def benchmark_plots() -> list[Path]:
 
 def benchmarks(*, sessions) -> str:
     """``benchmarks/results/benchmarks.md`` with its plots, or how to produce them."""
-    report = RESULTS / "benchmarks.md"
+    return _results("benchmarks.md", "python benchmarks/run.py", rest=True)
+
+
+def compile_scaling(*, sessions) -> str:
+    """``benchmarks/results/compile_scaling.md``: compile time against problem size."""
+    return _results("compile_scaling.md", "python benchmarks/compile_scaling.py")
+
+
+def _results(name: str, command: str, rest: bool = False) -> str:
+    """A report of ``benchmarks/results`` with its plots (``rest``: and the plots no report shows)."""
+    report = RESULTS / name
     if not report.exists():
         return ('!!! warning "No benchmark results yet"\n\n'
-                "    Run `python benchmarks/run.py` to produce this page: it writes "
-                "`benchmarks/results/benchmarks.md` and its plots, which the docs include.")
+                f"    Run `{command}` to produce this section: it writes "
+                f"`benchmarks/results/{name}` and its plots, which the docs include.")
     text = re.sub(r"^(#+) ", r"#\1 ", report.read_text(encoding="utf-8"), flags=re.MULTILINE)  # below the page title
-    shown = set()
+    shown = {p.name for other in RESULTS.glob("*.md") if other != report for p in benchmark_plots()
+             if f"]({p.name})" in other.read_text(encoding="utf-8")}
 
     def link(match):
         text, target = match.group(1), match.group(2)
@@ -295,8 +306,9 @@ def benchmarks(*, sessions) -> str:
         return text  # a link into the repository: not part of the site
 
     text = re.sub(r"!?\[([^\]]*)\]\(([^)\s]+)\)", link, text)
-    rest = [f"![{p.stem.replace('_', ' ')}]({PLOTS_URI}/{p.name})" for p in benchmark_plots() if p.name not in shown]
-    return text.rstrip() + ("\n\n" + "\n\n".join(rest) if rest else "")
+    others = [f"![{p.stem.replace('_', ' ')}]({PLOTS_URI}/{p.name})" for p in benchmark_plots()
+              if rest and p.name not in shown]
+    return text.rstrip() + ("\n\n" + "\n\n".join(others) if others else "")
 
 
 GENERATORS = {
@@ -307,4 +319,5 @@ GENERATORS = {
     "untraceable": untraceable,
     "examples": examples,
     "benchmarks": benchmarks,
+    "compile-scaling": compile_scaling,
 }
