@@ -343,10 +343,9 @@ def with_sums(derivs: Derivatives, groups) -> Derivatives:
         gradient, pairs, product = (_through_locals(group, slots, *found) if found is not None
                                     else _in_slots(group, slots))
         count = len(found[1]) + len(found[2]) if found is not None else 0
-        rows = [np.minimum(group.index(k, np.arange(group.count)), group.index(j, np.arange(group.count)))
-                for k, j, _ in pairs]
-        cols = [np.maximum(group.index(k, np.arange(group.count)), group.index(j, np.arange(group.count)))
-                for k, j, _ in pairs]
+        at = {k: np.asarray(group.positions[k], dtype=np.int64) for k in slots}  # each slot's positions, once
+        rows = [np.minimum(at[k], at[j]) for k, j, _ in pairs]
+        cols = [np.maximum(at[k], at[j]) for k, j, _ in pairs]
         for r, c in zip(rows, cols):
             keys.update(zip(r.tolist(), c.tolist()))
         parts.append((group, gradient, pairs, rows, cols, product, count))

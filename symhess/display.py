@@ -341,7 +341,7 @@ def _boundaries(f) -> list[tuple[int, bool]]:
         start, shape = f._offsets[k], f._specs[i].shape
         if k:
             lines.append((start, True))
-        if len(shape) >= 2 and shape[-1] > 1 and len(shape) and np.prod(shape) > shape[-1]:
+        if len(shape) >= 2 and shape[-1] > 1 and np.prod(shape) > shape[-1]:
             lines += [(start + r * shape[-1], False) for r in range(1, int(np.prod(shape[:-1])))]
     return lines
 

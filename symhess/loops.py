@@ -17,7 +17,6 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
-import numpy as np
 import symengine as se
 
 from . import progress
@@ -222,9 +221,6 @@ class SumGroup:
     count: int
     constants: tuple = ()  # lifted constants, member by member, at c[offset:offset + len(constants)]
     offset: int = 0
-
-    def index(self, k: int, m):
-        return np.asarray(self.positions[k], dtype=np.int64)[m]
 
     def loop_symbols(self, tables: Tables) -> dict:
         """Each slot's loop symbol, made once per module (a group has one per variable and datum of its term)."""

@@ -15,6 +15,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is optional: pip install torch==2.13.0")
 taf = torch.autograd.functional
 
+from torch_helpers import assert_same  # noqa: E402
+
 import symhess  # noqa: E402
 
 SCALAR_APIS = ("hessian", "hvp", "vhp")
@@ -50,19 +52,6 @@ def tolerance(*args):
     """PyTorch computes in each tensor's own precision, symhess in float64."""
     single = any(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in flat(args))
     return 1e-5 if single else 1e-9
-
-
-def assert_same(ours, theirs, tol=1e-5):
-    """Same nesting (tuples), and tensors alike in every way PyTorch's results can differ."""
-    if isinstance(theirs, tuple):
-        assert type(ours) is tuple and len(ours) == len(theirs), (ours, theirs)
-        for a, b in zip(ours, theirs):
-            assert_same(a, b, tol)
-        return
-    assert type(ours) is torch.Tensor, type(ours)
-    assert (ours.shape, ours.dtype, ours.device) == (theirs.shape, theirs.dtype, theirs.device)
-    assert (ours.grad_fn is None, ours.requires_grad) == (theirs.grad_fn is None, theirs.requires_grad)
-    torch.testing.assert_close(ours, theirs, rtol=tol, atol=tol)
 
 
 def assert_parity(api, *args, **kwargs):

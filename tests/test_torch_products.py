@@ -6,6 +6,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is optional: pip install torch==2.13.0")
 taf = torch.autograd.functional
 
+from torch_helpers import assert_same  # noqa: E402
+
 import symhess  # noqa: E402
 
 APIS = ("vjp", "jvp")
@@ -26,18 +28,6 @@ def call(module, api, *args, **kwargs):
 
 def flat(result):
     return [t for item in result for t in flat(item)] if isinstance(result, (tuple, list)) else [result]
-
-
-def assert_same(ours, theirs, tol):
-    if isinstance(theirs, tuple):
-        assert type(ours) is tuple and len(ours) == len(theirs), (ours, theirs)
-        for a, b in zip(ours, theirs):
-            assert_same(a, b, tol)
-        return
-    assert type(ours) is torch.Tensor, type(ours)
-    assert (ours.shape, ours.dtype, ours.device) == (theirs.shape, theirs.dtype, theirs.device)
-    assert (ours.grad_fn is None, ours.requires_grad) == (theirs.grad_fn is None, theirs.requires_grad)
-    torch.testing.assert_close(ours, theirs, rtol=tol, atol=tol)
 
 
 def assert_parity(api, *args, **kwargs):

@@ -110,13 +110,7 @@ def _reduce(loss, reduction, weight=None):
         loss = loss * weight
         if reduction == "mean":
             return loss.sum() / _placeholder(weight).sum()
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{reduction} is not a valid value for reduction")
+    return nn.reduced(loss, reduction)
 
 
 def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):  # noqa: A002
