@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import symengine as se
 
 from .convert import is_tensor, kernel_vector, result_dtype, to_float64, trace_style
 from .pipeline import POINT_SIGNATURES, Options, build, derive
 from .tracing import trace_function
+from .tracing.elementwise import constant
 
 _FLOAT64 = np.dtype(np.float64)
 
@@ -509,8 +511,6 @@ class Compiled:
         derivs = self._derivatives()
         if not self._trace.data:
             return derivs
-        from dataclasses import replace
-
         return replace(derivs, value=self._shown(derivs.value), gradient=tuple(map(self._shown, derivs.gradient)),
                        hessian={k: self._shown(e) for k, e in derivs.hessian.items()},
                        hvp=tuple(map(self._shown, derivs.hvp)))
@@ -519,10 +519,6 @@ class Compiled:
         """``expr`` with the lifted data's symbols replaced by their values (as the function read them)."""
         if not self._trace.data:
             return expr
-        import symengine as se
-
-        from .tracing.elementwise import constant
-
         if getattr(self, "_data_values", None) is None:
             self._data_values = {symbol: constant(value) for datum in self._trace.data
                                  for symbol, value in zip(datum.symbols.reshape(-1), datum.value.reshape(-1))}
