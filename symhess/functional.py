@@ -126,9 +126,7 @@ def _traced(func, inputs, fn_name: str, strict: bool = False, lift: bool = True)
         if len(_TRACES) > _TRACE_CACHE_SIZE:
             _TRACES.popitem(last=False)
         _plan(func, inputs, fn_name)  # made now: the next call is as lean as every later one
-    elif entry[1] is compiled:
-        entry[2] = True
-    else:
+    elif entry[1] is not compiled:  # a trusted fingerprint traced to another expression
         _UNTRUSTED.add(getattr(func, "__code__", None))
         del _TRACES[key]
     return trace, compiled.with_data(trace.data_values)
