@@ -2,6 +2,7 @@
 of drop-in calls with fresh closures and fresh data keeps the resident size flat."""
 
 import dataclasses
+import gc
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import symhess
-from symhess import expression_lists, functional, jacobians, jit, pipeline
+from symhess import expression_lists, functional, jacobians, jit, native, pipeline
 from symhess.lru import LRU, LRUSet
 from symhess.tracing import elementwise
 
@@ -48,9 +49,8 @@ def test_every_module_level_cache_is_bounded(module, name):
 
 
 def test_caches_keep_to_their_bound_and_evicted_entries_compile_again(monkeypatch):
-    for built in list(pipeline._MEMORY.values()):  # earlier tests' tier-ups would load modules into this test's cache
-        if hasattr(built.module, "wait"):
-            built.module.wait(300)
+    for tiers in [obj for obj in gc.get_objects() if type(obj) is native.Tiers]:
+        tiers.wait(300)  # earlier tests' tier-ups would load their modules into this test's cache
     for module, name in [(pipeline, "_MEMORY"), (functional, "_COMPILED"), (jit, "_LOADED")]:
         monkeypatch.setattr(module, name, LRU(2, on_evict=getattr(module, name).on_evict))
     monkeypatch.setattr(functional, "_TRACES", OrderedDict())
