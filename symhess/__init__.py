@@ -5,7 +5,8 @@ __version__ = "0.1.0"
 from .api_trace import trace
 from .compiled import Compiled, compile  # noqa: A004 - the public name is fixed by API.md
 from .functional import hessian, hvp, jacobian, jvp, vhp, vjp
+from .nlp import NLP, compile_nlp, minimize_ipopt
 from .tracing import TraceError
 
-__all__ = ["Compiled", "TraceError", "__version__", "compile", "hessian", "hvp", "jacobian", "jvp", "trace", "vhp",
-           "vjp"]
+__all__ = ["NLP", "Compiled", "TraceError", "__version__", "compile", "compile_nlp", "hessian", "hvp", "jacobian", "jvp",
+           "minimize_ipopt", "trace", "vhp", "vjp"]
