@@ -7,6 +7,7 @@ from .compiled import Compiled, compile  # noqa: A004 - the public name is fixed
 from .functional import hessian, hvp, jacobian, jvp, vhp, vjp
 from .nlp import NLP, compile_nlp, minimize_ipopt
 from .tracing import TraceError
+from .travel import load
 
 __all__ = ["NLP", "Compiled", "TraceError", "__version__", "compile", "compile_nlp", "hessian", "hvp", "jacobian", "jvp",
-           "minimize_ipopt", "trace", "vhp", "vjp"]
+           "load", "minimize_ipopt", "trace", "vhp", "vjp"]

@@ -8,6 +8,7 @@ inspection attributes: symbols, expressions, sparsity, generated source, stats.
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from dataclasses import dataclass, replace
 
@@ -268,7 +269,10 @@ class Compiled:
             return p
         if p.ndim == 1:
             return np.concatenate([p, self._data])
-        return np.concatenate([p, np.broadcast_to(self._data, (p.shape[0], self._data.size))], axis=1)
+        # C order: NumPy lays out the concatenation of a broadcast array in Fortran order, and the
+        # batched kernels read each point's row as contiguous
+        return np.ascontiguousarray(np.concatenate([p, np.broadcast_to(self._data, (p.shape[0], self._data.size))],
+                                                   axis=1))
 
     def with_data(self, values) -> Compiled:
         """This compiled function evaluated with other values of its lifted data (same shapes, in
@@ -302,6 +306,8 @@ class Compiled:
     # ----- evaluation ----------------------------------------------------------
     def value(self, *args):
         """``func``'s value, shaped as ``func`` returned it (batched: ``B...`` in front)."""
+        if _dask(args):
+            return _lazy(self, "value", args)
         x, p, batch = self._pack(args)
         if not batch:
             return self._shape_value(self._kernels.value(x, p))
@@ -311,6 +317,8 @@ class Compiled:
 
     def gradient(self, *args):
         """Gradient with respect to the ``wrt`` inputs, shaped like them."""
+        if _dask(args):
+            return _lazy(self, "gradient", args)
         x, p, batch = self._pack(args)
         n = self._built.layout.n
         if not batch:
@@ -325,6 +333,8 @@ class Compiled:
         """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
         if self._lean is not None and len(args) == 1 and _plain(args[0], self._lean):
             return self.dense_kernel()(args[0].reshape(-1), self._data).reshape(self._lean_square)
+        if _dask(args):
+            return _lazy(self, "hessian", args)
         x, p, batch = self._pack(args)
         dense = self.dense_kernel()(x, p) if not batch else self._kernels.hessian_dense_batch(x, p)
         return self._split_matrix(dense, batch)
@@ -334,6 +344,8 @@ class Compiled:
         if self._lean is not None and len(args) == 1 and _plain(args[0], self._lean) and _plain(v, self._lean):
             value, out = self.product_kernel()(args[0].reshape(-1), self._data, v.reshape(-1))
             return self._shape_value(value), out.reshape(self._lean)
+        if _dask((*args, v)) or (isinstance(v, (tuple, list)) and _dask(v)):
+            return _lazy(self, "hvp", args, v)
         x, p, batch = self._pack(args)
         vector = self._pack_direction(v, batch)
         n = self._built.layout.n
@@ -416,6 +428,8 @@ class Compiled:
 
     def hessian_values(self, *args) -> np.ndarray:
         """The upper-triangle Hessian values in :meth:`hessian_structure` order (batched: ``B... + (nnz,)``)."""
+        if _dask(args):
+            return _lazy(self, "hessian_values", args)
         x, p, batch = self._pack(args)
         nnz = len(self._built.layout.rows)
         if not batch:
@@ -592,20 +606,18 @@ class Compiled:
 
         return plot_sparsity(self, ax)
 
-    # ----- pickling: the generated source and layout travel, kernels are re-imported ---
+    # ----- travel: saving, loading and pickling carry the machine code (symhess.travel) ---
+    def save(self, path):
+        """Write this compiled function to ``path``: its source, layout, data and machine code for
+        this CPU and portable baselines; ``symhess.load(path)`` evaluates at once, without compiling."""
+        from .travel import save
+
+        return save(self, path)
+
     def __reduce__(self):
-        layout = self._built.layout
-        state = {
-            "names": self._trace.names, "shapes": self._trace.shapes,
-            "expression": self._trace.output.reshape(-1)[0]._sympy_(), "source": self._built.source,
-            "data": [(d.name, d.value) for d in self._trace.data], "lift": self._trace.lift,
-            "layout": (layout.n, layout.m, layout.rows.tolist(), layout.cols.tolist(),
-                       layout.source_key, layout.simplify, layout.patterns, layout.fills),
-            "specs": [(s.name, s.shape, str(np.dtype(s.dtype))) for s in self._specs],
-            "wrt": self.wrt, "single": self._single, "options": self._options,
-            "timings": self._timings,
-        }
-        return _restore, (state,)
+        from .travel import dumps, restore
+
+        return restore, (dumps(self),)
 
     def __repr__(self):
         shapes = ", ".join(f"{s.name}{list(s.shape)}" for s in self._specs)
@@ -614,25 +626,17 @@ class Compiled:
 
 
 
-def _restore(state) -> Compiled:
-    """Rebuild a pickled :class:`Compiled` (Numba loads its cache or recompiles once)."""
-    import symengine as se
+def _dask(args) -> bool:
+    """Whether a ``dask.array`` is among ``args`` (none can be while Dask is not imported)."""
+    module = sys.modules.get("dask.array")
+    return module is not None and any(isinstance(a, module.Array) for a in args)
 
-    from .pipeline import Built, Layout, restored_module
-    from .tracing import Datum, Trace, placeholders
 
-    symbols = tuple(placeholders(n, s) for n, s in zip(state["names"], state["shapes"]))
-    output = np.empty((), dtype=object)
-    output[()] = se.sympify(state["expression"])
-    data = tuple(Datum(name, placeholders(name, value.shape), value) for name, value in state["data"])
-    trace = Trace(tuple(state["names"]), tuple(state["shapes"]), symbols, (output,), False, (), data, state["lift"])
-    n, m, rows, cols, key, mode, patterns, fills = state["layout"]
-    layout = Layout(n, m, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), key, mode, patterns, fills)
-    options = state["options"]
-    module = restored_module(state["source"], layout, options)  # tier 0 now, Numba's kernels when compiled
-    built = Built(module, layout, state["source"])
-    specs = tuple(InputSpec(name, tuple(shape), np.dtype(dtype)) for name, shape, dtype in state["specs"])
-    return Compiled(trace, built, specs, tuple(state["wrt"]), state["single"], options, state["timings"])
+def _lazy(compiled, method, args, v=None):
+    """``method`` over Dask arrays of points: a lazy Dask array (see :mod:`symhess.dask_arrays`)."""
+    from .dask_arrays import evaluate
+
+    return evaluate(compiled, method, args, v)
 
 
 def _plain(x, shape) -> bool:

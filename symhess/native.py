@@ -92,15 +92,16 @@ def _target_machine():
         cpu=cpu, features=features, opt=0, reloc="static", codemodel="jitdefault")
 
 
-def native_kernels(source: str, n: int, rows, cols, saved=None) -> NativeKernels:
+def native_kernels(source: str, n: int, rows, cols, saved=None, kind=None) -> NativeKernels:
     """Tier 0 for a generated module ``source``: each kernel is compiled by LLVM when first called.
 
-    ``saved(name)``: where that kernel's machine code is kept (loaded from there if present), or None.
+    ``saved(name)``: where that kernel's machine code is kept (loaded from there if present), or None;
+    ``kind``: a subclass of :class:`NativeKernels` to make (:mod:`symhess.travel`'s links machine code).
     """
     codes = {name.lower(): (tuple(a.strip() for a in arguments.split(",")), code)
              for name, arguments, code in _CODE.findall(source)}
     constants = np.array(ast.literal_eval(_CONSTANTS.search(source).group(1)), dtype=np.float64)
-    return NativeKernels(codes, constants, n, np.asarray(rows), np.asarray(cols),
+    return (kind or NativeKernels)(codes, constants, n, np.asarray(rows), np.asarray(cols),
                          int(_REPEATED.search(source).group(1)), "def hessian_into(" in source, saved)
 
 
