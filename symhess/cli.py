@@ -1,4 +1,5 @@
 """symhess inspect: show a function's expression, derivatives, sparsity, code and stats;
+symhess export: write its value, gradient, Hessian and hvp as standalone C (name.h, name.c);
 symhess cache: show, prune or clear the disk cache of compiled code."""
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class Parser(argparse.ArgumentParser):
 def parser() -> Parser:
     top = Parser(prog="symhess", description=__doc__,
                  epilog="run 'symhess inspect --help' for examples, 'symhess cache --help' for the cache")
-    commands = top.add_subparsers(dest="command", required=True, metavar="{inspect,cache}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{inspect,export,cache}")
     command = commands.add_parser("inspect", help="show what symhess makes of a function", description=__doc__,
                                   epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     command.add_argument("target", nargs="?", help="path/to/file.py:function")
@@ -87,8 +88,30 @@ def parser() -> Parser:
     command.add_argument("--progress", action="store_true",
                          help="name slow stages on stderr (default: only when stderr is a terminal)")
     command.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_export_parser(commands)
     add_cache_parser(commands)
     return top
+
+
+def add_export_parser(commands) -> None:
+    export = commands.add_parser(
+        "export", help="write standalone C of a function's value, gradient, Hessian and hvp",
+        description="Write DIR/NAME.h and DIR/NAME.c: the value, gradient, Hessian values in their sparse "
+                    "structure and Hessian-vector product as C that needs only math.h and allocates nothing; "
+                    "the header documents every argument's layout.",
+        epilog="example:\n  symhess export examples/newton_rosenbrock.py:rosenbrock --shape 30 -o build --name rosen\n"
+               "  cc -O2 -c build/rosen.c -o build/rosen.o",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("target", help="path/to/file.py:function")
+    export.add_argument("--shape", action="append", default=[], help="shape of one input, e.g. 3 or 2,2 "
+                        "or scalar (repeat per input)")
+    export.add_argument("--dtype", action="append", default=[], choices=("float32", "float64"), help=argparse.SUPPRESS)
+    export.add_argument("--wrt", help="indices of the inputs to differentiate, e.g. 0 (the others become data)")
+    export.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write into (made if missing)")
+    export.add_argument("--name", help="prefix of the C names and files (default: the function's name)")
+    export.add_argument("--simplify", default="auto", choices=("auto", "none", "fast", "full"))
+    export.add_argument("--debug", action="store_true", help="show tracebacks")
+    export.set_defaults(expr=None, vars=None, progress=False)
 
 
 CACHE_EPILOG = """\
@@ -392,6 +415,8 @@ def progress(args):
 def run(args) -> int:
     if args.command == "cache":
         return run_cache(args)
+    if args.command == "export":
+        return run_export(args)
     from . import display
     from .compiled import compile_with
     from .pipeline import Options
@@ -417,6 +442,26 @@ def run(args) -> int:
     if not can_print(report):
         report = report.translate({ord("×"): "x", ord("µ"): "u"}).encode("ascii", "replace").decode()
     print(report)
+    return 0
+
+
+def run_export(args) -> int:
+    from .compiled import compile_with
+    from .export_c import check_name, export
+    from .pipeline import Options
+
+    with importable_siblings(args.target), contextlib.redirect_stdout(sys.stderr):
+        func, shapes = function_and_shapes(args)
+        name = args.name or getattr(func, "__name__", "f")
+        try:
+            check_name(name)
+        except ValueError as error:
+            raise CommandError(f"{error} (--name)") from None
+        inputs = [np.zeros(s) for s in shapes]
+        f = compile_with(func, inputs, wrt_indices(args.wrt, len(inputs)),
+                         Options(simplify=args.simplify, eager_jit=False))  # the source only: nothing to JIT
+        header, source = export(f, args.output, name)
+    print(f"wrote {header} and {source} (n = {f.stats['n']}, {f.stats['nonzeros']} Hessian non-zeros)")
     return 0
 
 

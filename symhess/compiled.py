@@ -606,6 +606,14 @@ class Compiled:
 
         return plot_sparsity(self, ax)
 
+    def export(self, directory, name: str = "f"):
+        """Write ``name.h`` and ``name.c`` into ``directory``: standalone C (only ``math.h``, no allocation) of the
+        value, gradient, Hessian values in :meth:`hessian_structure` order and hvp; the header documents the
+        layout of ``x`` and ``data``.  Returns the two paths (see :mod:`symhess.export_c`)."""
+        from .export_c import export
+
+        return export(self, directory, name)
+
     # ----- travel: saving, loading and pickling carry the machine code (symhess.travel) ---
     def save(self, path):
         """Write this compiled function to ``path``: its source, layout, data and machine code for
