@@ -121,6 +121,17 @@ def test_quickstart(capsys):
     assert "pow_adder_reducer" in out and "per second" in out
 
 
+def test_constrained_ipopt(capsys):
+    pytest.importorskip("cyipopt", reason="cyipopt is optional: pip install 'symhess[ipopt]'")
+    (ipopt, scipy), (nlp, control) = load("constrained_ipopt")["main"](N=100)
+    np.testing.assert_allclose(ipopt.x, [1.0, 4.74299963, 3.82114998, 1.37940829], atol=1e-6)
+    assert ipopt.nit == 8
+    np.testing.assert_allclose(scipy.x, ipopt.x, atol=1e-4)
+    assert control.success and nlp.n == 302 and nlp.m == 200
+    assert np.all(np.abs(nlp.constraints(control.x)) < 1e-8), "the dynamics hold at the optimum"
+    assert "Van der Pol, N = 100" in capsys.readouterr().out
+
+
 def test_every_example_is_tested():
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     assert {p.stem for p in EXAMPLES.glob("*.py")} <= tested
