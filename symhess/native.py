@@ -225,7 +225,9 @@ class NativeKernels:
 
     def _accepts(self, x) -> bool:
         """As the Numba entries: contiguous float64 vectors (others decline); of length n (others raise)."""
-        if type(x) is not np.ndarray or x.dtype is not _FLOAT64 or x.ndim != 1 or not x.flags.carray:
+        # an unpickled array's float64 is another dtype object: ``is`` first (fast), then equality
+        if type(x) is not np.ndarray or (x.dtype is not _FLOAT64 and x.dtype != _FLOAT64) or x.ndim != 1 \
+                or not x.flags.carray:
             return False
         if x.shape[0] != self._n:
             raise ValueError("x has the wrong length")

@@ -237,3 +237,13 @@ def test_a_batch_with_a_shared_parameter_and_lifted_data_is_right(rng):
     exact = np.array([s[0] * 4 * (A @ x) ** 3 @ A for x in points])
     np.testing.assert_allclose(compiled.gradient(points, s), exact, rtol=1e-12)
     np.testing.assert_allclose(pickle.loads(pickle.dumps(compiled)).gradient(points, s), exact, rtol=1e-12)
+
+
+def test_an_unpickled_point_is_evaluated(rosenbrock):
+    """An array that came through pickle (a Dask task's argument) has a float64 dtype that is not
+    NumPy's own object: the loaded kernels take it as any float64 vector."""
+    x = pickle.loads(pickle.dumps(X))
+    assert x.dtype is not np.dtype(np.float64)  # the case this checks
+    g = pickle.loads(pickle.dumps(rosenbrock))
+    np.testing.assert_array_equal(g.hessian(x), rosenbrock.hessian(X))
+    np.testing.assert_array_equal(g.hvp(x, v=pickle.loads(pickle.dumps(V)))[1], rosenbrock.hvp(X, v=V)[1])
