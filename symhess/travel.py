@@ -40,6 +40,7 @@ from . import __version__
 from .llvm import POINTER, ZERO, function_text
 from .lru import LRU
 from .native import NativeKernels, llvm_lock, native_kernels
+from .tracing import Trace
 
 MAGIC = b"symhess compiled function\n"
 FORMAT = 1
@@ -433,11 +434,9 @@ def dumps(compiled) -> bytes:
     kernels = native_kernels(built.source, layout.n, layout.rows, layout.cols)
     kernels._m = layout.m
     parts: list[tuple[str, bytes]] = [("source", built.source.encode())]
-    expression = trace.output.reshape(-1)[0]
-    try:
-        parts.append(("expression", expression.__reduce__()[1][0]))
-    except (RuntimeError, TypeError, AttributeError, IndexError):  # a function SymEngine cannot serialise
-        parts.append(("expression_text", str(expression._sympy_()).encode()))
+    parts += [(name, np.asarray(values, dtype="<i8").tobytes())
+              for name, values in (("rows", layout.rows), ("cols", layout.cols), ("fills", layout.fills))]
+    parts.append(_expression(trace))
     values = np.asarray(compiled._data, dtype="<f8")  # the data it evaluates with (with_data's, if bound)
     for k, size in enumerate(np.cumsum([0, *(d.value.size for d in trace.data)]).tolist()[:-1]):
         parts.append((f"data/{k}", values[size:size + trace.data[k].value.size].tobytes()))
@@ -448,9 +447,9 @@ def dumps(compiled) -> bytes:
         "format": FORMAT, "symhess": __version__,
         "names": list(trace.names), "shapes": [list(s) for s in trace.shapes], "lift": trace.lift,
         "data": [[d.name, list(d.value.shape)] for d in trace.data],
-        "layout": {"n": layout.n, "m": layout.m, "rows": layout.rows.tolist(), "cols": layout.cols.tolist(),
-                   "source_key": layout.source_key, "simplify": layout.simplify,
-                   "patterns": list(layout.patterns), "fills": list(layout.fills)},
+        "layout": {"n": layout.n, "m": layout.m, "source_key": layout.source_key, "simplify": layout.simplify,
+                   "patterns": list(layout.patterns)},
+        "output_shape": list(compiled._output_shape),
         "specs": [[s.name, list(s.shape), str(np.dtype(s.dtype))] for s in compiled._specs],
         "wrt": list(compiled.wrt), "single": compiled._single, "options": asdict(compiled._options),
         "timings": compiled._timings,
@@ -460,6 +459,40 @@ def dumps(compiled) -> bytes:
     text = json.dumps(header).encode()
     return b"".join([MAGIC, _LENGTH.pack(len(text)), text, hashlib.sha256(text).hexdigest().encode(),
                      *(data for _, data in parts)])
+
+
+@dataclass(frozen=True)
+class LoadedTrace(Trace):
+    """The trace of a loaded function: its expression is read from the saved bytes when first
+    inspected (reading it took most of a load)."""
+
+    shape: tuple = ()
+    expression: tuple = ("expression", b"")  # (kind of the saved part, its bytes)
+
+    @property
+    def outputs(self):
+        outputs = self.__dict__.get("_outputs")
+        if outputs is None:
+            import symengine as se
+            from symengine.lib.symengine_wrapper import load_basic
+
+            kind, data = self.expression
+            output = np.empty(self.shape, dtype=object)
+            output[...] = load_basic(data) if kind == "expression" else se.sympify(data.decode())
+            outputs = (output,)
+            object.__setattr__(self, "_outputs", outputs)
+        return outputs
+
+
+def _expression(trace) -> tuple[str, bytes]:
+    """The saved part of ``trace``'s expression: SymEngine's own serialisation (else SymPy's text)."""
+    if isinstance(trace, LoadedTrace):
+        return trace.expression
+    expression = trace.output.reshape(-1)[0]
+    try:
+        return "expression", expression.__reduce__()[1][0]
+    except (RuntimeError, TypeError, AttributeError, IndexError):  # a function SymEngine cannot serialise
+        return "expression_text", str(expression._sympy_()).encode()
 
 
 def _read(data: bytes, where: str) -> tuple[dict, dict]:
@@ -496,32 +529,28 @@ def _read(data: bytes, where: str) -> tuple[dict, dict]:
 def loads(data: bytes, where: str = "the pickled compiled function"):
     """The compiled function :func:`dumps` made, its machine code linked (or compiled from its
     source when this CPU cannot run any of it, with a :class:`TravelWarning`)."""
-    import symengine as se
-    from symengine.lib.symengine_wrapper import load_basic
-
     from .compiled import Compiled, InputSpec
     from .pipeline import Built, Layout, Options, restored_module
-    from .tracing import Datum, Trace, placeholders
+    from .tracing import Datum, placeholders
 
     header, parts = _read(bytes(data), where)
     source = parts["source"].decode()
     fields = header["layout"]
-    layout = Layout(int(fields["n"]), int(fields["m"]), np.array(fields["rows"], dtype=np.int64),
-                    np.array(fields["cols"], dtype=np.int64), str(fields["source_key"]), str(fields["simplify"]),
-                    tuple(dict(p) for p in fields["patterns"]), tuple(fields["fills"]))
+    rows, cols, fills = (np.frombuffer(parts[name], dtype="<i8").astype(np.int64) for name in ("rows", "cols", "fills"))
+    layout = Layout(int(fields["n"]), int(fields["m"]), rows, cols, str(fields["source_key"]), str(fields["simplify"]),
+                    tuple(dict(p) for p in fields["patterns"]), tuple(fills.tolist()))
     if f"\nN = {layout.n}\nNNZ = {len(layout.rows)}\n" not in source:
         raise LoadError(f"symhess.load: the source in {where} does not match its layout")
     names, shapes = tuple(header["names"]), tuple(tuple(s) for s in header["shapes"])
     symbols = tuple(placeholders(name, shape) for name, shape in zip(names, shapes))
-    output = np.empty((), dtype=object)
-    if "expression" in parts:
-        output[()] = load_basic(parts["expression"])
-    else:
-        output[()] = se.sympify(parts["expression_text"].decode())
+    shape = tuple(header["output_shape"])
+    expression = ("expression", parts["expression"]) if "expression" in parts else \
+        ("expression_text", parts["expression_text"])
     data = tuple(Datum(name, placeholders(name, tuple(shape)),
                        np.frombuffer(parts[f"data/{k}"], dtype="<f8").reshape(shape).astype(np.float64))
                  for k, (name, shape) in enumerate(header["data"]))
-    trace = Trace(names, shapes, symbols, (output,), False, (), data, header["lift"])
+    unread = np.full(shape, None, dtype=object)  # Compiled reads only its shape; inspection reads the expression
+    trace = Trace(names, shapes, symbols, (unread,), False, (), data, header["lift"])
     options = Options(**header["options"])
     kernels = native_kernels(source, layout.n, layout.rows, layout.cols, kind=TravelKernels)
     kernels._m = layout.m
@@ -541,7 +570,9 @@ def loads(data: bytes, where: str = "the pickled compiled function"):
     _LOADED["count"] += 1
     built = Built(tiers, layout, source)
     specs = tuple(InputSpec(name, tuple(shape), np.dtype(dtype)) for name, shape, dtype in header["specs"])
-    return Compiled(trace, built, specs, tuple(header["wrt"]), header["single"], options, dict(header["timings"]))
+    compiled = Compiled(trace, built, specs, tuple(header["wrt"]), header["single"], options, dict(header["timings"]))
+    compiled._trace = LoadedTrace(names, shapes, symbols, (unread,), False, (), data, header["lift"], shape, expression)
+    return compiled
 
 
 def _runnable_code(carried: list, kernels: NativeKernels, where: str) -> tuple[Target, bytes]:

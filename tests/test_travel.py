@@ -247,3 +247,11 @@ def test_an_unpickled_point_is_evaluated(rosenbrock):
     g = pickle.loads(pickle.dumps(rosenbrock))
     np.testing.assert_array_equal(g.hessian(x), rosenbrock.hessian(X))
     np.testing.assert_array_equal(g.hvp(x, v=pickle.loads(pickle.dumps(V)))[1], rosenbrock.hvp(X, v=V)[1])
+
+
+def test_the_value_keeps_its_shape_and_the_expression_is_read_when_asked():
+    f = symhess.compile(lambda x: (x**2).sum().reshape(1, 1), np.zeros(3))
+    g = pickle.loads(pickle.dumps(f))
+    assert f.value(np.ones(3)).shape == (1, 1) and g.value(np.ones(3)).shape == (1, 1)
+    assert "_outputs" not in g._trace.__dict__  # not read at load
+    assert g.expression == f.expression and str(g.hessian_expression) == str(f.hessian_expression)
