@@ -132,6 +132,17 @@ def test_constrained_ipopt(capsys):
     assert "Van der Pol, N = 100" in capsys.readouterr().out
 
 
+def test_dask_grid(capsys):
+    pytest.importorskip("distributed", reason="Dask is optional: pip install 'symhess[dask]'")
+    result = load("dask_grid")["main"](points=40_000, chunk=7_000, processes=False)  # worker threads: quick
+    assert result["side"] == 200
+    assert result["fraction"] == result["exact"]  # every point classified as the closed form does
+    square = np.mean(np.linspace(-5, 5, 200) ** 2)  # the mean of x² (and y²) over the grid
+    np.testing.assert_allclose(result["mean"], np.diag([12 * square - 42, 12 * square - 26]), atol=1e-9)
+    out = capsys.readouterr().out
+    assert "Dask dashboard: http://" in out and "locally convex on" in out
+
+
 def test_every_example_is_tested():
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     assert {p.stem for p in EXAMPLES.glob("*.py")} <= tested
