@@ -13,13 +13,14 @@ import math
 import re
 from dataclasses import dataclass, replace
 
+import numpy as np
 import symengine as se
 from symengine.lib.symengine_wrapper import PyFunction
 
 from . import __version__, progress
 from .differentiate import Derivatives, direction_slot
 from .expressions import atoms
-from .loops import ROLL_ITEMS, Item, Loop, Tables, index_text, kernel_items, loop_symbol, roll
+from .loops import ROLL_ITEMS, Item, Loop, OuterProduct, Tables, index_text, kernel_items, loop_symbol, roll
 from .simplify import factor_common
 
 FUNCTIONS = {
@@ -267,16 +268,56 @@ def sum_loops(sums, tables: Tables) -> tuple[tuple, tuple, tuple, tuple]:
         group = part.group
         count = group.count
         directions = {direction_slot(k): loop_symbol("v", *tables.index(group.positions[k])) for k, _ in part.hvp}
-        bodies = iter(_at_loop([group.template, *(d for _, d in part.gradient), *(d for *_, d, _ in part.hessian),
-                                *(d for _, d in part.hvp)], {**group.loop_symbols(tables), **directions}, memo))
+        expressions = [group.template, *(d for _, d in part.gradient), *(d for *_, d, _ in part.hessian),
+                       *(d for _, d in part.hvp), *(block.weight for block, _ in part.blocks)]
+        bodies = iter(_at_loop(expressions, {**group.loop_symbols(tables), **directions}, memo))
         value.append(Loop(count, (("return", 0, 0, True, next(bodies)),)))
         gradient.append(Loop(count, tuple(("g", *tables.index(group.positions[k]), True, next(bodies))
                                           for k, _ in part.gradient)))
-        hessian.append(Loop(count, tuple(("h", *tables.index(positions), True, next(bodies))
-                                         for *_, positions in part.hessian)))
+        stores = tuple(("h", *tables.index(positions), True, next(bodies)) for *_, positions in part.hessian)
         product.append(Loop(count, tuple(("hv", *tables.index(group.positions[k]), True, next(bodies))
                                          for k, _ in part.hvp)))
+        hessian.append(Loop(count, stores, tuple(outer_product(group, block, placed, next(bodies), tables)
+                                                 for block, placed in part.blocks)))
     return tuple(value), tuple(gradient), tuple(hessian), tuple(product)
+
+
+def outer_product(group, block, placed, weight, tables: Tables) -> OuterProduct:
+    """A :class:`~symhess.differentiate.Block` as the loop prints it: its coefficients read at
+    evenly spaced positions, its entries at ``row base + stride*j`` or from a table of positions."""
+    at = np.full((len(block.rows), len(block.cols)), -1, dtype=np.int64)
+    entries = [(k, j) for k in range(len(block.rows)) for j in range(k if block.triangle else 0, len(block.cols))]
+    at[tuple(np.array(entries).T)] = placed
+    left, right = _coefficient_text(group, block.left, "k", tables), _coefficient_text(group, block.right, "j", tables)
+    if left is not None and right is None:  # the loop of one coefficient vector is j's
+        at, left, right = at.T, right, _coefficient_text(group, block.left, "j", tables)
+    target = _entry_text(at, block.triangle, tables)
+    return OuterProduct(weight, at.shape[0], at.shape[1], left, right, target, block.triangle)
+
+
+def _coefficient_text(group, data: tuple, variable: str, tables: Tables) -> str | None:
+    """``p[17 + 40*m + 1*k]``: the coefficients ``data`` (slots evenly spaced in one array) read with
+    ``variable``; None for a single coefficient (folded into the weight)."""
+    if not data:
+        return None
+    first, second = group.slots.index(data[0]), group.slots.index(data[1])
+    stride = group.positions[second][0] - group.positions[first][0]
+    return f"{group.arrays[first]}[{index_text(*tables.index(group.positions[first]))} + {stride}*{variable}]"
+
+
+def _entry_text(at: np.ndarray, triangle: bool, tables: Tables) -> str:
+    """Where entry (k, j) goes: ``row base + stride*j`` when every row's positions are evenly spaced
+    by one stride (a dense block), else a table of every entry's position."""
+    rows, cols = at.shape
+    first = [k if triangle else 0 for k in range(rows)]
+    steps = {int(at[k, j + 1] - at[k, j]) for k in range(rows) for j in range(first[k], cols - 1)}
+    if len(steps) <= 1:
+        stride = steps.pop() if steps else 1
+        bases = [int(at[k, first[k]]) - stride * first[k] for k in range(rows)]
+        row = index_text(*tables.index(bases, "k"), "k") if rows > 1 else str(bases[0])
+        return f"{row} + {stride}*j"
+    offset = tables.place(np.maximum(at, 0).ravel().tolist())
+    return f"int(c[{offset} + {cols}*k + 1*j])" if rows > 1 else f"int(c[{offset} + 1*j])"
 
 
 def _at_loop(expressions: list, symbols: dict, memo: dict) -> list:
@@ -412,7 +453,7 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]
         straight = _unsplit(straight, loops, originals)
         rolled = _rolled(loops)
         items = straight + [item for item in items if item.accumulate and (item.target, item.index) in rolled]
-    loops = _fuse(loops) + _fuse([loop for loop in extra_loops if loop.stores])  # sets first, then additions
+    loops = _fuse(loops) + _fuse([loop for loop in extra_loops if loop.stores or loop.blocks])  # sets, then additions
     printer = ThreeAddressPrinter(dict(names))
     accumulated = sorted({(i.target, i.index) for i in items if i.accumulate}
                          | {("return", 0) for loop in extra_loops for store in loop.stores if store[0] == "return"})
@@ -420,11 +461,15 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]
     value = _emit(printer, _merged(straight), block=0)
     for number, loop in enumerate(loops, start=1):
         outside, start = dict(printer.memo), len(printer.lines)
-        bodies = [store[4] for store in loop.stores]
+        bodies = [store[4] for store in loop.stores] + [block.weight for block in loop.blocks]
         for symbol in se.DenseMatrix(len(bodies), 1, bodies).free_symbols:  # one pass over the loop's stores
             printer.names.setdefault(symbol, str(symbol))
+        weights = [f"w{number}_{q}" for q in range(len(loop.blocks))]
         _emit(printer, [(_target(target, index_text(base, stride)), accumulate, body)
-                        for target, base, stride, accumulate, body in loop.stores], block=number)
+                        for target, base, stride, accumulate, body in loop.stores]
+              + [(weight, False, block.weight) for weight, block in zip(weights, loop.blocks)], block=number)
+        for weight, block in zip(weights, loop.blocks):
+            printer.lines += _outer_product_lines(block, weight)
         printer.lines[start:] = ["    " + line for line in printer.lines[start:]]
         printer.lines.insert(start, f"    for m in range({loop.count}):")
         printer.memo = outside
@@ -435,12 +480,26 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]
     return printer.lines
 
 
+def _outer_product_lines(block: OuterProduct, weight: str) -> list[str]:
+    """The nested loops of one outer product (in a loop body, before its indentation)."""
+    lines, indent, scaled = [], "    ", weight
+    if block.left is not None:
+        lines += [f"    for k in range({block.rows}):", f"        {weight}k = {block.left}",
+                  f"        {weight}s = {weight} * {weight}k"]
+        indent, scaled = "        ", f"{weight}s"
+    start = "k, " if block.triangle else ""
+    return [*lines, f"{indent}for j in range({start}{block.cols}):", f"{indent}    {weight}j = {block.right}",
+            f"{indent}    {weight}t = {scaled} * {weight}j", f"{indent}    h[{block.target}] += {weight}t"]
+
+
 def _fuse(loops) -> list:
     """One loop per trip count, so that stores of the same iteration share subexpressions."""
     stores: dict = {}
+    blocks: dict = {}
     for loop in loops:
         stores.setdefault(loop.count, []).extend(loop.stores)
-    return [Loop(count, tuple(s)) for count, s in sorted(stores.items())]
+        blocks.setdefault(loop.count, []).extend(loop.blocks)
+    return [Loop(count, tuple(s), tuple(blocks[count])) for count, s in sorted(stores.items())]
 
 
 def _rolled(loops) -> set:

@@ -199,7 +199,8 @@ class SumDerivatives:
     ``hessian``: ``(slot_a, slot_b, second derivative, positions)`` for ``a <= b``, non-zero,
     where ``positions[m]`` is the position of copy ``m``'s entry in the upper-triangle values;
     ``hvp``: ``(slot, d (template's directional derivative) / d slot)``, in the slots and
-    :func:`direction_slot` ``k``, which is ``v`` at slot ``k``'s position.
+    :func:`direction_slot` ``k``, which is ``v`` at slot ``k``'s position; ``blocks``: the Hessian
+    entries written as outer products (:class:`Block`), in addition to ``hessian``.
     """
 
     group: object
@@ -207,6 +208,7 @@ class SumDerivatives:
     hessian: tuple
     hvp: tuple
     locals: int = 0  # local variables it was differentiated in (0: its variables themselves)
+    blocks: tuple = ()  # (Block, its entries' positions in the upper-triangle values, row by row)
 
 
 _DIRECTION_SLOTS: list = []
@@ -281,11 +283,82 @@ def linear_forms(template, variables):
     return reduced, {local: form for form, local in forms.items()}, direct
 
 
+VECTOR_SLOTS = 4
+"""A local variable's coefficients on at least this many variables, evenly spaced data (a row of
+``X`` or ``A``), are read by a loop: its pairs with other locals write their Hessian entries as
+outer products, not one expression per entry."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """``weight * left[r] * right[s]`` added to the Hessian entry of slots ``rows[r]`` and ``cols[s]``
+    (only ``s >= r`` when ``triangle``): the outer product of a pair of local variables' coefficients.
+    ``left`` or ``right`` is () for a single coefficient, which is folded into ``weight``."""
+
+    weight: object
+    rows: tuple
+    left: tuple
+    cols: tuple
+    right: tuple
+    triangle: bool
+
+    @property
+    def entries(self) -> list[tuple[int, int]]:
+        """The (row slot, column slot) pairs it writes, row by row."""
+        return [(k, j) for r, k in enumerate(self.rows) for j in self.cols[r if self.triangle else 0:]]
+
+
+def _pieces(group, coefficients: dict):
+    """A local variable's coefficients cut for outer products: ``(slots, data slots, factor)`` with the
+    coefficients that are evenly spaced data in one array as one piece, each other one alone (its
+    coefficient the ``factor``); None when the copies differentiate different variables."""
+    slots = sorted(coefficients)
+    if any(len(set(group.positions[k])) != 1 for k in slots):
+        return None
+    index = {slot: k for k, slot in enumerate(group.slots)}
+    data = {k: index.get(coefficients[k]) for k in slots}
+    run = [k for k in slots if data[k] is not None and group.arrays[data[k]] != "x"]
+    if len(run) >= VECTOR_SLOTS and len({group.arrays[data[k]] for k in run}) == 1:
+        at = np.array([group.positions[data[k]] for k in run], dtype=np.int64)
+        steps = at - at[0]
+        if not (steps == steps[1, 0] * np.arange(len(run))[:, None]).all():
+            run = []
+    else:
+        run = []
+    vector = [(tuple(run), tuple(group.slots[data[k]] for k in run), se.Integer(1))] if run else []
+    return vector + [((k,), (), coefficients[k]) for k in slots if k not in run]
+
+
+def _blocks(group, second, jacobian, locals_, order):
+    """The pairs of local variables' Hessian entries as outer products (:class:`Block`), the entries
+    of single coefficients ``(slot, slot, expression)``, and the second derivatives left to expand
+    entry by entry (both orders of a pair, as the chain rule sums them)."""
+    pieces = {a: _pieces(group, jacobian[a]) for a in locals_}
+    blocks, entries, rest = [], [], {}
+    for i, a in enumerate(locals_):
+        for b in locals_[i:]:
+            d = second.get((a, b))
+            if d is None:
+                continue
+            if pieces[a] is None or pieces[b] is None or (a != b and jacobian[a].keys() & jacobian[b].keys()):
+                rest[(a, b)] = rest[(b, a)] = d
+                continue
+            for p, (rows, left, c_rows) in enumerate(pieces[a]):
+                for cols, right, c_cols in pieces[b][p if a == b else 0:]:
+                    if left or right:
+                        blocks.append(Block(d * c_rows * c_cols, rows, left, cols, right, a == b and rows == cols))
+                    else:
+                        k, j = sorted((rows[0], cols[0]), key=order.__getitem__)
+                        entries.append((k, j, d * c_rows * c_cols))
+    return blocks, entries, rest
+
+
 def _through_locals(group, slots, reduced, forms, direct):
     """The repeated term's derivatives by the chain rule through its local variables: the linear
     forms ``u = sum c_k x_k`` and the variables used directly.  ``d2/dx_k dx_j = sum_ab G_ab J_ak J_bj``
     with ``G`` the (small) Hessian in the locals and ``J`` the forms' coefficients, so the term is
-    differentiated in a few locals instead of every variable (a data row of an MLP, ``(A[i] @ x)**4``)."""
+    differentiated in a few locals instead of every variable (a data row of an MLP, ``(A[i] @ x)**4``);
+    a pair of locals with many coefficients writes its entries as an outer product (:class:`Block`)."""
     slot_of = {group.slots[k]: k for k in slots}
     locals_ = list(forms) + direct
     jacobian = {}  # local -> {slot k: coefficient}
@@ -312,8 +385,11 @@ def _through_locals(group, slots, reduced, forms, direct):
             for k, c in jacobian[a].items():
                 gradient_terms.setdefault(k, []).append(outer * c)
     order = {k: position for position, k in enumerate(slots)}
+    blocks, entries, expanded = _blocks(group, second, jacobian, locals_, order)
     hessian_terms: dict = {}
-    for (a, b), d in second.items():
+    for k, j, d in entries:
+        hessian_terms.setdefault((k, j), []).append(d)
+    for (a, b), d in expanded.items():
         for k, ck in jacobian[a].items():
             for j, cj in jacobian[b].items():
                 if order[k] <= order[j]:
@@ -328,7 +404,7 @@ def _through_locals(group, slots, reduced, forms, direct):
     gradient = tuple((k, se.Add(*gradient_terms[k])) for k in slots if k in gradient_terms)
     pairs = [(k, j, se.Add(*hessian_terms[(k, j)])) for k in slots for j in slots[order[k]:] if (k, j) in hessian_terms]
     product = tuple((k, se.Add(*product_terms[k])) for k in slots if k in product_terms)
-    return gradient, pairs, product
+    return gradient, pairs, product, blocks
 
 
 def with_sums(derivs: Derivatives, groups) -> Derivatives:
@@ -340,22 +416,30 @@ def with_sums(derivs: Derivatives, groups) -> Derivatives:
         progress.advance(done, len(groups))
         slots = [k for k, array in enumerate(group.arrays) if array == "x"]
         found = linear_forms(group.template, [group.slots[k] for k in slots]) if len(slots) >= LOCAL_SLOTS else None
-        gradient, pairs, product = (_through_locals(group, slots, *found) if found is not None
-                                    else _in_slots(group, slots))
+        gradient, pairs, product, blocks = (_through_locals(group, slots, *found) if found is not None
+                                            else (*_in_slots(group, slots), []))
         count = len(found[1]) + len(found[2]) if found is not None else 0
         at = {k: np.asarray(group.positions[k], dtype=np.int64) for k in slots}  # each slot's positions, once
         rows = [np.minimum(at[k], at[j]) for k, j, _ in pairs]
         cols = [np.maximum(at[k], at[j]) for k, j, _ in pairs]
         for r, c in zip(rows, cols):
             keys.update(zip(r.tolist(), c.tolist()))
-        parts.append((group, gradient, pairs, rows, cols, product, count))
+        for block in blocks:  # the same variables in every copy: one key per entry
+            keys.update(_upper(at, block.entries))
+        parts.append((group, gradient, pairs, rows, cols, product, count, blocks, at))
     position = {key: k for k, key in enumerate(sorted(keys))}
     sums = []
-    for group, gradient, pairs, rows, cols, product, count in parts:
+    for group, gradient, pairs, rows, cols, product, count, blocks, at in parts:
         hessian = tuple((k, j, second, tuple(position[key] for key in zip(r.tolist(), c.tolist())))
                         for (k, j, second), r, c in zip(pairs, rows, cols))
-        sums.append(SumDerivatives(group, gradient, hessian, product, count))
+        placed = tuple((block, tuple(position[key] for key in _upper(at, block.entries))) for block in blocks)
+        sums.append(SumDerivatives(group, gradient, hessian, product, count, placed))
     zero = se.Integer(0)
     hessian = {key: derivs.hessian.get(key, zero) for key in sorted(keys)}
     return Derivatives(derivs.variables, derivs.parameters, derivs.value, derivs.gradient, hessian,
                        derivs.direction, derivs.hvp, tuple(sums))
+
+
+def _upper(at: dict, entries) -> list[tuple[int, int]]:
+    """The upper-triangle (row, column) of each (slot, slot) entry of a block (its first copy's)."""
+    return [(min(at[k][0], at[j][0]), max(at[k][0], at[j][0])) for k, j in entries]

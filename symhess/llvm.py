@@ -24,11 +24,10 @@ DOUBLE = ir.DoubleType()
 POINTER = str(DOUBLE.as_pointer())  # "double*", or "ptr" where llvmlite writes opaque pointers
 
 _ASSIGN = re.compile(r"^\s*(\w+)(?:\[((?:[^\[\]]|\[[^\[\]]*\])+)\])? (\+?=) (.+)$")
-_LOAD = re.compile(r"^(\w+)\[((?:[^\[\]]|\[[^\[\]]*\])+)\]$")  # "x[7]", "x[int(c[40 + 1*m])]"
-_INDEX = re.compile(r"^(\d+)(?: \+ (-?\d+)\*m)?$")      # "7" or, inside a loop, "7 + 2*m"
-_TABLE = re.compile(r"^int\(c\[(\d+) \+ 1\*m\]\)$")   # inside a loop: the position in a table of c
-_LOOP = re.compile(r"^    for m in range\((\d+)\):$")
-_LOOP_BODY = "        "
+_LOAD = re.compile(r"^(\w+)\[((?:[^\[\]]|\[[^\[\]]*\])+)\]$")  # "x[7]", "x[int(c[40 + 1*m]) + 1*j]"
+_STRIDE = re.compile(r"^(-?\d+)\*([a-z])$")              # an index's term "2*m": stride times a loop variable
+_TABLE = re.compile(r"^int\(c\[(.+)\]\)$")                # an index's term read from a table of c
+_LOOP = re.compile(r"^( *)for ([a-z]) in range\((?:([a-z]), )?(\d+)\):$")  # "for j in range(k, 40):"
 _BINARY = re.compile(r"^(\S+) ([-+*/]) (\S+)$")
 _CALL = re.compile(r"^(\w+)\((.*)\)$")
 _RETURN = re.compile(r"^\s*return (\S+)$")
@@ -109,7 +108,7 @@ class Emitter:
         self.count = 0
         self.block = "entry"
         self.loops = 0
-        self.m = None                            # the loop variable, inside a loop
+        self.variables: dict[str, str] = {}      # the enclosing loops' variables: their i64 values
 
     def emit(self, instruction: str) -> str:
         self.count += 1
@@ -126,16 +125,22 @@ class Emitter:
         return double(CONSTANTS[text] if text in CONSTANTS else float(text))
 
     def element(self, array: str, index: str) -> str:
-        table = _TABLE.match(index)
-        if table is not None:  # positions stored as floats in the constants: load, convert
-            entry = self.element("c", f"{table.group(1)} + 1*m")
-            offset = self.emit(f"fptosi double {self.emit(f'load double, {POINTER} {entry}')} to i64")
-        else:
-            base, stride = _INDEX.match(index).groups()
-            offset = base
+        return self.emit(f"getelementptr double, {POINTER} {self.pointers[array]}, i64 {self.offset(index)}")
+
+    def offset(self, index: str) -> str:
+        """An index (``7``, ``7 + 2*m``, ``int(c[40 + 1*m]) + 1*j``) as an i64 value: its terms summed."""
+        total = None
+        for term in _terms(index):
+            stride, table = _STRIDE.match(term), _TABLE.match(term)
             if stride is not None:
-                offset = self.emit(f"add i64 {base}, {self.emit(f'mul i64 {stride}, {self.m}')}")
-        return self.emit(f"getelementptr double, {POINTER} {self.pointers[array]}, i64 {offset}")
+                value = self.emit(f"mul i64 {stride.group(1)}, {self.variables[stride.group(2)]}")
+            elif table is not None:  # positions stored as floats in the constants: load, convert
+                entry = self.element("c", table.group(1))
+                value = self.emit(f"fptosi double {self.emit(f'load double, {POINTER} {entry}')} to i64")
+            else:
+                value = str(int(term))
+            total = value if total is None else self.emit(f"add i64 {total}, {value}")
+        return total
 
     def expression(self, text: str) -> str:
         match = _LOAD.match(text)
@@ -216,26 +221,18 @@ class Emitter:
         return self._select(self._flag(">", u, ZERO), big, small)
 
     def run(self, lines) -> str:
-        position = 0
-        while position < len(lines):
-            line = lines[position]
-            position += 1
-            match = _LOOP.match(line)
-            if match:
-                body = []
-                while position < len(lines) and lines[position].startswith(_LOOP_BODY):
-                    body.append(lines[position])
-                    position += 1
-                self.loop(int(match.group(1)), body)
-                continue
-            match = _ASSIGN.match(line)
-            if match:
-                self.assign(*match.groups())
-                continue
-            match = _RETURN.match(line)
-            if match:
-                return self.atom(match.group(1))
-        raise ValueError("three-address kernel without a return line")
+        statements, _ = _parsed(lines, 1 if lines and lines[0].startswith("def ") else 0, "    ")
+        self.statements(statements)
+        if not statements or statements[-1][0] != "return":
+            raise ValueError("three-address kernel without a return line")
+        return self.atom(statements[-1][1])
+
+    def statements(self, statements) -> None:
+        for kind, *parts in statements:
+            if kind == "loop":
+                self.loop(*parts)
+            elif kind == "assign":
+                self.assign(*parts)
 
     def assign(self, target: str, index: str | None, op: str, text: str) -> None:
         value = self.expression(text)
@@ -253,23 +250,58 @@ class Emitter:
             value = self.emit(f"fadd double {self.emit(f'load double, {POINTER} {pointer}')}, {value}")
         self.lines.append(f"  store double {value}, {POINTER} {pointer}")
 
-    def loop(self, count: int, body: list[str]) -> None:
-        """``for m in range(count)``: the body's temporaries live inside one iteration."""
+    def loop(self, variable: str, start: str | None, count: int, body) -> None:
+        """``for variable in range([start,] count)``: the body's temporaries live inside one iteration."""
         outside = dict(self.values)
         self.loops += 1
-        header, inside, end, m = (f"loop.{self.loops}.{part}" for part in ("header", "body", "end", "m"))
-        self.lines += [f"  br label %{header}", f"{header}:",
-                       f"  %{m} = phi i64 [0, %{self.block}], [%{m}.next, %{inside}]"]
-        more = self.emit(f"icmp slt i64 %{m}, {count}")
-        self.lines += [f"  br i1 {more}, label %{inside}, label %{end}", f"{inside}:"]
-        self.m = f"%{m}"
-        for line in body:
-            match = _ASSIGN.match(line)
-            if not match:
-                raise ValueError(f"unexpected line in a three-address loop: {line!r}")
-            self.assign(*match.groups())
-        self.lines += [f"  %{m}.next = add i64 %{m}, 1", f"  br label %{header}", f"{end}:"]
-        self.m, self.values, self.block = None, outside, end
+        name = f"loop.{self.loops}"
+        first = "0" if start is None else self.variables[start]
+        self.lines += [f"  br label %{name}.header", f"{name}.header:",
+                       f"  %{name}.i = phi i64 [{first}, %{self.block}], [%{name}.next, %{name}.latch]"]
+        more = self.emit(f"icmp slt i64 %{name}.i, {count}")
+        self.lines += [f"  br i1 {more}, label %{name}.body, label %{name}.end", f"{name}.body:"]
+        self.block, self.variables[variable] = f"{name}.body", f"%{name}.i"
+        self.statements(body)
+        self.lines += [f"  br label %{name}.latch", f"{name}.latch:", f"  %{name}.next = add i64 %{name}.i, 1",
+                       f"  br label %{name}.header", f"{name}.end:"]
+        del self.variables[variable]
+        self.values, self.block = outside, f"{name}.end"
+
+
+def _parsed(lines: list[str], position: int, indent: str):
+    """The statements at ``indent`` from ``position`` on: ("loop", variable, start, count, body),
+    ("assign", target, index, op, text) or ("return", atom); and the position after them."""
+    statements = []
+    while position < len(lines) and lines[position].startswith(indent) and lines[position][len(indent)] != " ":
+        line = lines[position]
+        position += 1
+        match = _LOOP.match(line)
+        if match:
+            body, position = _parsed(lines, position, indent + "    ")
+            statements.append(("loop", match.group(2), match.group(3), int(match.group(4)), body))
+            continue
+        match = _ASSIGN.match(line)
+        if match:
+            statements.append(("assign", *match.groups()))
+            continue
+        match = _RETURN.match(line)
+        if match:
+            statements.append(("return", match.group(1)))
+            continue
+        raise ValueError(f"unexpected line in three-address code: {line!r}")
+    return statements, position
+
+
+def _terms(index: str) -> list[str]:
+    """The terms of an index, split at the ``+`` outside brackets."""
+    terms, depth, start = [], 0, 0
+    for k, char in enumerate(index):
+        depth += char in "[("
+        depth -= char in "])"
+        if depth == 0 and index.startswith(" + ", k):
+            terms.append(index[start:k])
+            start = k + 3
+    return [*terms, index[start:]]
 
 
 def function_text(symbol: str, arguments: tuple[str, ...], code: str) -> str:

@@ -46,11 +46,27 @@ class Loop:
 
     count: int
     stores: tuple
+    blocks: tuple = ()  # OuterProducts added in the same iteration
 
 
-def index_text(base, stride) -> str:
+@dataclass(frozen=True)
+class OuterProduct:
+    """``h[target] += weight * left * right`` for ``k < rows`` and ``j < cols`` (``j >= k`` when
+    ``triangle``), in the body of a loop over copies: ``left`` and ``right`` are elements read with
+    ``k`` and ``j`` (None: a single coefficient, folded into ``weight``, and no loop of its own)."""
+
+    weight: object
+    rows: int
+    cols: int
+    left: str | None
+    right: str | None
+    target: str
+    triangle: bool
+
+
+def index_text(base, stride, variable: str = "m") -> str:
     """The index of iteration ``m``: ``7 + 2*m``, or a table's element ``int(c[40 + 1*m])``."""
-    return base if stride is None else f"{base} + {stride}*m"
+    return base if stride is None else f"{base} + {stride}*{variable}"
 
 
 class Tables:
@@ -65,20 +81,23 @@ class Tables:
         self.values = list(constants)
         self.placed: dict = {}
 
-    def index(self, positions):
-        """``(base, stride)`` of ``positions`` (one per iteration) if evenly spaced, else a table's."""
+    def index(self, positions, variable: str = "m"):
+        """``(base, stride)`` of ``positions`` (one per value of the loop ``variable``) if evenly
+        spaced, else a table's element ``(int(c[40 + 1*m]), None)``."""
         positions = tuple(positions)
-        known = self.placed.get(positions)
-        if known is not None:
-            return known
         stride = positions[1] - positions[0] if len(positions) > 1 else 0
         if all(b - a == stride for a, b in itertools.pairwise(positions)):
-            known = (int(positions[0]), int(stride))
-        else:
-            known = (f"int(c[{len(self.values)} + 1*m])", None)
-            self.values += [float(p) for p in positions]
-        self.placed[positions] = known
-        return known
+            return int(positions[0]), int(stride)
+        return f"int(c[{self.place(positions)} + 1*{variable}])", None
+
+    def place(self, values) -> int:
+        """The offset in ``c`` of a table holding ``values`` (placed once)."""
+        values = tuple(values)
+        offset = self.placed.get(values)
+        if offset is None:
+            offset = self.placed[values] = len(self.values)
+            self.values += [float(v) for v in values]
+        return offset
 
 
 def kernel_items(returns, outputs) -> list[Item]:

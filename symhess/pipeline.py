@@ -230,7 +230,8 @@ def pattern_summary(part) -> dict:
         counts[kind] += 1
     formula = str(group.template.xreplace(names))
     return {"formula": formula if len(formula) <= 300 else formula[:297] + "...", "variables": counts["x"],
-            "data": counts["data"], "locals": part.locals or counts["x"], "hessian_entries": len(part.hessian),
+            "data": counts["data"], "locals": part.locals or counts["x"],
+            "hessian_entries": len(part.hessian) + sum(len(placed) for _, placed in part.blocks),
             "instances": group.count}
 
 
@@ -240,7 +241,7 @@ def pattern_fills(derivs) -> tuple:
         return ()
     fills = np.zeros(len(derivs.hessian), dtype=np.int64)
     for k, part in enumerate(derivs.sums):
-        for *_, positions in part.hessian:
+        for positions in [p for *_, p in part.hessian] + [p for _, p in part.blocks]:
             fills[list(positions)] = k + 1
     return tuple(fills.tolist())
 

@@ -109,3 +109,50 @@ def test_a_repeated_term_differentiated_through_its_locals_matches_every_slot(mo
     np.testing.assert_allclose(through_locals.hessian(theta), in_slots.hessian(theta), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(through_locals.gradient(theta), in_slots.gradient(theta), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(through_locals.hvp(theta, v=v)[1], in_slots.hvp(theta, v=v)[1], rtol=1e-12, atol=1e-12)
+
+
+def _interleaved(x, A):
+    """Rows of ``A`` times every second variable: other terms' entries sit between a block's columns."""
+    return ((A @ x[::2]) ** 4).sum() + (x[:-1] * x[1:]).sum()
+
+
+def _some_rows(x, A):
+    """Two rows of ``A`` in every three: each copy's coefficients start at a position read from a table."""
+    return (np.cosh(A[[k for k in range(18) if k % 3 != 2]] @ x) ** 2).sum()
+
+
+def _mlp_with_biases(x, A):
+    """Hidden units ``X @ W.T + b``: each form's coefficients are a data row and a 1 (the bias)."""
+    W, b, v = x[:18].reshape(3, 6), x[18:21], x[21:24]
+    return ((np.tanh(A[:, :6] @ W.T + b) @ v - A[:, 6]) ** 2).sum()
+
+
+@pytest.mark.parametrize(("function", "n"), [(_interleaved, 36), (_some_rows, 18), (_mlp_with_biases, 24)])
+def test_outer_products_of_local_variables_match_entry_by_entry(monkeypatch, function, n):
+    """A pair of locals with many coefficients writes its Hessian entries by nested loops
+    (differentiate.Block): the same numbers as one expression per entry, in both tiers."""
+    import symhess
+    from symhess import differentiate as stage
+    from symhess import loops, pipeline
+
+    rng = np.random.default_rng(11)
+    A = rng.normal(size=(18, 18)) / 4
+    x, v = 0.5 * rng.normal(size=n), rng.normal(size=n)
+
+    def f(x):
+        return function(x, A)
+
+    monkeypatch.setattr(loops, "BIG_TERM", 8)
+    monkeypatch.setattr(stage, "LOCAL_SLOTS", 6)
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    blocks = symhess.compile(f, x, cache=False)
+    assert "for j in range(" in blocks.source  # the outer products are there
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(stage, "VECTOR_SLOTS", 10**9)
+    entries = symhess.compile(f, x, cache=False)
+    assert "for j in range(" not in entries.source
+    for compiled in (blocks, entries):
+        compiled.wait_for_jit()
+    np.testing.assert_allclose(blocks.hessian(x), entries.hessian(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(blocks.hvp(x, v=v)[1], entries.hvp(x, v=v)[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(blocks.sparsity, entries.sparsity)

@@ -60,3 +60,36 @@ def test_each_operation_agrees_with_its_python_meaning(expression):
 def test_literals_are_exact():
     for value in (0.1, 1 / 3, math.pi, 5e-324, 1.7976931348623157e308, -2.5e-310):
         assert run_llvm(repr(value), (0.0, 0.0, 0.0)) == value
+
+
+NESTED = """
+def k(x, c, out):
+    acc = 0.0
+    for m in range(3):
+        a = x[1 + 4*m]
+        for k in range(4):
+            b = x[0 + 4*m + 1*k]
+            s = a * b
+            for j in range(k, 4):
+                t = x[int(c[1*m]) + 1*j]
+                u = s * t
+                out[int(c[3 + 1*k]) + 1*j] += u
+                acc += u
+    return acc
+"""
+
+
+def test_nested_loops_with_tabled_indices_run_as_in_python():
+    """Loops in loops (``range(k, 4)`` from the enclosing loop's variable), indices that add a
+    table's element to strides: the outer products of repeated terms' Hessians."""
+    x = np.random.default_rng(2).normal(size=12)
+    c = np.array([0.0, 8.0, 4.0, 0.0, 3.0, 5.0, 6.0])  # rows start at 0, 3, 5, 6 (an upper triangle)
+    _, function = _compile_kernel("k", ("x", "c", "out"), NESTED, None)
+    out = np.zeros(10)
+    returned = function(x.ctypes.data, c.ctypes.data, out.ctypes.data)
+    namespace = python_namespace()
+    exec(NESTED, namespace)
+    expected = np.zeros(10)
+    assert returned == pytest.approx(namespace["k"](x, c, expected), rel=1e-14)
+    np.testing.assert_allclose(out, expected, rtol=1e-14)
+    assert np.count_nonzero(expected) == 10
