@@ -267,9 +267,13 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
         return [], value
     groups = defaultdict(list)
     rest = []
+    native_value = native(value)
+    found = atoms(native_value, se.Function, se.RealDouble)  # one walk of the whole value: which
+    look = (any(isinstance(a, se.RealDouble) for a in found),   # questions a term can need asked
+            any(type(a).__name__ in SYMMETRIC for a in found if isinstance(a, se.Function)))
     for done, term in enumerate(terms):
         progress.advance(done, len(terms))
-        key, vector, numbers = _lifted_template(native(term), positions)
+        key, vector, numbers = _lifted_template(native(term), positions, look)
         if key is None:
             rest.append(term)
         else:
@@ -288,10 +292,12 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
     return found, se.Add(*rest)
 
 
-def _lifted_template(expr, positions: dict):
-    """(key, index vector, lifted constants) of one native term; key None if it cannot be templated."""
-    found = atoms(expr, se.Function, se.RealDouble)  # one walk for both questions
-    expr = _signs_fixed(expr, positions, calls=[a for a in found if isinstance(a, se.Function)])
+def _lifted_template(expr, positions: dict, look=(True, True)):
+    """(key, index vector, lifted constants) of one native term; key None if it cannot be templated.
+    ``look``: whether the value has floating-point numbers, odd or even calls at all (else skip them)."""
+    found = atoms(expr, se.Function, se.RealDouble) if any(look) else ()  # one walk for both questions
+    if look[1]:
+        expr = _signs_fixed(expr, positions, calls=[a for a in found if isinstance(a, se.Function)])
     symbols = sorted(expr.free_symbols, key=positions.__getitem__)
     floats = any(isinstance(a, se.RealDouble) for a in found)
     numbers = list(dict.fromkeys(_floats(expr, positions))) if floats else []
