@@ -259,8 +259,8 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     Raises:
         TraceError: ``func`` does something symbolic tracing cannot follow.
     """
-    planned = None if create_graph or strict or outer_jacobian_strategy != "reverse-mode" else \
-        _plan(func, inputs, "hessian")
+    lean = not (create_graph or strict or outer_jacobian_strategy != "reverse-mode")
+    planned = _plan(func, inputs, "hessian") if lean else None
     if planned is not None:
         plan, data = planned
         result = plan(inputs if type(inputs) is tuple else (inputs,), data)
@@ -277,6 +277,11 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     if _with_graph(create_graph, inputs):
 
         result = graph.hessian_with_graph(compiled, inputs)
+        return result if is_tuple else result[0][0]
+    planned = _plan(func, inputs, "hessian") if lean else None
+    if planned is not None:  # made by this call: evaluated by it, so the next call runs warm code
+        plan, data = planned
+        result = plan(inputs, data)
         return result if is_tuple else result[0][0]
     blocks = compiled.hessian(*inputs)
     result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))
@@ -328,6 +333,10 @@ def _product(func, inputs, v, strict, fn_name, create_graph=False):
     if _with_graph(create_graph, inputs):
 
         func_output, result = graph.product_with_graph(compiled, inputs, v)
+        return func_output, (result if is_tuple else result[0])
+    planned = None if create_graph or strict else _plan(func, inputs, fn_name)
+    if planned is not None and _same_layout(v, inputs):  # made by this call: the next one runs warm code
+        func_output, result = planned[0](inputs, v, planned[1])
         return func_output, (result if is_tuple else result[0])
     value, product = compiled.hvp(*inputs, v=tuple(to_float64(x) for x in v))
     func_output = _func_output(value, inputs)
