@@ -27,7 +27,8 @@ from .plans import hessian_plan, product_plan, store_as
 from .tracing import Tensor, trace_function
 from .tracing.captured import reads
 
-_OPTIONS = Options(simplify="fast", eager_jit=True)  # tier 0 at once (a first call 2.3 s, not 9.6 s), Numba later
+# tier 0 at once (a first call 2.3 s, not 9.6 s), LLVM's optimised code later (no Numba module: no stall)
+_OPTIONS = Options(simplify="fast", eager_jit=True, tier_up="native")
 STRATEGIES = ("forward-mode", "reverse-mode")
 
 

@@ -48,6 +48,7 @@ class Options:
     cache: bool = True
     simplify_budget: float = 5.0
     eager_jit: bool = True  # compile every kernel now; the drop-in API compiles on first use
+    tier_up: str = "numba"  # "native": tier 0 gives way to LLVM's optimised machine code (no Numba module)
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,10 @@ def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict, v
     start = time.perf_counter()
     key = trace_key(trace, wrt, options)
     timings["cache_lookup"] = time.perf_counter() - start
-    if key in _MEMORY:
-        return _MEMORY[key]
-    built = _from_disk(key, options.eager_jit) if options.cache else None
+    remembered = key if options.tier_up == "numba" else f"{key}.{options.tier_up}"  # tiers of either kind
+    if remembered in _MEMORY:
+        return _MEMORY[remembered]
+    built = _from_disk(key, options.eager_jit, options.tier_up) if options.cache else None
     if built is None:
         if verify is not None:
             start = time.perf_counter()
@@ -118,7 +120,7 @@ def build(trace: Trace, wrt: tuple[int, ...], options: Options, timings: dict, v
             built = _from_scratch(trace, wrt, options, timings)
         if options.cache:
             _to_disk(key, built)
-    _MEMORY[key] = built
+    _MEMORY[remembered] = built
     return built
 
 
@@ -213,7 +215,8 @@ def _from_scratch(trace, wrt, options, timings) -> Built:
     layout = Layout(len(derivs.variables), len(derivs.parameters), derivs.rows, derivs.cols,
                     source_key(source), mode, tuple(pattern_summary(part) for part in derivs.sums),
                     pattern_fills(derivs))
-    module = _tiers(source, directory, layout, timings, options.cache) if options.eager_jit else load(source, directory)
+    module = _tiers(source, directory, layout, timings, options.cache, options.tier_up) if options.eager_jit \
+        else load(source, directory)
     timings["jit"] = time.perf_counter() - start
     return Built(module, layout, source, derivatives=derivs if shown else None)  # else inspection derives again
 
@@ -246,11 +249,16 @@ def pattern_fills(derivs) -> tuple:
     return tuple(fills.tolist())
 
 
-def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
+def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, tier_up: str = "numba"):
     """Kernels compiled by LLVM alone now (tier 0); Numba's module compiled by a separate process
     (:mod:`symhess.compile_process`) and loaded from Numba's cache by a background thread;
-    ``keep``: tier 0's machine code is kept beside the module (and loaded from there)."""
+    ``keep``: tier 0's machine code is kept beside the module (and loaded from there).
+    ``tier_up="native"``: tier 0 gives way to LLVM's optimised machine code instead (:func:`_optimised`)."""
     path = write_once(module_path(layout.source_key, directory), source)  # before the metadata points to it
+    saved = saved_in(directory, layout.source_key) if keep else None
+    if tier_up == "native":
+        return Tiers(native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare(),
+                     lambda: _optimised(source, layout, timings))
     entries = 4 if "\ndef hessian_into(" in source else 5
 
     def numba_module():
@@ -273,8 +281,24 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool):
         timings["numba_jit"] = time.perf_counter() - start
         return module
 
-    saved = saved_in(directory, layout.source_key) if keep else None
     return Tiers(native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare(), numba_module)
+
+
+def _optimised(source: str, layout: Layout, timings: dict):
+    """Every kernel optimised by LLVM (O3, as Numba's) and linked, in the background thread.
+
+    The drop-in API's tier-up: loading a Numba module holds the interpreter lock for milliseconds
+    at a time (a call of a Newton loop that met it took 4 to 60 ms, 80 to 1000 times a call),
+    while LLVM compiles with the lock released."""
+    from .travel import TravelKernels, host_target, machine_code, module_text
+
+    start = time.perf_counter()
+    with gentle():
+        kernels = native_kernels(source, layout.n, layout.rows, layout.cols, kind=TravelKernels)
+        kernels._m = layout.m  # the batch loops' parameter rows
+        kernels.link(machine_code(module_text(kernels), host_target()))
+    timings["numba_jit"] = time.perf_counter() - start
+    return kernels
 
 
 def restored_module(source: str, layout: Layout, options: Options):
@@ -348,7 +372,7 @@ def _to_disk(key: str, built: Built) -> None:
     write_once(_metadata_path(key), json.dumps(meta))
 
 
-def _from_disk(key: str, eager_jit: bool = True) -> Built | None:
+def _from_disk(key: str, eager_jit: bool = True, tier_up: str = "numba") -> Built | None:
     """The entry ``key`` if its metadata and module pass their checks; a damaged entry is discarded
     (one warning) and None returned, so that it is built again."""
     path = _metadata_path(key)
@@ -373,5 +397,6 @@ def _from_disk(key: str, eager_jit: bool = True) -> Built | None:
         discarded(f"the cache entry {path.name} is damaged: {error!r}", path)
         return None
     # tier 0 from its saved machine code, and Numba's module (from its cache) in the background
-    module = _tiers(source, source_path.parent, layout, {}, keep=True) if eager_jit else load(source, source_path.parent)
+    module = _tiers(source, source_path.parent, layout, {}, True, tier_up) if eager_jit \
+        else load(source, source_path.parent)
     return Built(module, layout, source)

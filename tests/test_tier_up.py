@@ -183,3 +183,31 @@ def test_a_child_that_cannot_start_falls_back(fresh, monkeypatch):
         assert f.wait_for_jit(300)
     assert any("separate process" in str(w.message) for w in caught)
     np.testing.assert_array_equal(f.hessian(X), first)
+
+
+def test_the_drop_in_api_tiers_up_to_llvm_s_optimised_code_without_numba(fresh, monkeypatch):
+    """The drop-in API's tier-up links LLVM's optimised machine code in the background: no
+    separate process, no Numba module loaded (loading one holds the interpreter lock for
+    milliseconds, which a Newton loop's calls met as stalls of 80 to 1000 times a call)."""
+    from symhess import functional
+    from symhess.travel import TravelKernels
+
+    def refused(*_):
+        raise AssertionError("the drop-in API asked for a Numba module")
+
+    monkeypatch.setattr(compile_process.SERVER, "submit", refused)
+    monkeypatch.setattr(pipeline, "load", refused)
+    monkeypatch.setattr(functional, "_TRACES", type(functional._TRACES)())
+    monkeypatch.setattr(functional, "_COMPILED", {})
+    data = np.linspace(1.0, 2.0, 5)
+
+    def f(x):
+        return rosen(x) + (data * x ** 4).sum()
+
+    expected = rosen_hess(X) + np.diag(12 * data * X ** 2)
+    np.testing.assert_allclose(symhess.hessian(f, X), expected, rtol=1e-12)
+    (compiled,) = functional._COMPILED.values()
+    assert compiled.wait_for_jit(60)
+    assert isinstance(compiled._kernels, TravelKernels)  # the switch happened, to the linked code
+    np.testing.assert_allclose(symhess.hessian(f, X), expected, rtol=1e-12)
+    np.testing.assert_allclose(symhess.hvp(f, X, V)[1], expected @ V, rtol=1e-12)
