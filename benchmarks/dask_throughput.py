@@ -139,8 +139,8 @@ def main(argv=None):
     result = {"rows": rows, "first_task": latency, "machine_before": start_machine, "machine_after": machine(),
               "chunk": args.chunk, "repeat": args.repeat, "python": sys.version.split()[0]}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "dask_throughput.json").write_text(json.dumps(result, indent=1))
-    (args.out / "dask_throughput.md").write_text(report(result))
+    (args.out / "dask_throughput.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    (args.out / "dask_throughput.md").write_text(report(result), encoding="utf-8")
     print(report(result))
 
 

@@ -450,8 +450,8 @@ def export(compiled, directory, name: str = "f") -> tuple[Path, Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     h, c = directory / f"{name}.h", directory / f"{name}.c"
-    h.write_text(header)
-    c.write_text(body)
+    h.write_text(header, encoding="utf-8")
+    c.write_text(body, encoding="utf-8")
     return h, c
 
 

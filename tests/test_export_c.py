@@ -90,7 +90,7 @@ def test_rosenbrock_with_loops(tmp_path):
     f = symhess.compile(rosen, np.zeros(300))
     c = exported(f, tmp_path, "rosen")
     assert (c.n, c.np, c.nnz) == (300, 0, 599)
-    source = (tmp_path / "rosen.c").read_text()
+    source = (tmp_path / "rosen.c").read_text(encoding="utf-8")
     assert "for (long m = 0; m < 299; ++m) {" in source, "repeated terms stay loops"
     assert "malloc" not in source and "#include <math.h>" in source
     x = np.linspace(-1.2, 1.4, 300)
@@ -114,7 +114,7 @@ def test_runtime_data_and_helpers(tmp_path):
     f = symhess.compile(weighted_fit, np.zeros(6), 1.0, wrt=0)
     c = exported(f, tmp_path, "fit")
     assert c.np == 1 + 40 * 6 + 40, "the parameter, then the features and labels the function read"
-    header = (tmp_path / "fit.h").read_text()
+    header = (tmp_path / "fit.h").read_text(encoding="utf-8")
     assert "data[0:1]  scale" in header and "data[1:241]" in header
     data = c.defaults()
     np.testing.assert_array_equal(data[1:241], FEATURES.reshape(-1))
@@ -190,7 +190,7 @@ def test_a_ten_line_main_links_against_the_export(tmp_path):
         '#include <stdio.h>\n#include "rosen.h"\n\nint main(void)\n{\n'
         "    double x[4] = {1.0, 1.0, 1.0, 1.0}, g[4], value;\n"
         "    rosen_value(x, NULL, &value);\n    rosen_gradient(x, NULL, g);\n"
-        '    printf("%g %g\\n", value, g[0]);\n    return 0;\n}\n')
+        '    printf("%g %g\\n", value, g[0]);\n    return 0;\n}\n', encoding="utf-8")
     program = tmp_path / "main"
     subprocess.run([CC, "-O2", "-Wall", "-Werror", "-o", str(program), str(tmp_path / "main.c"),
                     str(tmp_path / "rosen.c"), "-lm"], check=True)
