@@ -19,7 +19,7 @@ from symengine.lib.symengine_wrapper import PyFunction
 
 from . import __version__, progress
 from .differentiate import Derivatives, direction_slot
-from .expressions import atoms
+from .expressions import atoms, packed
 from .loops import ROLL_ITEMS, Item, Loop, OuterProduct, Tables, index_text, kernel_items, loop_symbol, roll
 from .simplify import factor_common
 
@@ -323,11 +323,11 @@ def _entry_text(at: np.ndarray, triangle: bool, tables: Tables) -> str:
 def _at_loop(expressions: list, symbols: dict, memo: dict) -> list:
     """A repeated term's expressions with its slots as loop symbols, in one SymEngine pass (a
     term of many variables has thousands of Hessian entries); primitive calls made native."""
-    matrix = se.DenseMatrix(len(expressions), 1, expressions).xreplace(symbols)
+    replaced = packed(expressions).xreplace(symbols)
     if not atoms(expressions[0], PyFunction):  # none in the term: none in its derivatives
-        return list(matrix)
-    calls = matrix.atoms(PyFunction)
-    return list(matrix.xreplace({call: _native_call(call, memo) for call in calls}))
+        return list(replaced.args)
+    calls = atoms(replaced, PyFunction)
+    return list(replaced.xreplace({call: _native_call(call, memo) for call in calls}).args)
 
 
 def symbol_names(derivs: Derivatives) -> dict:
@@ -351,12 +351,17 @@ def kernel_body(kernel: Kernel, names: dict) -> list[str]:
     ``LOOP_ADVANTAGE`` (chained Rosenbrock's loops run vectorised at n = 100; a cluster's
     pair loops repeat the work that straight code shares between pairs).
     """
-    items = kernel_items(kernel.returns, kernel.outputs)
+    outputs, zeroed = kernel.outputs, {}
+    if kernel.loops:  # repeated terms add to their entries: every entry zeroed first, the others set
+        for target, _ in outputs:
+            zeroed[target[:target.index("[")]] = zeroed.get(target[:target.index("[")], 0) + 1
+        outputs = tuple((target, e) for target, e in outputs if e != 0)
+    items = kernel_items(kernel.returns, outputs)
     if len(items) < ROLL_ITEMS and not kernel.loops:
         return straight_body(kernel, names)
     originals = {("return", 0): kernel.returns}
-    originals.update({(t[:t.index("[")], int(t[t.index("[") + 1:-1])): e for t, e in kernel.outputs})
-    rolled = rolled_body(items, names, kernel.loops, originals)
+    originals.update({(t[:t.index("[")], int(t[t.index("[") + 1:-1])): e for t, e in outputs})
+    rolled = rolled_body(items, names, kernel.loops, originals, zeroed)
     if kernel.loops or len(rolled) <= COMPACT_LINES or len(items) > STRAIGHT_ITEMS:
         return rolled
     straight = straight_body(kernel, names)
@@ -440,12 +445,13 @@ def _straight_lines(kernel: Kernel, names: dict, expressions: list) -> list[str]
     return printer.lines
 
 
-def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]:
+def rolled_body(items, names: dict, extra_loops=(), originals=None, zeroed=None) -> list[str]:
     """Loops over the repeated formulas (see :mod:`symhess.loops`), straight-line code for the rest.
 
     ``extra_loops`` (repeated terms of a sum) add to targets the items have already set.
     ``originals`` (target, index) -> expression: a split sum none of whose terms rolled is
     printed as it was (splitting distributes products over sums, which costs operations).
+    ``zeroed``: array -> length, set to zero first (one loop each).
     """
     positions = {symbol: (text[:text.index("[")], int(text[text.index("[") + 1:-1])) for symbol, text in names.items()}
     straight, loops = roll(items, positions)
@@ -455,6 +461,8 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]
         items = straight + [item for item in items if item.accumulate and (item.target, item.index) in rolled]
     loops = _fuse(loops) + _fuse([loop for loop in extra_loops if loop.stores or loop.blocks])  # sets, then additions
     printer = ThreeAddressPrinter(dict(names))
+    for array, size in (zeroed or {}).items():
+        printer.lines += [f"    for m in range({size}):", f"        {array}[0 + 1*m] = 0.0"]
     accumulated = sorted({(i.target, i.index) for i in items if i.accumulate}
                          | {("return", 0) for loop in extra_loops for store in loop.stores if store[0] == "return"})
     printer.lines += [f"    {_target(t, k)} = 0.0" for t, k in accumulated]
@@ -462,7 +470,7 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None) -> list[str]
     for number, loop in enumerate(loops, start=1):
         outside, start = dict(printer.memo), len(printer.lines)
         bodies = [store[4] for store in loop.stores] + [block.weight for block in loop.blocks]
-        for symbol in se.DenseMatrix(len(bodies), 1, bodies).free_symbols:  # one pass over the loop's stores
+        for symbol in packed(bodies).free_symbols:  # one pass over the loop's stores
             printer.names.setdefault(symbol, str(symbol))
         weights = [f"w{number}_{q}" for q in range(len(loop.blocks))]
         _emit(printer, [(_target(target, index_text(base, stride)), accumulate, body)
@@ -540,8 +548,7 @@ def _emit(printer, stores, block: int):
     unique = {temp: se.Symbol(f"cse{block}.{k}") for k, (temp, _) in enumerate(replacements)}
     expressions = [expr for _, expr in replacements] + list(reduced)
     if unique:
-        renamed = se.DenseMatrix(len(expressions), 1, expressions).xreplace(unique)
-        expressions = [renamed[k, 0] for k in range(len(expressions))]
+        expressions = list(packed(expressions).xreplace(unique).args)
     for (temp, _), expr in zip(replacements, expressions):
         printer.names[unique[temp]] = printer.doprint(expr)
     value = None
@@ -678,10 +685,12 @@ def _native_call(call, memo: dict):
 
 
 def native_derivatives(derivs: Derivatives) -> Derivatives:
-    memo: dict = {}
-    return replace(derivs, value=native(derivs.value, memo), gradient=tuple(native(e, memo) for e in derivs.gradient),
-                   hessian={k: native(e, memo) for k, e in derivs.hessian.items()},
-                   hvp=tuple(native(e, memo) for e in derivs.hvp))
+    """:func:`native` of every expression, in one pass over all of them (:func:`packed`)."""
+    n, entries = len(derivs.gradient), len(derivs.hessian)
+    expressions = native(packed([derivs.value, *derivs.gradient, *derivs.hessian.values(), *derivs.hvp]), {}).args
+    return replace(derivs, value=expressions[0], gradient=tuple(expressions[1:1 + n]),
+                   hessian=dict(zip(derivs.hessian, expressions[1 + n:1 + n + entries])),
+                   hvp=tuple(expressions[1 + n + entries:]))
 
 
 def generate(derivs: Derivatives) -> str:

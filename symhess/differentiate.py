@@ -369,13 +369,14 @@ def _through_locals(group, slots, reduced, forms, direct):
     for variable in direct:
         jacobian[variable] = {slot_of[variable]: se.Integer(1)}
     back = dict(forms)
-    first = {a: derivative_of(reduced, a) for a in locals_}
+    derivative = derivative_of if atoms(reduced, _CALL) else (lambda expr, symbol: expr.diff(symbol))
+    first = {a: derivative(reduced, a) for a in locals_}
     second = {}
     for i, a in enumerate(locals_):
         if first[a] == 0:
             continue
         for b in locals_[i:]:
-            d = derivative_of(first[a], b)
+            d = derivative(first[a], b)
             if d != 0:
                 second[(a, b)] = second[(b, a)] = d.xreplace(back)
     gradient_terms: dict = {}

@@ -33,6 +33,17 @@ def nodes(expr, inner=lambda node: node.args) -> list:
     return list(done)
 
 
+_PACK = se.Function("pack")
+
+
+def packed(expressions):
+    """``expressions`` as the arguments of one call: one SymEngine pass (``xreplace``,
+    ``free_symbols``) over all of them rebuilds a subexpression they share once, where a
+    ``DenseMatrix`` of them rebuilds it for each (3.3 s against 5 ms for 1,600 products of
+    one large sum); ``.args`` gives them back."""
+    return _PACK(*expressions)
+
+
 def atoms(expr, *types) -> set:
     """The subexpressions of ``expr`` (itself included) that are instances of ``types``."""
     if se.count_ops(expr) <= TREE_WALK_OPS:
