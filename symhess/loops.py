@@ -18,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import symengine as se
+from symengine.lib.symengine_wrapper import PyFunction
 
 from . import progress
 from .expressions import atoms
@@ -267,10 +268,11 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
         return [], value
     groups = defaultdict(list)
     rest = []
-    native_value = native(value)
-    found = atoms(native_value, se.Function, se.RealDouble)  # one walk of the whole value: which
-    look = (any(isinstance(a, se.RealDouble) for a in found),   # questions a term can need asked
+    found = atoms(value, se.Function, se.RealDouble)  # one walk of the whole value: which questions
+    look = (any(isinstance(a, se.RealDouble) for a in found),  # a term can need asked
             any(type(a).__name__ in SYMMETRIC for a in found if isinstance(a, se.Function)))
+    if not any(isinstance(a, PyFunction) for a in found):  # no primitive calls: nothing to make native
+        native = _same
     for done, term in enumerate(terms):
         progress.advance(done, len(terms))
         key, vector, numbers = _lifted_template(native(term), positions, look)
@@ -290,6 +292,10 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
                 found.append(_sum_group(key, run, offset))
                 offset += len(run) * key[2]
     return found, se.Add(*rest)
+
+
+def _same(expr):
+    return expr
 
 
 def _lifted_template(expr, positions: dict, look=(True, True)):
