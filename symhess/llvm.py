@@ -308,7 +308,7 @@ def function_text(symbol: str, arguments: tuple[str, ...], code: str) -> str:
     """LLVM IR of ``double symbol(double *arguments...)`` running the three-address ``code``."""
     emitter = Emitter(arguments)
     result = emitter.run(code_lines(code))
-    parameters = ", ".join(f"{POINTER} %{name}" for name in arguments)
+    parameters = ", ".join(f"{POINTER} noalias %{name}" for name in arguments)
     return "\n".join([f"define double @{symbol}({parameters}) {{", "entry:", *emitter.allocas, *emitter.lines,
                       f"  ret double {result}", "}", *emitter.declarations.values(), ""])
 

@@ -96,6 +96,25 @@ def test_a_clean_entry_is_used_without_warnings(entry):
     assert [str(w.message) for w in caught] == []
 
 
+def test_another_llvm_backend_never_reuses_the_machine_code_cached_for_a_module(entry, monkeypatch):
+    """A symhess whose LLVM backend (llvm.py, native.py) changed, e.g. by an upgrade, generates
+    the same three-address code: its module must still get a name of its own, or it would
+    link the machine code the old backend left in the cache (Numba's, tier 0's)."""
+    from symhess import codegen
+
+    (before,) = [path.name for path in entry.glob("symhess_*.py")]
+    monkeypatch.setattr(pipeline, "package_fingerprint", lambda: "an upgraded symhess")
+    monkeypatch.setattr(codegen, "backend_fingerprint", lambda: "another LLVM backend")
+    f = compile_and_check()
+    assert not f.stats["cache_hit"]  # the upgrade reached the cache lookup
+    assert f"symhess_{f._built.layout.source_key}.py" != before
+    assert sorted(path.name for path in entry.glob("symhess_*.py")) == sorted([before, module_file_name(f)])
+
+
+def module_file_name(f):
+    return f"symhess_{f._built.layout.source_key}.py"
+
+
 def test_a_truncated_module_is_rebuilt(entry):
     path = module_file(entry)
     text = path.read_text(encoding="utf-8")
