@@ -172,12 +172,28 @@ class Tensor:
     dtype = property(lambda self: STYLE.get()[0])
     T = property(lambda self: wrap(self.data.transpose()))
     mT = property(lambda self: wrap(np.swapaxes(self.data, -1, -2)))  # noqa: N815 - PyTorch's name
+    mH = property(lambda self: self._matrices("mH", 2, None).mT)  # noqa: N815 - real: conjugating is nothing
+    H = property(lambda self: self._matrices("H", 2, 2).T)
+    layout = property(lambda self: _torch_strided())
     device = property(lambda self: STYLE.get()[1])
     requires_grad = property(lambda self: any(graph_inputs(self.data.reshape(-1))))
     is_cuda = False
 
     def dim(self):
         return self.data.ndim
+
+    def is_floating_point(self):
+        return True  # placeholders hold real floating-point values (their dtype is float32 or float64)
+
+    def is_complex(self):
+        return False
+
+    def _matrices(self, name, low, high):
+        """``self`` if it has ``low`` to ``high`` dimensions, else PyTorch's RuntimeError for ``tensor.<name>``."""
+        if self.ndim < low or (high is not None and self.ndim > high):
+            what = "matrices (2-D tensors)" if high == 2 else "matrices or batches of matrices"
+            raise RuntimeError(f"tensor.{name} is only supported on {what}. Got {self.ndim}-D tensor.")
+        return self
 
     def numel(self):
         return self.data.size
@@ -495,8 +511,9 @@ class Tensor:
     def std(self, *args, **kwargs):
         return variance.method_var("std", self, args, kwargs)
 
-    def cumsum(self, dim=None, axis=None):
+    def cumsum(self, dim=None, axis=None, dtype=None):
         """PyTorch's ``dim`` of a 0-d tensor keeps it 0-d (NumPy's ``axis`` gives shape (1,))."""
+        _floating_dtype("cumsum", dtype)
         if dim is not None and self.ndim == 0:
             return self.clone()
         return wrap(np.cumsum(self.data, axis=_axis(dim, axis)))
@@ -661,6 +678,24 @@ def _torch_method(name: str):
         except TypeError:  # unhashable
             pass
     return None
+
+
+def _floating_dtype(name: str, dtype) -> None:
+    """A ``dtype=`` argument: floating-point ones are honoured (traced values are computed in float64),
+    others refused (the result would be rounded to integers)."""
+    if dtype is None:
+        return
+    if type(dtype).__module__ != "torch":
+        dtype = np.dtype(dtype)
+    if not (dtype.is_floating_point if type(dtype).__module__ == "torch" else dtype.kind == "f"):
+        raise trace_error(f"{name}(..., dtype={dtype}) of traced values: the result would not be floating point",
+                          "leave dtype out, or cast a constant instead")
+
+
+def _torch_strided():
+    import torch
+
+    return torch.strided
 
 
 def _is_dtype(value) -> bool:

@@ -142,3 +142,24 @@ def test_unsupported_methods_are_trace_errors_and_still_attribute_errors():
     assert isinstance(raised.value, AttributeError)
     assert "uses_argsort" in str(raised.value) or "argsort()" in str(raised.value)
     assert not hasattr(Tensor(placeholders("x", (2,))), "argsort")
+
+
+def test_torch_metadata_of_real_floating_placeholders(x):
+    """What PyTorch's own Python code asks of a tensor (torch.masked reads ``layout`` and
+    ``is_floating_point()``): answered as for a strided real float tensor."""
+    assert x.is_floating_point() and not x.is_complex()
+    assert [str(e) for e in x.mH.data.flat] == [str(e) for e in x.T.data.flat] == [str(e) for e in x.H.data.flat]
+    with pytest.raises(RuntimeError, match=r"tensor\.H is only supported on matrices"):
+        _ = x[0].H
+    with pytest.raises(RuntimeError, match=r"tensor\.mH is only supported on matrices or batches"):
+        _ = x[0].mH
+    torch = pytest.importorskip("torch")
+    assert x.layout is torch.strided
+
+
+def test_cumsum_honours_floating_dtypes_and_refuses_others(x):
+    from symhess import TraceError
+
+    assert [str(e) for e in x.cumsum(1, dtype=np.float64).data.flat] == [str(e) for e in x.cumsum(1).data.flat]
+    with pytest.raises(TraceError, match=r"cumsum\(..., dtype=int64\).*not be floating point"):
+        x.cumsum(1, dtype=np.int64)
