@@ -1,4 +1,5 @@
-"""Numba's compilation of the generated modules, in a process of its own.
+"""Numba's compilation of the generated modules (or LLVM's, :func:`pipeline.write_machine_code`),
+in a process of its own.
 
 Compiling in a thread of the user's process held the interpreter lock for seconds: a Hessian
 served by tier 0 meanwhile cost 40-220 times the steady state.  Here one child process per
@@ -33,8 +34,9 @@ RESTARTS = 2
 class Request:
     """One module to compile: ``wait()`` returns whether the child compiled it (and saved it in Numba's cache)."""
 
-    def __init__(self, path: Path, key: str):
+    def __init__(self, path: Path, key: str, machine_code: tuple | None = None):
         self.path, self.key = path, key
+        self.machine_code = machine_code  # (n, m, where): LLVM's optimised object file instead of Numba's
         self.ok = False
         self.error = ""
         self._done = threading.Event()
@@ -66,7 +68,11 @@ class _Child:
         threading.Thread(target=self._drain, name="symhess-compile-process-stderr", daemon=True).start()
 
     def send(self, number: int, request: Request) -> None:
-        line = json.dumps({"id": number, "path": str(request.path), "key": request.key}) + "\n"
+        asked = {"id": number, "path": str(request.path), "key": request.key}
+        if request.machine_code is not None:
+            n, m, where = request.machine_code
+            asked.update(machine_code={"n": n, "m": m, "where": str(where)})
+        line = json.dumps(asked) + "\n"
         self.pending[number] = request
         self.process.stdin.write(line.encode("utf-8"))
         self.process.stdin.flush()
@@ -109,10 +115,11 @@ class Server:
         self._deaths = 0
         self._exiting = False
 
-    def submit(self, path: Path, key: str) -> Request:
-        """Ask the child to compile the module ``path`` (source hash ``key``); a request that
-        cannot be sent fails at once (the caller compiles in its own process)."""
-        request = Request(path, key)
+    def submit(self, path: Path, key: str, machine_code: tuple | None = None) -> Request:
+        """Ask the child to compile the module ``path`` (source hash ``key``) with Numba, or with
+        ``machine_code=(n, m, where)`` LLVM's optimised object file of its kernels into ``where``;
+        a request that cannot be sent fails at once (the caller compiles in its own process)."""
+        request = Request(path, key, machine_code)
         with self._lock:
             if self._exiting:
                 request.finish(False, "the interpreter is exiting")
@@ -195,7 +202,7 @@ def serve() -> None:
 
     threading.Thread(target=read, daemon=True).start()
     from .jit import import_file, initialise_numba
-    from .pipeline import compile_kernels
+    from .pipeline import compile_kernels, write_machine_code
 
     initialise_numba()
     while True:
@@ -204,7 +211,11 @@ def serve() -> None:
         try:
             request = json.loads(line.decode("utf-8"))
             number = request["id"]
-            compile_kernels(import_file(Path(request["path"]), request["key"]))
+            if "machine_code" in request:
+                asked = request["machine_code"]
+                write_machine_code(Path(request["path"]), request["key"], asked["n"], asked["m"], Path(asked["where"]))
+            else:
+                compile_kernels(import_file(Path(request["path"]), request["key"]))
             answer = {"id": number, "ok": True, "seconds": time.perf_counter() - start}
         except BaseException:  # every failure is the parent's to report
             answer = {"id": locals().get("number"), "ok": False, "error": traceback.format_exc()}

@@ -12,6 +12,7 @@ import functools
 import gc
 import hashlib
 import json
+import re
 import time
 import warnings
 from contextlib import contextmanager
@@ -22,7 +23,18 @@ import numpy as np
 import symengine as se
 
 from . import __version__, compile_process, progress
-from .cache import CacheError, cache_dir, discarded, numba_files, private_dir, read_verified, write_once
+from .cache import (
+    CacheError,
+    cache_dir,
+    discarded,
+    numba_files,
+    private_dir,
+    read_verified,
+    redirected,
+    seal,
+    unsealed,
+    write_once,
+)
 from .cache import digest as cache_digest
 from .codegen import generate, native, source_key
 from .differentiate import differentiate, with_sums
@@ -258,7 +270,7 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, ti
     saved = saved_in(directory, layout.source_key) if keep else None
     if tier_up == "native":
         return Tiers(native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare(),
-                     lambda: _optimised(source, layout, timings))
+                     lambda: _optimised(source, path, layout, timings))
     entries = 4 if "\ndef hessian_into(" in source else 5
 
     def numba_module():
@@ -284,21 +296,58 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, ti
     return Tiers(native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare(), numba_module)
 
 
-def _optimised(source: str, layout: Layout, timings: dict):
-    """Every kernel optimised by LLVM (O3, as Numba's) and linked, in the background thread.
+def _optimised(source: str, path, layout: Layout, timings: dict):
+    """Every kernel optimised by LLVM (O3, as Numba's), compiled by the separate process into a
+    sealed object file beside the module, and linked here by the background thread.
 
     The drop-in API's tier-up: loading a Numba module holds the interpreter lock for milliseconds
-    at a time (a call of a Newton loop that met it took 4 to 60 ms, 80 to 1000 times a call),
-    while LLVM compiles with the lock released."""
+    at a time (a call of a Newton loop that met it took 4 to 60 ms, 80 to 1000 times a call);
+    linking an object file is a few calls into LLVM.  Compiled in this process instead, LLVM
+    would still be optimising in the background when the interpreter exits, which crashes it."""
     from .travel import TravelKernels, host_target, machine_code, module_text
 
     start = time.perf_counter()
+    where = optimised_path(path)
+    code = unsealed(where)
+    if code is None:
+        request = compile_process.SERVER.submit(path, layout.source_key, (layout.n, layout.m, where))
+        code = unsealed(where) if request.wait() else None
+    kernels = native_kernels(source, layout.n, layout.rows, layout.cols, kind=TravelKernels)
+    kernels._m = layout.m  # the batch loops' parameter rows
     with gentle():
-        kernels = native_kernels(source, layout.n, layout.rows, layout.cols, kind=TravelKernels)
-        kernels._m = layout.m  # the batch loops' parameter rows
-        kernels.link(machine_code(module_text(kernels), host_target()))
+        if code is None:
+            if compile_process.SERVER.exiting:
+                raise RuntimeError("symhess: the interpreter exited before LLVM optimised the kernels")
+            warnings.warn(f"symhess: the separate process optimising the kernels of {path.name} failed "
+                          f"({(request.error.strip().splitlines() or ['no reason given'])[-1]}); optimising "
+                          "them in this process instead", RuntimeWarning, stacklevel=1)
+            code = machine_code(module_text(kernels), host_target())
+        kernels.link(code)
     timings["numba_jit"] = time.perf_counter() - start
     return kernels
+
+
+def optimised_path(module):
+    """Where the separate process puts the optimised object file of ``module``'s kernels (this CPU's)."""
+    from .travel import host_target
+
+    return redirected(module).with_name(f"{module.stem}.optimised.{host_target().cpu}.sealed.o")
+
+
+def write_machine_code(path, key: str, n: int, m: int, where) -> None:
+    """In the separate process: the kernels of the module ``path`` (checked against its hash ``key``)
+    optimised by LLVM, sealed into ``where``."""
+    from .travel import TravelKernels, host_target, machine_code, module_text
+
+    source = path.read_text(encoding="utf-8")
+    if source_key(source) != key:
+        raise ValueError(f"the module {path} does not match its hash {key}")
+    kernels = native_kernels(source, n, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), kind=TravelKernels)
+    kernels._m, kernels._rows = m, range(int(_NNZ.search(source).group(1)))
+    write_once(where, seal(where, machine_code(module_text(kernels), host_target())))
+
+
+_NNZ = re.compile(r"^NNZ = (\d+)$", re.M)
 
 
 def restored_module(source: str, layout: Layout, options: Options):

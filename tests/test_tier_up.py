@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,7 +196,15 @@ def test_the_drop_in_api_tiers_up_to_llvm_s_optimised_code_without_numba(fresh, 
     def refused(*_):
         raise AssertionError("the drop-in API asked for a Numba module")
 
-    monkeypatch.setattr(compile_process.SERVER, "submit", refused)
+    submit, optimised = compile_process.SERVER.submit, []
+
+    def machine_code_only(path, key, machine_code=None):
+        if machine_code is None:
+            refused()
+        optimised.append(path)
+        return submit(path, key, machine_code)
+
+    monkeypatch.setattr(compile_process.SERVER, "submit", machine_code_only)
     monkeypatch.setattr(pipeline, "load", refused)
     monkeypatch.setattr(functional, "_TRACES", type(functional._TRACES)())
     monkeypatch.setattr(functional, "_COMPILED", {})
@@ -209,5 +218,30 @@ def test_the_drop_in_api_tiers_up_to_llvm_s_optimised_code_without_numba(fresh, 
     (compiled,) = functional._COMPILED.values()
     assert compiled.wait_for_jit(60)
     assert isinstance(compiled._kernels, TravelKernels)  # the switch happened, to the linked code
+    assert len(optimised) == 1  # optimised by the separate process
     np.testing.assert_allclose(symhess.hessian(f, X), expected, rtol=1e-12)
     np.testing.assert_allclose(symhess.hvp(f, X, V)[1], expected @ V, rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_importing_torch_while_the_drop_in_tiers_up_does_not_crash(tmp_path):
+    """The optimisation for the drop-in's tier-up runs in the separate process. LLVM optimising
+    in a thread of this process while the script imported torch aborted it (an LLVM assertion):
+    MLP 8-24-1 called with NumPy, then torch imported and called with torch inputs."""
+    script = textwrap.dedent("""
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        import numpy as np, symhess
+        import problems
+        problem = problems.by_key("mlp8-241")
+        x = problem.sample()
+        symhess.hessian(problem.function("numpy"), x)
+        import torch
+        H = symhess.hessian(problem.function("torch"), torch.as_tensor(x))
+        print(tuple(H.shape))
+    """)
+    benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
+    result = subprocess.run([sys.executable, "-c", script, str(benchmarks)], capture_output=True, text=True,
+                            timeout=600, env=dict(os.environ, SYMHESS_CACHE_DIR=str(tmp_path / "cache")))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["(241,", "241)"]
