@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .llvm import Statement, index_terms, parse
 
 _CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)  # as symhess.native reads them
 _CONSTANTS = re.compile(r"^CONSTANTS = np\.array\((\[.*?\]), dtype=np\.float64\)", re.M)
-_ASSIGN = re.compile(r"^(\w+)(?:\[(.+)\])? (\+?=) (.+)$")
 _LOAD = re.compile(r"^(\w+)\[(.+)\]$")
-_LOOP = re.compile(r"^for ([a-z]) in range\((?:(\w+), )?(\d+)\):$")
-_RETURN = re.compile(r"^return (\S+)$")
 _BINARY = re.compile(r"^(\S+) ([-+*/]) (\S+)$")
 _CALL = re.compile(r"^(\w+)\((.*)\)$")
 _STRIDE = re.compile(r"^(-?\d+)\*([a-z])$")
@@ -79,60 +76,6 @@ KERNELS = (("value", "value of the function", "out[1]"),
 """The exported kernels: name in the generated module, what they compute, what ``out`` holds."""
 
 
-@dataclass
-class Statement:
-    kind: str                 # "assign", "loop" or "return"
-    parts: tuple
-    body: list | None = None  # a loop's statements
-
-
-def parse(code: str) -> list[Statement]:
-    """The statements of one three-address kernel body (its ``def`` line left out), nested by indentation."""
-    lines = [line for line in code.split("\n") if line.strip()]
-    statements, position = _block(lines, 0, _indent(lines[0]) if lines else 4)
-    if position != len(lines):
-        raise ValueError(f"unexpected indentation in three-address code: {lines[position]!r}")
-    return statements
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
-def _block(lines, position: int, indent: int):
-    statements = []
-    while position < len(lines) and _indent(lines[position]) == indent:
-        text = lines[position].strip()
-        position += 1
-        loop = _LOOP.match(text)
-        if loop:
-            body, position = _block(lines, position, _indent(lines[position]))
-            statements.append(Statement("loop", loop.groups(), body))
-            continue
-        assign = _ASSIGN.match(text)
-        if assign:
-            statements.append(Statement("assign", assign.groups()))
-            continue
-        returned = _RETURN.match(text)
-        if returned:
-            statements.append(Statement("return", returned.groups()))
-            continue
-        raise ValueError(f"symhess cannot translate this three-address line to C: {text!r}")
-    return statements, position
-
-
-def terms(index: str) -> list[str]:
-    """The terms of an index (``7``, ``7 + 2*m``, ``int(c[40 + 1*m]) + 1*j``), split at ``+`` outside brackets."""
-    found, depth, start = [], 0, 0
-    for k, char in enumerate(index):
-        depth += char in "[("
-        depth -= char in "])"
-        if depth == 0 and index.startswith(" + ", k):
-            found.append(index[start:k])
-            start = k + 3
-    return [*found, index[start:]]
-
-
 class CTranslator:
     """Translates one kernel's statements to the lines of a C function body.
 
@@ -159,7 +102,7 @@ class CTranslator:
 
     def index(self, text: str) -> str:
         parts = []
-        for term in terms(text):
+        for term in index_terms(text):
             table = _TABLE.match(term)
             if table:
                 parts.append(f"(long){self.arrays['c']}[{self.index(table.group(1))}]")

@@ -17,6 +17,7 @@ import hashlib
 import math
 import re
 import struct
+from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -27,7 +28,7 @@ _ASSIGN = re.compile(r"^\s*(\w+)(?:\[((?:[^\[\]]|\[[^\[\]]*\])+)\])? (\+?=) (.+)
 _LOAD = re.compile(r"^(\w+)\[((?:[^\[\]]|\[[^\[\]]*\])+)\]$")  # "x[7]", "x[int(c[40 + 1*m]) + 1*j]"
 _STRIDE = re.compile(r"^(-?\d+)\*([a-z])$")              # an index's term "2*m": stride times a loop variable
 _TABLE = re.compile(r"^int\(c\[(.+)\]\)$")                # an index's term read from a table of c
-_LOOP = re.compile(r"^( *)for ([a-z]) in range\((?:([a-z]), )?(\d+)\):$")  # "for j in range(k, 40):"
+_LOOP = re.compile(r"^for ([a-z]) in range\((?:(\w+), )?(\d+)\):$")  # "for j in range(k, 40):"
 _BINARY = re.compile(r"^(\S+) ([-+*/]) (\S+)$")
 _CALL = re.compile(r"^(\w+)\((.*)\)$")
 _RETURN = re.compile(r"^\s*return (\S+)$")
@@ -130,7 +131,7 @@ class Emitter:
     def offset(self, index: str) -> str:
         """An index (``7``, ``7 + 2*m``, ``int(c[40 + 1*m]) + 1*j``) as an i64 value: its terms summed."""
         total = None
-        for term in _terms(index):
+        for term in index_terms(index):
             stride, table = _STRIDE.match(term), _TABLE.match(term)
             if stride is not None:
                 value = self.emit(f"mul i64 {stride.group(1)}, {self.variables[stride.group(2)]}")
@@ -220,19 +221,20 @@ class Emitter:
         small = self.call("log1p", [self.call("exp", [u])])
         return self._select(self._flag(">", u, ZERO), big, small)
 
-    def run(self, lines) -> str:
-        statements, _ = _parsed(lines, 1 if lines and lines[0].startswith("def ") else 0, "    ")
+    def run(self, code: str) -> str:
+        statements = parse(code)
         self.statements(statements)
-        if not statements or statements[-1][0] != "return":
+        if not statements or statements[-1].kind != "return":
             raise ValueError("three-address kernel without a return line")
-        return self.atom(statements[-1][1])
+        return self.atom(statements[-1].parts[0])
 
     def statements(self, statements) -> None:
-        for kind, *parts in statements:
-            if kind == "loop":
-                self.loop(*parts)
-            elif kind == "assign":
-                self.assign(*parts)
+        for statement in statements:
+            if statement.kind == "loop":
+                variable, start, count = statement.parts
+                self.loop(variable, start, int(count), statement.body)
+            elif statement.kind == "assign":
+                self.assign(*statement.parts)
 
     def assign(self, target: str, index: str | None, op: str, text: str) -> None:
         value = self.expression(text)
@@ -268,46 +270,67 @@ class Emitter:
         self.values, self.block = outside, f"{name}.end"
 
 
-def _parsed(lines: list[str], position: int, indent: str):
-    """The statements at ``indent`` from ``position`` on: ("loop", variable, start, count, body),
-    ("assign", target, index, op, text) or ("return", atom); and the position after them."""
+@dataclass
+class Statement:
+    """One statement of three-address code: "assign" (target, index or None, "=" or "+=", text),
+    "loop" (variable, start variable or None, count) with its ``body``, or "return" (atom,)."""
+
+    kind: str
+    parts: tuple
+    body: list | None = None
+
+
+def parse(code: str) -> list[Statement]:
+    """The statements of one three-address kernel (its ``def`` line skipped), nested by indentation."""
+    lines = [line for line in code.split("\n") if line.strip() and not line.startswith("def ")]
+    statements, position = _block(lines, 0, _indent(lines[0]) if lines else 4)
+    if position != len(lines):
+        raise ValueError(f"unexpected indentation in three-address code: {lines[position]!r}")
+    return statements
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _block(lines, position: int, indent: int):
     statements = []
-    while position < len(lines) and lines[position].startswith(indent) and lines[position][len(indent)] != " ":
-        line = lines[position]
+    while position < len(lines) and _indent(lines[position]) == indent:
+        text = lines[position].strip()
         position += 1
-        match = _LOOP.match(line)
-        if match:
-            body, position = _parsed(lines, position, indent + "    ")
-            statements.append(("loop", match.group(2), match.group(3), int(match.group(4)), body))
+        loop = _LOOP.match(text)
+        if loop:
+            body, position = _block(lines, position, _indent(lines[position]))
+            statements.append(Statement("loop", loop.groups(), body))
             continue
-        match = _ASSIGN.match(line)
-        if match:
-            statements.append(("assign", *match.groups()))
+        assign = _ASSIGN.match(text)
+        if assign:
+            statements.append(Statement("assign", assign.groups()))
             continue
-        match = _RETURN.match(line)
-        if match:
-            statements.append(("return", match.group(1)))
+        returned = _RETURN.match(text)
+        if returned:
+            statements.append(Statement("return", returned.groups()))
             continue
-        raise ValueError(f"unexpected line in three-address code: {line!r}")
+        raise ValueError(f"unexpected line in three-address code: {text!r}")
     return statements, position
 
 
-def _terms(index: str) -> list[str]:
-    """The terms of an index, split at the ``+`` outside brackets."""
-    terms, depth, start = [], 0, 0
+def index_terms(index: str) -> list[str]:
+    """The terms of an index (``7``, ``7 + 2*m``, ``int(c[40 + 1*m]) + 1*j``), split at ``+`` outside brackets."""
+    found, depth, start = [], 0, 0
     for k, char in enumerate(index):
         depth += char in "[("
         depth -= char in "])"
         if depth == 0 and index.startswith(" + ", k):
-            terms.append(index[start:k])
+            found.append(index[start:k])
             start = k + 3
-    return [*terms, index[start:]]
+    return [*found, index[start:]]
 
 
 def function_text(symbol: str, arguments: tuple[str, ...], code: str) -> str:
     """LLVM IR of ``double symbol(double *arguments...)`` running the three-address ``code``."""
     emitter = Emitter(arguments)
-    result = emitter.run(code_lines(code))
+    result = emitter.run(code)
     parameters = ", ".join(f"{POINTER} noalias %{name}" for name in arguments)
     return "\n".join([f"define double @{symbol}({parameters}) {{", "entry:", *emitter.allocas, *emitter.lines,
                       f"  ret double {result}", "}", *emitter.declarations.values(), ""])
@@ -317,10 +340,6 @@ def symbol_of(arguments: tuple[str, ...], code: str) -> str:
     """The kernel's LLVM name: equal names mean equal code (Numba links them as one definition)."""
     digest = hashlib.blake2b(f"{arguments}\n{code}".encode(), digest_size=10).hexdigest()
     return f"symhess_kernel_{digest}"
-
-
-def code_lines(code: str) -> list[str]:
-    return [line for line in code.strip("\n").split("\n") if line.strip()]
 
 
 def kernel(arguments: tuple[str, ...], code: str):
