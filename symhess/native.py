@@ -255,10 +255,11 @@ class Tiers:
     and loaded from Numba's cache, see :func:`pipeline._tiers`).
 
     The thread is a daemon: it waits for the separate process most of the time, and the
-    interpreter's exit does not wait for it (the process is killed at exit).
+    interpreter's exit does not wait for it (the process is killed at exit).  ``lazy``: the
+    thread starts when someone waits for the module (a loaded function: :mod:`symhess.travel`).
     """
 
-    def __init__(self, native: NativeKernels, compile_numba):
+    def __init__(self, native: NativeKernels, compile_numba, lazy: bool = False):
         self.native = native
         self._module = None
         self._error = None
@@ -266,10 +267,19 @@ class Tiers:
         self._lock = threading.Lock()
         self._ready = False
         self._listeners = []
+        self._compile_numba = compile_numba
+        self.started = False
         native.upgrade = self.module
-        self._thread = threading.Thread(target=self._compile, args=(compile_numba,), name="symhess-numba",
-                                        daemon=True)
-        self._thread.start()
+        if not lazy:
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self.started:
+                return
+            self.started = True
+        threading.Thread(target=self._compile, args=(self._compile_numba,), name="symhess-numba",
+                         daemon=True).start()
 
     def _compile(self, compile_numba):
         try:
@@ -286,10 +296,12 @@ class Tiers:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Whether the background compilation has finished (waiting up to ``timeout`` seconds)."""
+        self._start()
         return self._done.wait(timeout)
 
     def module(self):
         """The Numba module, waiting for it if need be."""
+        self._start()
         self._done.wait()
         if self._error is not None:
             raise self._error

@@ -39,7 +39,7 @@ import numpy as np
 from . import __version__
 from .llvm import POINTER, ZERO, function_text
 from .lru import LRU
-from .native import NativeKernels, llvm_lock, native_kernels
+from .native import NativeKernels, Tiers, llvm_lock, native_kernels
 from .tracing import Trace
 
 MAGIC = b"symhess compiled function\n"
@@ -369,62 +369,6 @@ def _rows(array) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float64)
 
 
-class TravelTiers:
-    """A loaded function's kernels as :class:`symhess.native.Tiers` offers them: the machine code
-    now; the Numba module compiled only when someone waits for it (``f.wait_for_jit()``, ``f.buffer()``)."""
-
-    def __init__(self, native: TravelKernels, compile_numba):
-        self.native = native
-        self._compile_numba = compile_numba
-        self._module = None
-        self._error = None
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._started = False
-        self._listeners = []
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._started:
-                return
-            self._started = True
-        threading.Thread(target=self._compile, name="symhess-numba", daemon=True).start()
-
-    def _compile(self):
-        try:
-            self._module = self._compile_numba()
-        except BaseException as error:
-            self._error = error
-        with self._lock:
-            listeners, self._listeners = self._listeners, []
-        if self._module is not None:
-            for listener in listeners:
-                listener(self._module)
-        self._done.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._start()
-        return self._done.wait(timeout)
-
-    def module(self):
-        self._start()
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._module
-
-    def current(self):
-        return self._module if self._done.is_set() and self._module is not None else self.native
-
-    def on_ready(self, listener) -> None:
-        with self._lock:
-            if not self._done.is_set():
-                self._listeners.append(listener)
-                return
-        if self._module is not None:
-            listener(self._module)
-
-
 # ----- the file format ------------------------------------------------------------------------
 
 def dumps(compiled) -> bytes:
@@ -564,7 +508,7 @@ def loads(data: bytes, where: str = "the pickled compiled function"):
     def numba_module():
         return restored_module(source, layout, options).module()
 
-    tiers = TravelTiers(kernels, numba_module)
+    tiers = Tiers(kernels, numba_module, lazy=True)
     tiers.carried = carried  # pickled again (to the next worker) with the machine code it came with
     tiers.target = target    # the one linked here
     _LOADED["count"] += 1

@@ -49,7 +49,7 @@ def test_every_module_level_cache_is_bounded(module, name):
 
 
 def test_caches_keep_to_their_bound_and_evicted_entries_compile_again(monkeypatch):
-    for tiers in [obj for obj in gc.get_objects() if type(obj) is native.Tiers]:
+    for tiers in [obj for obj in gc.get_objects() if type(obj) is native.Tiers and obj.started]:
         tiers.wait(300)  # earlier tests' tier-ups would load their modules into this test's cache
     for module, name in [(pipeline, "_MEMORY"), (functional, "_COMPILED"), (jit, "_LOADED")]:
         monkeypatch.setattr(module, name, LRU(2, on_evict=getattr(module, name).on_evict))

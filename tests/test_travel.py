@@ -52,7 +52,7 @@ def test_a_saved_function_loads_with_its_machine_code(rosenbrock, tmp_path):
     np.testing.assert_allclose(g.hessian(X), rosen_hess(X), rtol=1e-12)
     _same_everywhere(rosenbrock, g)
     assert travel.compilations() == before
-    assert not g._built.module._started  # no Numba compilation was started either
+    assert not g._built.module.started  # no Numba compilation was started either
     assert g.source == rosenbrock.source and g.expression == rosenbrock.expression
     assert g.stats["n"] == 5 and (g.sparsity == rosenbrock.sparsity).all()
 
@@ -216,9 +216,9 @@ def test_a_cpu_that_runs_none_of_it_compiles_from_the_source_once(rosenbrock, mo
 
 def test_an_unpickled_function_compiles_numba_only_when_waited_for(rosenbrock):
     g = pickle.loads(pickle.dumps(rosenbrock))
-    assert not g._built.module._started
+    assert not g._built.module.started
     b = g.buffer()  # needs Numba's kernels: compiled (or loaded from the cache) now
-    assert g._built.module._started and not isinstance(g._kernels, travel.TravelKernels)
+    assert g._built.module.started and not isinstance(g._kernels, travel.TravelKernels)
     b.x[:] = X
     b.hessian()
     np.testing.assert_array_equal(b.H, rosenbrock.hessian(X))
