@@ -34,6 +34,8 @@ FUNCTIONS = {
     "Sign": "sign", "Abs_": "fabs", "Log1p": "log1p", "Expm1": "expm1", "Cbrt": "cbrt",
     "Softplus": "softplus", "Floor": "floor", "Ceil": "ceil", "Round": "rint",
     "MaxOf": "maxof", "MinOf": "minof", "LogSumExp": "logsumexp", "Select": "select",
+    "Lgamma": "lgamma", "Digamma": "digamma", "Polygamma": "polygamma", "Erfc": "erfc", "Erfcx": "erfcx",
+    "Erfinv": "erfinv", "Ndtri": "ndtri", "LogNdtr": "log_ndtr",
 }
 """SymEngine function or symhess primitive -> three-address function (see symhess.llvm)."""
 

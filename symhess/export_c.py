@@ -10,6 +10,7 @@ or one helper of :data:`HELPERS`: the C reads like the code Numba compiles, loop
 from __future__ import annotations
 
 import ast
+import math
 import re
 from pathlib import Path
 
@@ -32,9 +33,112 @@ C_FUNCTIONS = {
     "atan2": "atan2", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "asinh": "asinh", "acosh": "acosh",
     "atanh": "atanh", "exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1", "cbrt": "cbrt",
     "erf": "erf", "fabs": "fabs", "floor": "floor", "ceil": "ceil", "rint": "rint", "pow": "pow",
-    "copysign": "copysign",
+    "copysign": "copysign", "erfc": "erfc", "lgamma": "lgamma",
 }
 """Three-address function -> the ``math.h`` function of the same meaning."""
+
+def _array(values) -> str:
+    return "{" + ", ".join(repr(float(v)) for v in values) + "}"
+
+
+def special_helpers() -> dict:
+    """C helpers of :mod:`symhess.special`'s functions, step for step (its coefficients printed exactly)."""
+    from . import special as S  # noqa: N812
+
+    pi, sqrt2 = repr(math.pi), repr(math.sqrt(2.0))
+    return {
+        "horner": "static inline double sh_horner(const double *c, int count, double z) {\n"
+                  "    double total = c[0];\n"
+                  "    for (int k = 1; k < count; ++k) total = total * z + c[k];\n"
+                  "    return total;\n}",
+        "digamma": "static inline double sh_digamma(double x) {\n"
+                   f"    static const double series[7] = {_array(S.digamma_series())};\n"
+                   f"    static const double root[27] = {_array(S.digamma_root_series())};\n"
+                   "    int negative = x < 0.0;\n"
+                   "    double y = negative ? 1.0 - x : x, shift = 0.0, z, value;\n"
+                   f"    for (int k = 0; k < {S.DIGAMMA_SHIFT}; ++k)\n"
+                   f"        if (y < {float(S.DIGAMMA_SHIFT)!r}) {{ shift += 1.0 / y; y += 1.0; }}\n"
+                   "    z = 1.0 / (y * y);\n"
+                   "    value = log(y) - 0.5 / y - z * sh_horner(series, 7, z) - shift;\n"
+                   f"    if (negative) value -= {pi} / tan({pi} * (x - rint(x)));\n"
+                   f"    if (fabs(x - {S.DIGAMMA_ROOT!r}) < {S.DIGAMMA_ROOT_RADIUS!r})\n"
+                   f"        value = sh_horner(root, 27, x - {S.DIGAMMA_ROOT!r});\n"
+                   "    if (negative && x == ceil(x)) value = NAN;\n"
+                   "    return x == 0.0 ? copysign(INFINITY, -x) : value;\n}",
+        "polygamma": "static inline double sh_polygamma(double order, double x) {\n"
+                     "    /* Euler-Maclaurin: B_2j/(2j)! for j = 12 .. 1, times s (s+1) ... (s+2j-2) below */\n"
+                     f"    static const double bernoulli[12] = {_array(_bernoulli_over_factorial())};\n"
+                     "    double tail[12], p[64], d[64], s, y, w, shift = 0.0, value, factorial = 1.0, rising, cot;\n"
+                     "    int n, limit, negative = x < 0.0;\n"
+                     "    if (!(order >= 0.0) || order != floor(order) || order > 60.0) return NAN;\n"
+                     "    n = (int)order;\n"
+                     "    if (n == 0) return sh_digamma(x);\n"
+                     "    if (x <= 0.0 && x == ceil(x)) return n % 2 ? INFINITY : -INFINITY;\n"
+                     "    s = n + 1.0;\n"
+                     "    rising = s;\n"
+                     "    for (int j = 1; j <= 12; ++j) { tail[12 - j] = bernoulli[12 - j] * rising;"
+                     " rising *= (s + 2 * j - 1) * (s + 2 * j); }\n"
+                     "    for (int k = 2; k <= n; ++k) factorial *= k;\n"
+                     "    limit = 10 + n + 1;\n"
+                     "    y = negative ? 1.0 - x : x;\n"
+                     "    for (int k = 0; k < limit; ++k)\n"
+                     "        if (y < limit) { shift += pow(y, -s); y += 1.0; }\n"
+                     "    w = 1.0 / y;\n"
+                     "    value = (n % 2 ? 1.0 : -1.0) * factorial * (shift + (pow(y, 1.0 - s) / n"
+                     " + pow(y, -s) * (0.5 + w * sh_horner(tail, 12, w * w))));\n"
+                     "    if (!negative) return value;\n"
+                     "    /* reflection: d^n/dx^n cot(pi x) = pi^n P_n(cot(pi x)), P_0(c) = c,"
+                     " P_k+1 = -(1 + c^2) P_k' */\n"
+                     "    for (int k = 0; k <= n + 1; ++k) p[k] = k == 1 ? 1.0 : 0.0;\n"
+                     "    for (int m = 0; m < n; ++m) {\n"
+                     "        for (int k = 0; k <= m + 1; ++k) d[k] = (k + 1) * p[k + 1];\n"
+                     "        for (int k = 0; k <= m + 2; ++k) p[k] = -((k <= m ? d[k] : 0.0)"
+                     " + (k >= 2 ? d[k - 2] : 0.0));\n"
+                     "    }\n"
+                     f"    cot = 1.0 / tan({pi} * (x - rint(x)));\n"
+                     "    w = p[n + 1];\n"
+                     "    for (int k = n; k >= 0; --k) w = w * cot + p[k];\n"
+                     f"    return (n % 2 ? -value : value) - pow({pi}, n + 1) * w;\n}}",
+        "inverse_erf": "static inline double sh_inverse_erf(double a, double q) {\n"
+                       "    /* x >= 0 with erf(x) = a, given q = 1 - a exactly: Winitzki's guess, Halley steps */\n"
+                       "    double log_q = log(q), big_l = log_q + log1p(a), t, d, x, residual, u;\n"
+                       f"    t = {2.0 / (math.pi * S.WINITZKI_A)!r} + 0.5 * big_l;\n"
+                       f"    d = sqrt(t * t - big_l / {S.WINITZKI_A!r}) - t;\n"
+                       "    x = sqrt(d > 0.0 ? d : 0.0);\n"
+                       f"    for (int k = 0; k < {S.HALLEY_STEPS}; ++k) {{\n"
+                       "        residual = a < 0.5 ? erf(x) - a : q - erfc(x);\n"
+                       f"        u = residual / q * exp(x * x + log_q) * {S.SQRT_PI_2!r};\n"
+                       "        x = x - u / (1.0 + x * u);\n"
+                       "    }\n"
+                       "    if (q == 0.0) x = INFINITY;\n"
+                       "    return q >= 0.0 ? x : NAN;\n}",
+        "erfinv": "static inline double sh_erfinv(double y) { return copysign(sh_inverse_erf(fabs(y), 1.0 - fabs(y)), y); }",
+        "ndtri": "static inline double sh_ndtri(double p) {\n"
+                 "    int low = p < 0.5;\n"
+                 "    double x = sh_inverse_erf(low ? 1.0 - 2.0 * p : 2.0 * p - 1.0, low ? 2.0 * p : 2.0 - 2.0 * p);\n"
+                 f"    return {sqrt2} * (low ? -x : x);\n}}",
+        "erfcx": "static inline double sh_erfcx(double x) {\n"
+                 "    double z, total = 1.0, term = 1.0, high, low;\n"
+                 f"    if (x >= {S.ERFCX_ASYMPTOTIC!r}) {{\n"
+                 "        z = 1.0 / (2.0 * x * x);\n"
+                 f"        for (int k = 1; k < {S.ERFCX_TERMS}; ++k) {{ term = -term * (2 * k - 1) * z; total += term; }}\n"
+                 f"        return total / (x * {math.sqrt(math.pi)!r});\n"
+                 "    }\n"
+                 "    if (x == -INFINITY) return INFINITY;\n"
+                 "    high = floor(x * 4096.0) / 4096.0;  /* high * high is exact */\n"
+                 "    low = x - high;\n"
+                 "    return exp(high * high) * exp(low * (2.0 * high + low)) * erfc(x);\n}",
+        "log_ndtr": "static inline double sh_log_ndtr(double x) {\n"
+                    f"    double t = x / {sqrt2};\n"
+                    "    return x < -1.0 ? log(sh_erfcx(-t) / 2.0) - t * t : log1p(-erfc(t) / 2.0);\n}",
+    }
+
+
+def _bernoulli_over_factorial() -> list[float]:
+    import sympy as sp
+
+    return [float(sp.bernoulli(2 * j) / sp.factorial(2 * j)) for j in range(12, 0, -1)]
+
 
 HELPERS = {
     "select": "static inline double sh_select(double flag, double a, double b) { return flag != 0.0 ? a : b; }",
@@ -63,6 +167,12 @@ HELPERS = {
                  "    return top + log(total);\n}",
 }
 """Three-address functions C lacks -> a ``static inline`` helper (``sh_<name>``), as :mod:`symhess.llvm` means them."""
+
+HELPERS.update(special_helpers())
+
+NEEDS = {"logsumexp": ("maxof",), "digamma": ("horner",), "polygamma": ("horner", "digamma"),
+         "erfinv": ("inverse_erf",), "ndtri": ("inverse_erf",), "log_ndtr": ("erfcx",)}
+"""Helpers that call other helpers (which come before them in :data:`HELPERS`)."""
 
 VARIADIC = {"maxof", "minof", "logsumexp"}
 """Helpers of any number of arguments: called with ``(count, (const double[]){...})``, on the stack."""
@@ -141,8 +251,9 @@ class CTranslator:
             raise ValueError(f"symhess has no C translation of the three-address function {name!r}; add it to "
                              "symhess.export_c.C_FUNCTIONS or HELPERS")
         self.helpers.add(name)
-        if name == "logsumexp":
-            self.helpers.add("maxof")
+        for needed in NEEDS.get(name, ()):
+            self.helpers.add(needed)
+            self.helpers.update(NEEDS.get(needed, ()))
         if name in VARIADIC:
             return f"sh_{name}({len(args)}, (const double[]){{{values}}})"
         return f"sh_{name}({values})"

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from . import special
+
 DOUBLE = ir.DoubleType()
 POINTER = str(DOUBLE.as_pointer())  # "double*", or "ptr" where llvmlite writes opaque pointers
 
@@ -41,8 +43,13 @@ LLVM_INTRINSICS = {"sqrt": "llvm.sqrt", "sin": "llvm.sin", "cos": "llvm.cos", "e
 """Three-address function name -> LLVM intrinsic."""
 
 LIBM = ("tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh",
-        "atanh", "log1p", "expm1", "cbrt", "erf", "copysign")
+        "atanh", "log1p", "expm1", "cbrt", "erf", "erfc", "lgamma", "copysign")
 """Three-address function names that are C math library calls of the same name."""
+
+SPECIAL = ("erf", "erfc", "lgamma", "digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr")
+"""Three-address functions whose meaning is :mod:`symhess.special`'s: the C library's ``erf``, ``erfc``,
+``lgamma`` (Python's own ``lgamma`` is 1e-11 off near 1 and 2), and those the C library lacks,
+``Emitter._call_<name>`` methods that take the same steps."""
 
 
 def python_namespace() -> dict:
@@ -69,6 +76,7 @@ def python_namespace() -> dict:
         return u + math.log1p(math.exp(-u)) if u > 0 else math.log1p(math.exp(u))
 
     space = {name: getattr(math, name) for name in LIBM if hasattr(math, name)}
+    space.update({name: getattr(special, name) for name in SPECIAL})
     space.update(sqrt=math.sqrt, sin=math.sin, cos=math.cos, exp=math.exp, log=math.log,
                  fabs=math.fabs, floor=lambda u: math.copysign(math.floor(u), u),  # C keeps -0.0
                  ceil=lambda u: math.copysign(math.ceil(u), u), rint=lambda u: math.copysign(round(u), u),
@@ -221,6 +229,124 @@ class Emitter:
         small = self.call("log1p", [self.call("exp", [u])])
         return self._select(self._flag(">", u, ZERO), big, small)
 
+    # ----- special functions (symhess.special's steps, one for one) -------------------------
+    def _f(self, op, a, b) -> str:
+        return self.emit(f"{_FLOAT_OPS[op]} double {a}, {b}")
+
+    def _neg(self, a) -> str:
+        return self.emit(f"fneg double {a}")
+
+    def _horner(self, coefficients, z) -> str:
+        total = double(coefficients[0])
+        for k in coefficients[1:]:
+            total = self._f("+", self._f("*", total, z), double(k))
+        return total
+
+    def _shifted(self, y, limit: int, term):
+        """``limit`` times: ``if y < limit: total += term(y); y += 1`` (selects, no branches)."""
+        total, bound = ZERO, double(float(limit))
+        for _ in range(limit):
+            below = self._flag("<", y, bound)
+            total = self._f("+", total, self._select(below, term(y), ZERO))
+            y = self._select(below, self._f("+", y, ONE), y)
+        return total, y
+
+    def _tan_pi_fraction(self, x) -> str:
+        """``tan(pi (x - rint(x)))``: the period taken exactly (``pi x`` loses digits near the poles)."""
+        return self.call("tan", [self._f("*", double(math.pi), self._f("-", x, self.call("rint", [x])))])
+
+    def _call_digamma(self, x):
+        negative = self._flag("<", x, ZERO)
+        y = self._select(negative, self._f("-", ONE, x), x)
+        shift, y = self._shifted(y, special.DIGAMMA_SHIFT, lambda v: self._f("/", ONE, v))
+        z = self._f("/", ONE, self._f("*", y, y))
+        value = self._f("-", self.call("log", [y]), self._f("/", double(0.5), y))
+        value = self._f("-", self._f("-", value, self._f("*", z, self._horner(special.digamma_series(), z))), shift)
+        reflected = self._f("-", value, self._f("/", double(math.pi), self._tan_pi_fraction(x)))
+        value = self._select(negative, reflected, value)
+        t = self._f("-", x, double(special.DIGAMMA_ROOT))
+        near = self._flag("<", self.call("fabs", [t]), double(special.DIGAMMA_ROOT_RADIUS))
+        value = self._select(near, self._horner(special.digamma_root_series(), t), value)
+        pole = self.emit(f"and i1 {negative}, {self._flag('==', x, self.call('ceil', [x]))}")
+        value = self._select(pole, NAN, value)
+        zero = self.call("copysign", [double(math.inf), self._neg(x)])
+        return self._select(self._flag("==", x, ZERO), zero, value)
+
+    def _call_polygamma(self, order, x):
+        n = _number(order, "polygamma's order")
+        if n != n or n < 0 or n != math.floor(n):
+            return NAN
+        n = int(n)
+        if n == 0:
+            return self._call_digamma(x)
+        s = n + 1
+        negative = self._flag("<", x, ZERO)
+        y = self._select(negative, self._f("-", ONE, x), x)
+        shift, y = self._shifted(y, special.polygamma_shift(n), lambda v: self.call("pow", [v, double(-s)]))
+        w = self._f("/", ONE, y)
+        series = self._f("*", w, self._horner(special.polygamma_tail(n), self._f("*", w, w)))
+        tail = self._f("*", self.call("pow", [y, double(-s)]), self._f("+", double(0.5), series))
+        tail = self._f("+", self._f("/", self.call("pow", [y, double(1 - s)]), double(n)), tail)
+        value = self._f("*", double((1.0 if n % 2 else -1.0) * math.factorial(n)), self._f("+", shift, tail))
+        cot = self._f("/", ONE, self._tan_pi_fraction(x))
+        polynomial = self._f("*", double(math.pi ** (n + 1)), self._horner(special.cotangent_derivative(n), cot))
+        reflected = self._f("-", self._neg(value) if n % 2 else value, polynomial)
+        value = self._select(negative, reflected, value)
+        pole = self.emit(f"and i1 {self._flag('<=', x, ZERO)}, {self._flag('==', x, self.call('ceil', [x]))}")
+        return self._select(pole, double(math.inf if n % 2 else -math.inf), value)
+
+    def _inverse_erf(self, a, q) -> str:
+        """``x >= 0`` with ``erf(x) = a``, ``q = 1 - a`` exact: Winitzki's guess, then Halley steps."""
+        log_q = self.call("log", [q])
+        big_l = self._f("+", log_q, self.call("log1p", [a]))
+        t = self._f("+", double(2.0 / (math.pi * special.WINITZKI_A)), self._f("*", double(0.5), big_l))
+        d = self._f("-", self.call("sqrt", [self._f("-", self._f("*", t, t),
+                                                       self._f("/", big_l, double(special.WINITZKI_A)))]), t)
+        x = self.call("sqrt", [self._select(self._flag(">", d, ZERO), d, ZERO)])
+        central = self._flag("<", a, double(0.5))
+        for _ in range(special.HALLEY_STEPS):
+            residual = self._select(central, self._f("-", self.call("erf", [x]), a),
+                                    self._f("-", q, self.call("erfc", [x])))
+            scale = self.call("exp", [self._f("+", self._f("*", x, x), log_q)])
+            u = self._f("*", self._f("*", self._f("/", residual, q), scale), double(special.SQRT_PI_2))
+            x = self._f("-", x, self._f("/", u, self._f("+", ONE, self._f("*", x, u))))
+        x = self._select(self._flag("==", q, ZERO), double(math.inf), x)
+        return self._select(self._flag("ult", q, ZERO), NAN, x)
+
+    def _call_erfinv(self, y):
+        a = self.call("fabs", [y])
+        return self.call("copysign", [self._inverse_erf(a, self._f("-", ONE, a)), y])
+
+    def _call_ndtri(self, p):
+        low = self._flag("<", p, double(0.5))
+        twice = self._f("*", double(2.0), p)
+        a = self._select(low, self._f("-", ONE, twice), self._f("-", twice, ONE))
+        q = self._select(low, twice, self._f("-", double(2.0), twice))
+        x = self._inverse_erf(a, q)
+        return self._f("*", double(math.sqrt(2.0)), self._select(low, self._neg(x), x))
+
+    def _call_erfcx(self, x):
+        z = self._f("/", ONE, self._f("*", self._f("*", double(2.0), x), x))
+        total, term = ONE, ONE
+        for k in range(1, special.ERFCX_TERMS):
+            term = self._f("*", self._f("*", self._neg(term), double(2 * k - 1)), z)
+            total = self._f("+", total, term)
+        asymptotic = self._f("/", total, self._f("*", x, double(math.sqrt(math.pi))))
+        high = self._f("/", self.call("floor", [self._f("*", x, double(4096.0))]), double(4096.0))
+        low = self._f("-", x, high)
+        main = self._f("*", self.call("exp", [self._f("*", high, high)]),
+                       self.call("exp", [self._f("*", low, self._f("+", self._f("*", double(2.0), high), low))]))
+        main = self._f("*", main, self.call("erfc", [x]))
+        value = self._select(self._flag(">=", x, double(special.ERFCX_ASYMPTOTIC)), asymptotic, main)
+        return self._select(self._flag("==", x, double(-math.inf)), double(math.inf), value)
+
+    def _call_log_ndtr(self, x):
+        t = self._f("/", x, double(math.sqrt(2.0)))
+        left = self.call("log", [self._f("/", self._call_erfcx(self._neg(t)), double(2.0))])
+        left = self._f("-", left, self._f("*", t, t))
+        right = self.call("log1p", [self._f("/", self._neg(self.call("erfc", [t])), double(2.0))])
+        return self._select(self._flag("<", x, double(-1.0)), left, right)
+
     def run(self, code: str) -> str:
         statements = parse(code)
         self.statements(statements)
@@ -268,6 +394,13 @@ class Emitter:
                        f"  br label %{name}.header", f"{name}.end:"]
         del self.variables[variable]
         self.values, self.block = outside, f"{name}.end"
+
+
+def _number(value: str, what: str) -> float:
+    """The number an LLVM operand spells (``double``'s hexadecimal), for operations specialised on it."""
+    if not value.startswith("0x"):
+        raise NotImplementedError(f"{what} must be a number in the three-address code, not a computed value")
+    return struct.unpack("<d", struct.pack("<Q", int(value, 16)))[0]
 
 
 @dataclass

@@ -217,6 +217,27 @@ def xlog1py(a, b):
     return where(compare("==", a, 0), 0, a * apply(P.Log1p, where(compare("==", a, 0), 0, b)))
 
 
+def nan_unless(condition):
+    """0 where ``condition`` holds, NaN elsewhere, with derivative zero: for functions that PyTorch and
+    SciPy refuse outside a domain, which a compiled function cannot do at evaluation.
+
+    Written ``log1p(select(condition, 0, -2))`` because a NaN constant would not equal itself, and
+    traced expressions are compared."""
+    return apply(P.Log1p, where(condition, 0, -2))
+
+
+def polygamma(n, u):
+    """``psi^(n)(u)`` for a constant integer order ``n >= 0`` (0: digamma)."""
+    n = constant(n)
+    if n.free_symbols or not n.is_Integer or n < 0:
+        from .errors import trace_error
+
+        what = "a traced order" if n.free_symbols else f"the order n={n}"
+        raise trace_error(f"polygamma with {what}: symhess differentiates polygamma(n, x) in x for a constant "
+                          "integer n >= 0 only", "pass n as a Python integer")
+    return apply(P.Digamma, u) if n == 0 else apply(P.Polygamma, n, u)
+
+
 def sigmoid(u):
     return 1 / (1 + se.exp(-constant(u)))
 
@@ -293,6 +314,15 @@ ELEMENTWISE = {
     "erf": lambda u: se.erf(constant(u)),
     "xlogy": xlogy,
     "xlog1py": xlog1py,
+    # special functions (values: symhess.special, the compiled code's own steps)
+    "erfc": lambda u: apply(P.Erfc, u),
+    "erfcx": lambda u: apply(P.Erfcx, u),
+    "erfinv": lambda u: apply(P.Erfinv, u),
+    "ndtri": lambda u: apply(P.Ndtri, u),
+    "log_ndtr": lambda u: apply(P.LogNdtr, u),
+    "lgamma": lambda u: apply(P.Lgamma, u),
+    "digamma": lambda u: apply(P.Digamma, u),
+    "polygamma": polygamma,
     # non-smooth
     "abs": lambda u: apply(P.Abs, u),
     "sign": lambda u: apply(P.Sign, u),
@@ -317,6 +347,7 @@ ELEMENTWISE = {
     "logical_or": logical_or,
     "logical_not": logical_not,
     "where": where,
+    "nan_unless": nan_unless,
 }
 
 ARITY = {name: fn.__code__.co_argcount for name, fn in ELEMENTWISE.items()}

@@ -546,7 +546,8 @@ def scipy_entr(x):
 
 
 def ndtr(input):  # noqa: A002
-    return 0.5 * (1 + _e("erf", _t(input) * (1 / math.sqrt(2))))
+    """``erfc(-x / sqrt(2)) / 2``: exact far in the left tail too (``1 + erf`` cancels there)."""
+    return 0.5 * _e("erfc", -_t(input) * (1 / math.sqrt(2)))
 
 
 def copysign(input, other):  # noqa: A002

@@ -93,7 +93,7 @@ _SCIPY: dict = {}
 
 def _scipy_table(special) -> dict:
     if not _SCIPY:
-        from . import nn
+        from . import nn, special_functions
         from .tensor import elementwise
 
         _SCIPY.update({
@@ -105,6 +105,7 @@ def _scipy_table(special) -> dict:
             special.xlogy: lambda a, b: elementwise("xlogy", a, b),
             special.xlog1py: lambda a, b: elementwise("xlog1py", a, b),
             special.entr: nn.scipy_entr,
+            **special_functions.scipy_table(special),
         })
     return _SCIPY
 

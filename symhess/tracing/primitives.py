@@ -15,6 +15,8 @@ import symengine as se
 import sympy as sp
 from sympy.core.function import FunctionClass
 
+from .. import special
+
 
 def to_symengine(expr):
     """Convert a SymPy expression (possibly holding our primitives) to SymEngine."""
@@ -339,5 +341,132 @@ class MinOf(MaxOf):
         return math.nan if any(math.isnan(v) for v in u) else min(u)
 
 
+# ----- special functions: values from symhess.special (the compiled code's own steps) ------
+
+class Lgamma(Primitive):
+    """``log|Gamma(u)|`` (C's ``lgamma``, PyTorch's, ``scipy.special.gammaln``); +inf at the poles."""
+
+    nargs = 1
+    latex_name = "\\ln\\Gamma"
+
+    @staticmethod
+    def evaluate(u):
+        return special.lgamma(u)
+
+    def fdiff(self, argindex=1):
+        return Digamma(self.args[0])
+
+    def _latex(self, printer):
+        return rf"\ln\left|\Gamma\left({printer._print(self.args[0])}\right)\right|"
+
+
+class Digamma(Primitive):
+    """``psi(u) = Gamma'(u) / Gamma(u)``."""
+
+    nargs = 1
+    latex_name = "\\psi"
+
+    @staticmethod
+    def evaluate(u):
+        return special.digamma(u)
+
+    def fdiff(self, argindex=1):
+        return Polygamma(1, self.args[0])
+
+    def _latex(self, printer):
+        return rf"\psi\left({printer._print(self.args[0])}\right)"
+
+
+class Polygamma(Primitive):
+    """``psi^(n)(u)``, the n-th derivative of digamma; ``n`` a constant integer >= 1 (0 is Digamma)."""
+
+    nargs = 2
+    latex_name = "\\psi"
+
+    @staticmethod
+    def evaluate(n, u):
+        return special.polygamma(n, u)
+
+    def fdiff(self, argindex=2):
+        n, u = self.args
+        return Polygamma(n + 1, u) if argindex == 2 else sp.S.Zero  # the order is a constant
+
+    def _latex(self, printer):
+        n, u = (printer._print(a) for a in self.args)
+        return rf"\psi^{{({n})}}\left({u}\right)"
+
+
+class Erfc(Primitive):
+    """``1 - erf(u)``, accurate where it is small (C's ``erfc``)."""
+
+    nargs = 1
+    latex_name = "erfc"
+
+    @staticmethod
+    def evaluate(u):
+        return special.erfc(u)
+
+    def fdiff(self, argindex=1):
+        return -2 / sp.sqrt(sp.pi) * sp.exp(-self.args[0] ** 2)
+
+
+class Erfcx(Primitive):
+    """``exp(u^2) erfc(u)``, the scaled complementary error function."""
+
+    nargs = 1
+    latex_name = "erfcx"
+
+    @staticmethod
+    def evaluate(u):
+        return special.erfcx(u)
+
+    def fdiff(self, argindex=1):
+        u = self.args[0]
+        return 2 * u * Erfcx(u) - 2 / sp.sqrt(sp.pi)
+
+
+class Erfinv(Primitive):
+    """The inverse of ``erf`` on (-1, 1)."""
+
+    nargs = 1
+    latex_name = "erf^{-1}"
+
+    @staticmethod
+    def evaluate(u):
+        return special.erfinv(u)
+
+    def fdiff(self, argindex=1):
+        return sp.sqrt(sp.pi) / 2 * sp.exp(Erfinv(self.args[0]) ** 2)
+
+
+class Ndtri(Primitive):
+    """The standard normal quantile, the inverse of ``ndtr``."""
+
+    nargs = 1
+    latex_name = "\\Phi^{-1}"
+
+    @staticmethod
+    def evaluate(u):
+        return special.ndtri(u)
+
+    def fdiff(self, argindex=1):
+        return sp.sqrt(2 * sp.pi) * sp.exp(Ndtri(self.args[0]) ** 2 / 2)
+
+
+class LogNdtr(Primitive):
+    """``log Phi(u)``, accurate far in the left tail; its derivative ``phi/Phi`` through erfcx."""
+
+    nargs = 1
+    latex_name = "\\log\\Phi"
+
+    @staticmethod
+    def evaluate(u):
+        return special.log_ndtr(u)
+
+    def fdiff(self, argindex=1):
+        return sp.sqrt(2 / sp.pi) / Erfcx(-self.args[0] / sp.sqrt(2))
+
+
 ALL = (StopGradient, Select, Compare, Sign, Abs, Log1p, Expm1, Cbrt, Softplus,
-       LogSumExp, Floor, Ceil, Round, MaxOf, MinOf)
+       LogSumExp, Floor, Ceil, Round, MaxOf, MinOf, Lgamma, Digamma, Polygamma, Erfc, Erfcx, Erfinv,
+       Ndtri, LogNdtr)

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import symengine as se
 
-from . import arrays, variance, views
+from . import arrays, special_functions, variance, views
 from .arguments import torch_style
 from .elementwise import ARITY, ELEMENTWISE, constant, graph_inputs, mark_requires_grad
 from .errors import trace_error
@@ -362,6 +362,12 @@ class Tensor:
     def sigmoid(self): return elementwise("sigmoid", self)
     def relu(self): return elementwise("relu", self)
     def erf(self): return elementwise("erf", self)
+    def erfc(self): return elementwise("erfc", self)
+    def erfinv(self): return elementwise("erfinv", self)
+    def lgamma(self): return elementwise("lgamma", self)
+    def digamma(self): return elementwise("digamma", self)
+    def polygamma(self, n): return elementwise("polygamma", n, self)
+    def mvlgamma(self, p): return special_functions.mvlgamma(self, p)
     def abs(self): return elementwise("abs", self)
     def sign(self): return elementwise("sign", self)
     def neg(self): return elementwise("negative", self)
@@ -600,7 +606,8 @@ _IN_PLACE = (
     "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "tan", "asin", "acos",
     "atan", "atan2", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "asinh", "acosh",
     "atanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "relu", "erf", "sign", "reciprocal", "square",
-    "floor", "ceil", "round", "hypot", "deg2rad", "rad2deg",
+    "floor", "ceil", "round", "hypot", "deg2rad", "rad2deg", "erfc", "erfinv", "lgamma", "digamma",
+    "polygamma", "mvlgamma",
 )
 
 

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from . import arrays, linalg, nn, ordering, variance, views
+from . import arrays, linalg, nn, ordering, special_functions, variance, views
 from .errors import trace_error
 
 METHOD_NAMES = {
@@ -30,6 +30,7 @@ METHOD_NAMES = {
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
     "__rtruediv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__", "__abs__",
     "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__getitem__", "is_floating_point", "is_complex",
+    "lgamma", "digamma", "erfc", "erfinv", "mvlgamma", "zero_",
 }
 """torch functions and ``torch.Tensor`` methods forwarded to the placeholder method of that name."""
 
@@ -244,6 +245,10 @@ def table() -> dict:
     import torch.nn.functional as F  # noqa: N812 - PyTorch convention
 
     return {
+        **special_functions.torch_table(torch),
+        torch.lgamma: special_functions.unary("lgamma", "lgamma"),
+        torch.digamma: special_functions.unary("digamma", "digamma"),
+        torch.erfc: special_functions.unary("erfc", "erfc"), torch.erfinv: special_functions.unary("erfinv", "erfinv"),
         torch.cat: _cat, torch.concat: _cat, torch.stack: _stack, torch.where: _where,
         torch.var: _variance("var"), torch.std: _variance("std"),
         torch.Tensor.var: _variance("var"), torch.Tensor.std: _variance("std"),

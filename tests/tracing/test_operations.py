@@ -136,7 +136,10 @@ def test_elementwise_entries_without_a_ufunc():
     """Table entries only methods reach (softplus: no method, called directly)."""
     reachable = set(UFUNCS.values()) | {"sigmoid", "relu", "erf", "rsqrt", "clamp", "clamp_min",
                                          "clamp_max", "round", "detach", "where",
-                                         "xlogy", "xlog1py"}  # torch.xlogy, scipy.special.xlogy
+                                         "xlogy", "xlog1py",  # torch.xlogy, scipy.special.xlogy
+                                         # torch.special, scipy.special (tests/test_special.py)
+                                         "erfc", "erfcx", "erfinv", "ndtri", "log_ndtr", "lgamma", "digamma",
+                                         "polygamma", "nan_unless"}  # torch.mvlgamma's domain
     assert set(ELEMENTWISE) - reachable == {"softplus"}
     softplus = dual(lambda x: elementwise("softplus", x).sum(),
                     lambda x: np.sum(np.logaddexp(0, x)))
@@ -347,6 +350,7 @@ def _logsumexp(x, axis, keepdims=False):
 
 
 _erf = np.vectorize(math.erf)
+_special = pytest.importorskip("scipy.special")
 
 METHODS = {  # id: (traced, NumPy reference, inputs)
     "pow-number": (lambda x: x.pow(3), lambda x: x ** 3, (X,)),
@@ -456,12 +460,20 @@ METHODS = {  # id: (traced, NumPy reference, inputs)
     "softmax": (lambda a: a.softmax(dim=1), lambda a: _softmax(a, 1), (A23,)),
     "softmax-default": (lambda a: a.softmax(), lambda a: _softmax(a, -1), (A23,)),
     "log-softmax": (lambda a: a.log_softmax(0), lambda a: np.log(_softmax(a, 0)), (A23,)),
+    "mH-H": (lambda a: a.mH * a.H, lambda a: a.T * a.T, (A23,)),
+    # special functions (their accuracy: tests/test_special.py)
+    "gamma-functions": (lambda x: x.lgamma() + x.digamma() * x + x.polygamma(1) + x.polygamma(3) / 10,
+                        lambda x: _special.gammaln(x) + _special.digamma(x) * x + _special.polygamma(1, x)
+                        + _special.polygamma(3, x) / 10, (POSITIVE,)),
+    "mvlgamma": (lambda x: x.mvlgamma(3), lambda x: _special.multigammaln(x, 3), (ABOVE_ONE + 1,)),
+    "erfc-erfinv": (lambda x: x.erfc() + x.erfinv(), lambda x: _special.erfc(x) + _special.erfinv(x), (UNIT,)),
 }
 
 
 def test_every_method_is_covered():
     used = set().union(*(traced.__code__.co_names for traced, _, _ in METHODS.values()))
-    metadata = {"data", "device", "dim", "dtype", "is_cuda", "ndim", "numel", "requires_grad", "shape", "size"}
+    metadata = {"data", "device", "dim", "dtype", "is_cuda", "ndim", "numel", "requires_grad", "shape", "size",
+                "layout", "is_floating_point", "is_complex"}  # test_tensor.py
     refused = {"item", "tolist", "numpy", "long", "int"}  # test_errors.py
     public = {name for name in vars(Tensor) if (not name.startswith("_")
               and not name.endswith("_")) or name == "requires_grad_"}  # in-place methods: test_views.py

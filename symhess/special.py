@@ -1,0 +1,256 @@
+"""Special functions the C math library lacks, as straight-line formulas on doubles.
+
+Each function here is the meaning of one three-address function (:mod:`symhess.llvm` writes
+the same steps as LLVM IR, :mod:`symhess.export_c` as C): no data-dependent loops, only a
+fixed number of steps whose effect is chosen by comparisons, so that all three run the same
+operations in the same order.  The coefficients come from exact rationals (Bernoulli numbers,
+derivatives of the cotangent), computed once.  Accuracy against ``scipy.special`` is checked
+by ``tests/test_special.py`` (about 1e-15 relative, away from the zeros of the functions).
+
+- ``digamma``: reflection for negative ``x``, shifted up to ``x >= 10`` by recurrence, then the
+  asymptotic series (PyTorch's and Cephes's scheme).
+- ``polygamma(n, x)``, ``n >= 1``: the same, with the reflection ``psi_n(x) = (-1)^n psi_n(1 - x)
+  - pi^(n+1) P_n(cot(pi x))`` and the Euler-Maclaurin tail of the Hurwitz zeta function.
+- ``erfinv``/``ndtri``: Winitzki's closed-form guess refined by three Halley steps on
+  ``erf``/``erfc`` (whichever is exact at that point), so they are as accurate as the C library's
+  ``erf``/``erfc``, also in the tails (``ndtri(1e-300)``); in the last subnormal numbers, where
+  ``erfc`` itself has few digits, less so (``ndtri(1e-315)`` 1e-13 relative, ``ndtri(5e-324)`` 1e-4).
+- ``erfcx = exp(x^2) erfc(x)`` with ``x^2`` split exactly, and its asymptotic series for ``x >= 26``;
+  ``log_ndtr`` as PyTorch writes it with ``erfcx``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+DIGAMMA_SHIFT = 10
+"""digamma is shifted by recurrence until its argument is at least this."""
+
+ERFCX_ASYMPTOTIC = 26.0
+"""erfcx switches to its asymptotic series here (``erfc`` would underflow soon after)."""
+
+ERFCX_TERMS = 10
+HALLEY_STEPS = 4  # three leave 2e-15 at ndtri(1e-299); four are exact to rounding everywhere tried
+WINITZKI_A = 0.147
+SQRT_PI_2 = math.sqrt(math.pi) / 2
+
+
+DIGAMMA_ROOT = 1.4616321449683623
+"""The double nearest the positive zero of digamma; within :data:`DIGAMMA_ROOT_RADIUS` of it digamma
+is its Taylor series there (the recurrence would subtract nearly equal numbers: 1e-12 relative)."""
+
+DIGAMMA_ROOT_RADIUS = 0.25
+
+
+@functools.cache
+def digamma_root_series() -> tuple[float, ...]:
+    """Taylor coefficients of digamma at :data:`DIGAMMA_ROOT`, degree 26 .. 0 (Horner order):
+    ``psi^(k)(r) / k! = (-1)^(k+1) zeta(k+1, r)``, and ``psi(r)`` itself (about -9.2e-17)."""
+    import mpmath
+
+    with mpmath.workdps(40):
+        root = mpmath.mpf(DIGAMMA_ROOT)
+        terms = [mpmath.digamma(root)] + [(-1) ** (k + 1) * mpmath.zeta(k + 1, root) for k in range(1, 27)]
+        return tuple(float(t) for t in reversed(terms))
+
+
+@functools.cache
+def digamma_series() -> tuple[float, ...]:
+    """``B_2k / (2k)`` for k = 7 .. 1 (Horner order): psi(y) ~ log y - 1/(2y) - sum_k B_2k/(2k y^2k)."""
+    import sympy as sp
+
+    return tuple(float(sp.bernoulli(2 * k) / (2 * k)) for k in range(7, 0, -1))
+
+
+def polygamma_shift(n: int) -> int:
+    """polygamma(n, .) is shifted until its argument is at least this: the tail's terms then fall
+    below 1e-20 of its value (they grow with n: the series is asymptotic)."""
+    return 10 + n + 1
+
+
+@functools.cache
+def polygamma_tail(n: int) -> tuple[float, ...]:
+    """Euler-Maclaurin coefficients ``B_2j/(2j)! * s (s+1) ... (s+2j-2)``, s = n + 1, j = 12 .. 1 (Horner order)."""
+    import sympy as sp
+
+    s = n + 1
+    return tuple(float(sp.bernoulli(2 * j) / sp.factorial(2 * j) * sp.rf(s, 2 * j - 1)) for j in range(12, 0, -1))
+
+
+@functools.cache
+def cotangent_derivative(n: int) -> tuple[float, ...]:
+    """Coefficients (highest first) of ``P_n`` with ``d^n/dx^n cot(pi x) = pi^n P_n(cot(pi x))``."""
+    import sympy as sp
+
+    c = sp.Symbol("c")
+    p = c
+    for _ in range(n):
+        p = sp.expand(-(1 + c**2) * sp.diff(p, c))
+    return tuple(float(k) for k in sp.Poly(p, c).all_coeffs())
+
+
+def horner(coefficients, z: float) -> float:
+    total = coefficients[0]
+    for k in coefficients[1:]:
+        total = total * z + k
+    return total
+
+
+def _shifted(y: float, limit: int, term) -> tuple[float, float]:
+    """``limit`` steps of ``if y < limit: total += term(y); y += 1``: y >= limit after them for y >= 0."""
+    total = 0.0
+    for _ in range(limit):
+        below = y < limit
+        total += term(y) if below else 0.0
+        y = y + 1.0 if below else y
+    return total, y
+
+
+def _ceil(v: float) -> float:
+    return float(math.ceil(v)) if math.isfinite(v) else v
+
+
+def _rint(v: float) -> float:
+    return float(round(v)) if math.isfinite(v) else v
+
+
+def _floor(v: float) -> float:
+    return float(math.floor(v)) if math.isfinite(v) else v
+
+
+def digamma(x: float) -> float:
+    if x == 0.0:
+        return math.copysign(math.inf, -x)
+    negative = x < 0.0
+    if negative and x == _ceil(x):
+        return math.nan
+    y = 1.0 - x if negative else x
+    shift, y = _shifted(y, DIGAMMA_SHIFT, lambda v: 1.0 / v)
+    z = 1.0 / (y * y)
+    value = math.log(y) - 0.5 / y - z * horner(digamma_series(), z) - shift if y == y else y
+    if negative:  # reflection, from x's distance to the nearest integer (pi x loses digits near poles)
+        value -= math.pi / math.tan(math.pi * (x - _rint(x)))
+    if abs(x - DIGAMMA_ROOT) < DIGAMMA_ROOT_RADIUS:
+        return horner(digamma_root_series(), x - DIGAMMA_ROOT)
+    return value
+
+
+def polygamma(n: float, x: float) -> float:
+    """psi^(n)(x) for an integer ``n >= 0``; NaN for other ``n`` (symhess traces only constant integer orders)."""
+    if n != n or n < 0 or n != math.floor(n):
+        return math.nan
+    n = int(n)
+    if n == 0:
+        return digamma(x)
+    if x <= 0.0 and x == _ceil(x):  # a pole: SciPy's sign (+inf for odd n, -inf for even n)
+        return math.inf if n % 2 else -math.inf
+    s = n + 1
+    negative = x < 0.0
+    y = 1.0 - x if negative else x
+    shift, y = _shifted(y, polygamma_shift(n), lambda v: _pow(v, -s))
+    w = 1.0 / y
+    tail = _pow(y, 1 - s) / n + _pow(y, -s) * (0.5 + w * horner(polygamma_tail(n), w * w))
+    value = (1.0 if n % 2 else -1.0) * math.factorial(n) * (shift + tail)
+    if negative:
+        cot = 1.0 / math.tan(math.pi * (x - _rint(x)))
+        value = (-value if n % 2 else value) - math.pi ** (n + 1) * horner(cotangent_derivative(n), cot)
+    return value
+
+
+@functools.cache
+def libm(name: str):
+    """The C math library's ``name`` (what the compiled code calls), else Python's ``math.<name>``:
+    Python's own ``lgamma`` is 1e-11 wrong near its zeros 1 and 2, where the C library's is exact."""
+    import ctypes
+    import ctypes.util
+
+    path = ctypes.util.find_library("m")
+    function = getattr(ctypes.CDLL(path), name, None) if path else None
+    if function is None:
+        return getattr(math, name)
+    function.restype, function.argtypes = ctypes.c_double, [ctypes.c_double]
+    return function
+
+
+def lgamma(x: float) -> float:
+    """log|Gamma(x)|, +inf at the poles."""
+    return libm("lgamma")(x)
+
+
+def erfc(x: float) -> float:
+    return libm("erfc")(x)
+
+
+def erf(x: float) -> float:
+    return libm("erf")(x)
+
+
+def _inverse_erf(a: float, q: float) -> float:
+    """``x >= 0`` with ``erf(x) = a``, given ``a`` in [0, 1] and ``q = 1 - a`` exactly."""
+    if not q >= 0.0:
+        return math.nan
+    if q == 0.0:
+        return math.inf
+    log_q = math.log(q)
+    big_l = log_q + math.log1p(a)  # log(1 - a^2), exact in the tail
+    t = 2.0 / (math.pi * WINITZKI_A) + 0.5 * big_l
+    d = math.sqrt(t * t - big_l / WINITZKI_A) - t
+    x = math.sqrt(d if d > 0.0 else 0.0)  # Winitzki's guess (about 1e-3 relative)
+    for _ in range(HALLEY_STEPS):  # Halley: erf'' = -2x erf'
+        residual = erf(x) - a if a < 0.5 else q - erfc(x)
+        u = residual / q * _exp(x * x + log_q) * SQRT_PI_2
+        x = x - u / (1.0 + x * u)
+    return x
+
+
+def _pow(a: float, b: float) -> float:
+    """C's ``pow`` (Python raises on overflow)."""
+    try:
+        return math.pow(a, b)
+    except OverflowError:
+        return math.inf if a > 0 or b % 2 == 0 else math.copysign(math.inf, a)
+
+
+def _exp(u: float) -> float:
+    try:
+        return math.exp(u)
+    except OverflowError:
+        return math.inf
+
+
+def erfinv(y: float) -> float:
+    a = abs(y)
+    return math.copysign(_inverse_erf(a, 1.0 - a), y)
+
+
+def ndtri(p: float) -> float:
+    """The standard normal quantile: ``-sqrt(2) erfcinv(2p)`` below 1/2, ``sqrt(2) erfinv(2p - 1)`` above."""
+    low = p < 0.5
+    x = _inverse_erf(1.0 - 2.0 * p if low else 2.0 * p - 1.0, 2.0 * p if low else 2.0 - 2.0 * p)
+    return math.sqrt(2.0) * (-x if low else x)
+
+
+def erfcx(x: float) -> float:
+    """``exp(x^2) erfc(x)``: ``x = h + l`` with ``h`` a multiple of 1/4096 (``h^2`` exact) below 26."""
+    if x >= ERFCX_ASYMPTOTIC:
+        z = 1.0 / (2.0 * x * x)
+        total, term = 1.0, 1.0
+        for k in range(1, ERFCX_TERMS):
+            term = -term * (2 * k - 1) * z
+            total += term
+        return total / (x * math.sqrt(math.pi))
+    if not math.isfinite(x):
+        return math.inf if x < 0 else x
+    high = math.floor(x * 4096.0) / 4096.0
+    low = x - high
+    return _exp(high * high) * math.exp(low * (2.0 * high + low)) * erfc(x)
+
+
+def log_ndtr(x: float) -> float:
+    """log Phi(x), as PyTorch computes it: with erfcx below -1, log1p above."""
+    if x < -1.0:
+        t = x / math.sqrt(2.0)
+        value = erfcx(-t)
+        return (math.log(value / 2.0) if value > 0 else -math.inf) - t * t
+    return math.log1p(-erfc(x / math.sqrt(2.0)) / 2.0)
