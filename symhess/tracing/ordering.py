@@ -117,12 +117,22 @@ def torch_median(input, dim=None, keepdim=False, *, out=None):  # noqa: A002
     from .tensor import as_objects, wrap
 
     x = wrap(as_objects(input))
+    if any(_is_nan(e) for e in x.data.reshape(-1)):
+        raise trace_error("torch.median / torch.nanmedian of constant NaN values among traced ones (median "
+                          "propagates them, nanmedian skips them; torch.masked.median fills masked elements "
+                          "with NaN): symhess orders only numbers", "take the median of the elements you "
+                          "mean, selected with constant indices, or of constants outside the traced code")
     if dim is None:
         flat = wrap(x.data.reshape(-1))
         return _take(sort_values(flat, 0), 0, (flat.shape[0] - 1) // 2, False)
     dim = _dim(x, dim)
     size = x.shape[dim] if x.ndim else 1
     return _pair(_take(sort_values(x, dim), dim, (size - 1) // 2, keepdim), "torch.median")
+
+
+def _is_nan(value) -> bool:
+    """A constant NaN (SymEngine's NaN, or a floating-point NaN, which does not equal itself)."""
+    return getattr(value, "is_Number", False) and (value != value or str(value) == "nan")
 
 
 def torch_mode(input, dim=-1, keepdim=False, *, out=None):  # noqa: A002

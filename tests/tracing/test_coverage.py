@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -89,6 +91,16 @@ def test_torch_functions(f):
     _same_hessian(f, X)
 
 
+def test_median_of_constant_nan_values_is_refused():
+    """median propagates NaN, nanmedian skips it: ordering them among traced values would be wrong."""
+    for median in (torch.median, torch.nanmedian):
+        with pytest.raises(TraceError, match="constant NaN values among traced ones"):
+            symhess.hessian(lambda x, median=median: median(torch.cat([x, torch.tensor([math.nan])])),
+                            torch.tensor(X))
+    with pytest.raises(TraceError, match=r"torch\.masked\.median fills masked elements"):
+        symhess.hessian(lambda x: torch.masked.median(x, 0, mask=torch.tensor(X) > 0), torch.tensor(X))
+
+
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
 special = pytest.importorskip("scipy.special")
@@ -142,3 +154,4 @@ def test_numpy_functions_against_jax():
                 + np.sum(linalg.cholesky(m + np.diag(x[4:] ** 2))))
 
     np.testing.assert_allclose(symhess.hessian(f, X), jax.hessian(lambda x: f(x, jnp))(X), rtol=1e-8, atol=1e-10)
+
