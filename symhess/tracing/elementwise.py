@@ -259,6 +259,19 @@ def divide(a, b):
     return constant(a) / b
 
 
+def remainder(a, b):
+    """``a - floor(a / b) * b`` (Python's ``%``, NumPy's and PyTorch's remainder: the divisor's sign)."""
+    a, b = constant(a), constant(b)
+    return a - apply(P.Floor, divide(a, b)) * b
+
+
+def fmod(a, b):
+    """``a - trunc(a / b) * b`` (C's fmod: the dividend's sign)."""
+    a, b = constant(a), constant(b)
+    quotient = divide(a, b)
+    return a - where(compare(">=", quotient, 0), apply(P.Floor, quotient), apply(P.Ceil, quotient)) * b
+
+
 def logaddexp(a, b):
     """``log(e^a + e^b)``; with one side 0 it is softplus, whose derivatives need one exp, not three."""
     a, b = constant(a), constant(b)
@@ -273,6 +286,8 @@ ELEMENTWISE = {
     "subtract": lambda a, b: constant(a) - b,
     "multiply": lambda a, b: constant(a) * b,
     "divide": lambda a, b: divide(a, b),
+    "remainder": remainder,
+    "fmod": fmod,
     "power": power,
     "negative": lambda u: -constant(u),
     "positive": lambda u: constant(u),

@@ -556,13 +556,11 @@ def copysign(input, other):  # noqa: A002
 
 
 def fmod(input, other):  # noqa: A002
-    x = _t(input)
-    return x - _e("trunc", x / other) * other
+    return _e("fmod", input, other)
 
 
 def remainder(input, other):  # noqa: A002
-    x = _t(input)
-    return x - _e("floor", x / other) * other
+    return _e("remainder", input, other)
 
 
 def ldexp(input, other):  # noqa: A002

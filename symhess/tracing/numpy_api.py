@@ -14,7 +14,7 @@ from .errors import trace_error
 
 UFUNCS = {
     np.add: "add", np.subtract: "subtract", np.multiply: "multiply",
-    np.divide: "divide", np.power: "power", np.float_power: "power",
+    np.divide: "divide", np.power: "power", np.float_power: "power", np.remainder: "remainder", np.fmod: "fmod",
     np.negative: "negative", np.positive: "positive", np.reciprocal: "reciprocal",
     np.square: "square", np.exp: "exp", np.exp2: "exp2", np.expm1: "expm1",
     np.log: "log", np.log2: "log2", np.log10: "log10", np.log1p: "log1p",

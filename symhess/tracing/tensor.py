@@ -307,6 +307,8 @@ class Tensor:
     def __rmul__(self, other): return elementwise("multiply", other, self)
     def __truediv__(self, other): return elementwise("divide", self, other)
     def __rtruediv__(self, other): return elementwise("divide", other, self)
+    def __mod__(self, other): return elementwise("remainder", self, other)
+    def __rmod__(self, other): return elementwise("remainder", other, self)
     def __pow__(self, other): return elementwise("power", self, other)
     def __rpow__(self, other): return elementwise("power", other, self)
     def __matmul__(self, other): return arrays.matmul(self, other)

@@ -249,6 +249,8 @@ def table() -> dict:
         torch.lgamma: special_functions.unary("lgamma", "lgamma"),
         torch.digamma: special_functions.unary("digamma", "digamma"),
         torch.erfc: special_functions.unary("erfc", "erfc"), torch.erfinv: special_functions.unary("erfinv", "erfinv"),
+        torch.Tensor.__rdiv__: lambda self, other: _placeholder(self).reciprocal() * other,  # PyTorch's own
+        torch.Tensor.__rmod__: lambda self, other: nn.remainder(other, self),
         torch.cat: _cat, torch.concat: _cat, torch.stack: _stack, torch.where: _where,
         torch.var: _variance("var"), torch.std: _variance("std"),
         torch.Tensor.var: _variance("var"), torch.Tensor.std: _variance("std"),

@@ -69,7 +69,7 @@ CASES = {  # id: (func, input shape, problem regex, fix regex)
                   UNSUPPORTED[1]),
     "np.linalg.eigh": (lambda x: np.linalg.eigh(x), (2, 2), UNSUPPORTED[0].format("linalg.eigh"),
                        UNSUPPORTED[1]),
-    "np.mod": (lambda x: np.mod(x, 2.0), (4,), "numpy.remainder is not supported",
+    "np.spacing": (lambda x: np.spacing(x), (4,), "numpy.spacing is not supported",
                "use one of the supported functions"),
     "ufunc-reduceat": (lambda x: np.add.reduceat(x, [0, 2]), (4,), "numpy.add.reduceat",
                        "use the plain call"),

@@ -163,3 +163,11 @@ def test_cumsum_honours_floating_dtypes_and_refuses_others(x):
     assert [str(e) for e in x.cumsum(1, dtype=np.float64).data.flat] == [str(e) for e in x.cumsum(1).data.flat]
     with pytest.raises(TraceError, match=r"cumsum\(..., dtype=int64\).*not be floating point"):
         x.cumsum(1, dtype=np.int64)
+
+
+def test_modulo_operators_take_the_divisors_sign():
+    """``%`` is NumPy's and PyTorch's remainder (Python's): the sign of the divisor; np.fmod the dividend's."""
+    a, b = np.array([2.5, -2.5, 7.0, -0.3]), np.array([0.7, 0.7, -3.0, 2.0])
+    for func in (lambda a, b: a % b, lambda a, b: 5.5 % b, lambda a, b: a % -0.75, lambda a, b: np.fmod(a, b),
+                 lambda a, b: np.remainder(a, b)):
+        np.testing.assert_allclose(evaluate(func, a, b), func(a, b), rtol=1e-14)
