@@ -35,7 +35,7 @@ FUNCTIONS = {
     "Softplus": "softplus", "Floor": "floor", "Ceil": "ceil", "Round": "rint",
     "MaxOf": "maxof", "MinOf": "minof", "LogSumExp": "logsumexp", "Select": "select",
     "Lgamma": "lgamma", "Digamma": "digamma", "Polygamma": "polygamma", "Erfc": "erfc", "Erfcx": "erfcx",
-    "Erfinv": "erfinv", "Ndtri": "ndtri", "LogNdtr": "log_ndtr",
+    "Erfinv": "erfinv", "Ndtri": "ndtri", "LogNdtr": "log_ndtr", "BesselIe": "bessel_ie",
 }
 """SymEngine function or symhess primitive -> three-address function (see symhess.llvm)."""
 

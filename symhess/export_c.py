@@ -128,6 +128,28 @@ def special_helpers() -> dict:
                  "    high = floor(x * 4096.0) / 4096.0;  /* high * high is exact */\n"
                  "    low = x - high;\n"
                  "    return exp(high * high) * exp(low * (2.0 * high + low)) * erfc(x);\n}",
+        "bessel_ie": "static inline double sh_bessel_ie(double order, double x) {\n"
+                     "    /* exp(-|x|) I_n(x): power series below |x| = 20, Hankel's asymptotic series above */\n"
+                     f"    double series[{S.BESSEL_SERIES_TERMS}], hankel[{S.BESSEL_ASYMPTOTIC_TERMS}], a = fabs(x),"
+                     " half = a / 2.0, factorial = 1.0, value;\n"
+                     "    int n;\n"
+                     f"    if (!(order >= 0.0) || order != floor(order) || order > {S.BESSEL_MAX_ORDER}.0) return NAN;\n"
+                     "    n = (int)order;\n"
+                     "    for (int k = 2; k <= n; ++k) factorial *= k;\n"
+                     f"    series[{S.BESSEL_SERIES_TERMS - 1}] = 1.0 / factorial;\n"
+                     f"    for (int k = 1; k < {S.BESSEL_SERIES_TERMS}; ++k)\n"
+                     f"        series[{S.BESSEL_SERIES_TERMS - 1} - k] = series[{S.BESSEL_SERIES_TERMS} - k]"
+                     " / (k * (k + n));\n"
+                     f"    hankel[{S.BESSEL_ASYMPTOTIC_TERMS - 1}] = 1.0;\n"
+                     f"    for (int k = 1; k < {S.BESSEL_ASYMPTOTIC_TERMS}; ++k)\n"
+                     f"        hankel[{S.BESSEL_ASYMPTOTIC_TERMS - 1} - k] = hankel[{S.BESSEL_ASYMPTOTIC_TERMS} - k]"
+                     " * ((2 * k - 1) * (2 * k - 1) - 4 * n * n) / (8 * k);\n"
+                     f"    if (a >= {S.BESSEL_SWITCH!r})\n"
+                     f"        value = sh_horner(hankel, {S.BESSEL_ASYMPTOTIC_TERMS}, 1.0 / a)"
+                     f" / sqrt({2.0 * math.pi!r} * a);\n"
+                     "    else\n"
+                     f"        value = exp(-a) * pow(half, n) * sh_horner(series, {S.BESSEL_SERIES_TERMS}, half * half);\n"
+                     "    return n % 2 && x < 0.0 ? -value : value;\n}",
         "log_ndtr": "static inline double sh_log_ndtr(double x) {\n"
                     f"    double t = x / {sqrt2};\n"
                     "    return x < -1.0 ? log(sh_erfcx(-t) / 2.0) - t * t : log1p(-erfc(t) / 2.0);\n}",
@@ -171,7 +193,7 @@ HELPERS = {
 HELPERS.update(special_helpers())
 
 NEEDS = {"logsumexp": ("maxof",), "digamma": ("horner",), "polygamma": ("horner", "digamma"),
-         "erfinv": ("inverse_erf",), "ndtri": ("inverse_erf",), "log_ndtr": ("erfcx",)}
+         "erfinv": ("inverse_erf",), "ndtri": ("inverse_erf",), "log_ndtr": ("erfcx",), "bessel_ie": ("horner",)}
 """Helpers that call other helpers (which come before them in :data:`HELPERS`)."""
 
 VARIADIC = {"maxof", "minof", "logsumexp"}

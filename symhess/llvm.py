@@ -46,7 +46,7 @@ LIBM = ("tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh",
         "atanh", "log1p", "expm1", "cbrt", "erf", "erfc", "lgamma", "copysign")
 """Three-address function names that are C math library calls of the same name."""
 
-SPECIAL = ("erf", "erfc", "lgamma", "digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr")
+SPECIAL = ("erf", "erfc", "lgamma", "digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr", "bessel_ie")
 """Three-address functions whose meaning is :mod:`symhess.special`'s: the C library's ``erf``, ``erfc``,
 ``lgamma`` (Python's own ``lgamma`` is 1e-11 off near 1 and 2), and those the C library lacks,
 ``Emitter._call_<name>`` methods that take the same steps."""
@@ -346,6 +346,20 @@ class Emitter:
         left = self._f("-", left, self._f("*", t, t))
         right = self.call("log1p", [self._f("/", self._neg(self.call("erfc", [t])), double(2.0))])
         return self._select(self._flag("<", x, double(-1.0)), left, right)
+
+    def _call_bessel_ie(self, order, x):
+        n = _number(order, "bessel_ie's order")
+        if n != n or n < 0 or n != math.floor(n) or n > special.BESSEL_MAX_ORDER:
+            return NAN
+        n = int(n)
+        a = self.call("fabs", [x])
+        asymptotic = self._f("/", self._horner(special.bessel_asymptotic(n), self._f("/", ONE, a)),
+                             self.call("sqrt", [self._f("*", double(2.0 * math.pi), a)]))
+        half = self._f("/", a, double(2.0))
+        series = self._f("*", self.call("exp", [self._neg(a)]), self.call("pow", [half, double(float(n))]))
+        series = self._f("*", series, self._horner(special.bessel_series(n), self._f("*", half, half)))
+        value = self._select(self._flag(">=", a, double(special.BESSEL_SWITCH)), asymptotic, series)
+        return self._select(self._flag("<", x, ZERO), self._neg(value), value) if n % 2 else value
 
     def run(self, code: str) -> str:
         statements = parse(code)

@@ -62,6 +62,17 @@ def test_polygamma_against_scipy(n):
     assert errors.max() < 5e-15
 
 
+@pytest.mark.parametrize("n", range(S.BESSEL_MAX_ORDER + 1))
+def test_scaled_bessel_against_mpmath(n):
+    points = np.concatenate([RNG.uniform(-40, 40, 150), [S.BESSEL_SWITCH, -S.BESSEL_SWITCH, 19.999, 1e-3, 1e3]])
+    with mpmath.workdps(40):
+        errors = relative_errors(lambda x: S.bessel_ie(n, x),
+                                 lambda x: float(mpmath.besseli(n, x) * mpmath.exp(-abs(mpmath.mpf(x)))), points)
+    assert errors.max() < 3e-15
+    assert S.bessel_ie(n, 0.0) == (1.0 if n == 0 else 0.0) and S.bessel_ie(n, math.inf) == 0.0
+    np.testing.assert_allclose([S.bessel_ie(n, x) for x in points], sc.ive(n, points), rtol=1e-13)  # SciPy: less exact
+
+
 @pytest.mark.parametrize(("function", "reference", "tolerance"), [
     (S.digamma, mpmath.digamma, 1e-14), (lambda x: S.polygamma(1, x), lambda x: mpmath.polygamma(1, x), 1e-14),
     # the reflection subtracts terms of about 100 near the zeros of psi^(4) at negative x: 1e-13 of the value there
@@ -105,7 +116,8 @@ def test_values_at_the_edges_follow_scipy():
 # ----- the same numbers from the Python meaning, LLVM and C -------------------------------------
 
 EXPRESSIONS = ["digamma(a)", "polygamma(0.0, a)", "polygamma(1.0, a)", "polygamma(2.0, a)", "polygamma(5.0, a)",
-               "erfinv(a)", "ndtri(a)", "erfcx(a)", "log_ndtr(a)", "lgamma(a)", "erfc(a)"]
+               "erfinv(a)", "ndtri(a)", "erfcx(a)", "log_ndtr(a)", "lgamma(a)", "erfc(a)", "bessel_ie(0.0, a)",
+               "bessel_ie(1.0, a)", "bessel_ie(4.0, a)"]
 
 
 def _points(expression):
@@ -134,14 +146,14 @@ def test_llvm_computes_the_python_meaning_exactly(expression):
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
 def test_c_helpers_compute_the_python_meaning(tmp_path):
-    names = {"digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr"}
+    names = {"digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr", "bessel_ie"}
     wanted = names | {n for name in names for n in NEEDS.get(name, ())}
     lines = ["#include <math.h>", *(HELPERS[h] for h in HELPERS if h in wanted),
              "void run(int which, double order, const double *x, double *out, long count) {",
              "    for (long k = 0; k < count; ++k)",
              "        out[k] = which == 0 ? sh_polygamma(order, x[k]) : which == 1 ? sh_erfinv(x[k])"
              " : which == 2 ? sh_ndtri(x[k]) : which == 3 ? sh_erfcx(x[k]) : which == 4 ? sh_log_ndtr(x[k])"
-             " : sh_digamma(x[k]);", "}"]
+             " : which == 5 ? sh_digamma(x[k]) : sh_bessel_ie(order, x[k]);", "}"]
     source = tmp_path / "special.c"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     library = tmp_path / "special.so"
@@ -151,7 +163,8 @@ def test_c_helpers_compute_the_python_meaning(tmp_path):
     run = ctypes.CDLL(str(library)).run
     run.argtypes = [ctypes.c_int, ctypes.c_double, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
     cases = [(0, n, f"polygamma({n}, a)") for n in (0.0, 1.0, 2.0, 5.0)] + \
-        [(k + 1, 0.0, f"{name}(a)") for k, name in enumerate(["erfinv", "ndtri", "erfcx", "log_ndtr", "digamma"])]
+        [(k + 1, 0.0, f"{name}(a)") for k, name in enumerate(["erfinv", "ndtri", "erfcx", "log_ndtr", "digamma"])] + \
+        [(6, n, f"bessel_ie({n}, a)") for n in (0.0, 1.0, 5.0)]
     namespace = python_namespace()
     for which, order, expression in cases:
         points = np.ascontiguousarray(_points(expression))
@@ -172,6 +185,11 @@ def test_derivatives_of_the_special_functions():
                       + sc.log_ndtr(3 * x - 2) + sc.erfcx(x) + sc.betaln(x + 2, 1.5))
 
     symhess.testing.check_derivatives(f, np.array([0.3, -0.7, 1.1, 0.05]))
+
+    def bessel(x):
+        return np.sum(sc.i0(x) + sc.i0e(2 * x) * x + sc.i1(x) ** 2 + sc.i1e(x - 25) + sc.iv(2, x) + sc.ive(3, 30 * x))
+
+    symhess.testing.check_derivatives(bessel, np.array([0.3, -0.7, 1.1, 0.05]))
 
 
 def test_derivative_identities_exactly():

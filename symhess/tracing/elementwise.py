@@ -238,6 +238,23 @@ def polygamma(n, u):
     return apply(P.Digamma, u) if n == 0 else apply(P.Polygamma, n, u)
 
 
+def bessel_ie(n, u):
+    """``exp(-|u|) I_n(u)`` for a constant integer order ``0 <= n <= 6`` (derivatives reach ``n + 2``)."""
+    n = constant(n)
+    if n.free_symbols or not n.is_Integer or not 0 <= n <= BESSEL_TRACED_ORDER:
+        from .errors import trace_error
+
+        what = "a traced order" if n.free_symbols else f"the order {n}"
+        raise trace_error(f"a modified Bessel function with {what}: symhess traces integer orders 0 to "
+                          f"{BESSEL_TRACED_ORDER} (i0, i0e, i1, i1e, scipy.special.iv/ive with such an order)",
+                          "pass the order as a Python integer in that range")
+    return apply(P.BesselIe, n, u)
+
+
+BESSEL_TRACED_ORDER = 6
+"""Highest Bessel order traced: its Hessian needs two orders more (symhess.special's limit is 8)."""
+
+
 def sigmoid(u):
     return 1 / (1 + se.exp(-constant(u)))
 
@@ -338,6 +355,11 @@ ELEMENTWISE = {
     "lgamma": lambda u: apply(P.Lgamma, u),
     "digamma": lambda u: apply(P.Digamma, u),
     "polygamma": polygamma,
+    "bessel_ie": bessel_ie,
+    "i0": lambda u: se.exp(apply(P.Abs, u)) * bessel_ie(0, u),
+    "i0e": lambda u: bessel_ie(0, u),
+    "i1": lambda u: se.exp(apply(P.Abs, u)) * bessel_ie(1, u),
+    "i1e": lambda u: bessel_ie(1, u),
     # non-smooth
     "abs": lambda u: apply(P.Abs, u),
     "sign": lambda u: apply(P.Sign, u),

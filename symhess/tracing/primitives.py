@@ -467,6 +467,28 @@ class LogNdtr(Primitive):
         return sp.sqrt(2 / sp.pi) / Erfcx(-self.args[0] / sp.sqrt(2))
 
 
+class BesselIe(Primitive):
+    """``exp(-|u|) I_n(u)``, the exponentially scaled modified Bessel function of integer order ``n``."""
+
+    nargs = 2
+    latex_name = "I^e"
+
+    @staticmethod
+    def evaluate(n, u):
+        return special.bessel_ie(n, u)
+
+    def fdiff(self, argindex=2):
+        n, u = self.args
+        if argindex != 2:
+            return sp.S.Zero  # the order is a constant
+        below = BesselIe(abs(n - 1), u)  # I_(-1) = I_1
+        return (below + BesselIe(n + 1, u)) / 2 - Sign(u) * self
+
+    def _latex(self, printer):
+        n, u = (printer._print(a) for a in self.args)
+        return rf"e^{{-\left|{u}\right|}} I_{{{n}}}\left({u}\right)"
+
+
 ALL = (StopGradient, Select, Compare, Sign, Abs, Log1p, Expm1, Cbrt, Softplus,
        LogSumExp, Floor, Ceil, Round, MaxOf, MinOf, Lgamma, Digamma, Polygamma, Erfc, Erfcx, Erfinv,
-       Ndtri, LogNdtr)
+       Ndtri, LogNdtr, BesselIe)

@@ -79,6 +79,10 @@ def torch_table(torch) -> dict:
         special.psi: unary("special.psi", "digamma"), special.erfc: unary("special.erfc", "erfc"),
         special.erfcx: unary("special.erfcx", "erfcx"), special.erfinv: unary("special.erfinv", "erfinv"),
         special.ndtri: unary("special.ndtri", "ndtri"), special.log_ndtr: unary("special.log_ndtr", "log_ndtr"),
+        torch.i0: unary("i0", "i0"), special.i0: unary("special.i0", "i0"), special.i0e: unary("special.i0e", "i0e"),
+        special.i1: unary("special.i1", "i1"), special.i1e: unary("special.i1e", "i1e"),
+        special.modified_bessel_i0: unary("special.modified_bessel_i0", "i0"),
+        special.modified_bessel_i1: unary("special.modified_bessel_i1", "i1"),
     }
 
 
@@ -89,4 +93,8 @@ def scipy_table(special) -> dict:
         special.erfc: lambda x: _e("erfc", x), special.erfcx: lambda x: _e("erfcx", x),
         special.erfinv: lambda x: _e("erfinv", x), special.ndtri: lambda x: _e("ndtri", x),
         special.log_ndtr: lambda x: _e("log_ndtr", x), special.betaln: betaln,
+        special.i0: lambda x: _e("i0", x), special.i0e: lambda x: _e("i0e", x),
+        special.i1: lambda x: _e("i1", x), special.i1e: lambda x: _e("i1e", x),
+        special.iv: lambda v, x: _e("exp", abs(_t(x))) * _e("bessel_ie", v, x),
+        special.ive: lambda v, x: _e("bessel_ie", v, x),
     }

@@ -370,6 +370,7 @@ class Tensor:
     def digamma(self): return elementwise("digamma", self)
     def polygamma(self, n): return elementwise("polygamma", n, self)
     def mvlgamma(self, p): return special_functions.mvlgamma(self, p)
+    def i0(self): return elementwise("i0", self)
     def abs(self): return elementwise("abs", self)
     def sign(self): return elementwise("sign", self)
     def neg(self): return elementwise("negative", self)
@@ -609,7 +610,7 @@ _IN_PLACE = (
     "atan", "atan2", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "asinh", "acosh",
     "atanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "relu", "erf", "sign", "reciprocal", "square",
     "floor", "ceil", "round", "hypot", "deg2rad", "rad2deg", "erfc", "erfinv", "lgamma", "digamma",
-    "polygamma", "mvlgamma",
+    "polygamma", "mvlgamma", "i0",
 )
 
 

@@ -30,7 +30,7 @@ METHOD_NAMES = {
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
     "__rtruediv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__", "__abs__",
     "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__getitem__", "is_floating_point", "is_complex",
-    "lgamma", "digamma", "erfc", "erfinv", "mvlgamma", "zero_",
+    "lgamma", "digamma", "erfc", "erfinv", "mvlgamma", "zero_", "i0",
 }
 """torch functions and ``torch.Tensor`` methods forwarded to the placeholder method of that name."""
 

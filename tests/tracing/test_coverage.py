@@ -86,6 +86,8 @@ A = _t(np.array([[2.0, 0.3, 0.1], [0.3, 1.5, -0.2], [0.1, -0.2, 1.1]]))
     lambda x: (torch.lgamma(x) * W + x.digamma() + torch.polygamma(2, x.exp()) + torch.erfc(x) + (x / 3).erfinv()
                + torch.mvlgamma(x.exp() + 2, 3) + torch.special.ndtri(x.sigmoid()) + torch.special.log_ndtr(4 * x)
                + torch.special.erfcx(x) + torch.special.gammaln(x + 5) + torch.special.psi(x + 9)).sum(),
+    lambda x: (torch.i0(x) * W + torch.special.i0e(3 * x) + torch.special.i1(x) ** 2 + torch.special.i1e(x * 12)
+               + x.i0()).sum(),
 ])
 def test_torch_functions(f):
     _same_hessian(f, X)

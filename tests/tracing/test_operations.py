@@ -139,7 +139,8 @@ def test_elementwise_entries_without_a_ufunc():
                                          "xlogy", "xlog1py",  # torch.xlogy, scipy.special.xlogy
                                          # torch.special, scipy.special (tests/test_special.py)
                                          "erfc", "erfcx", "erfinv", "ndtri", "log_ndtr", "lgamma", "digamma",
-                                         "polygamma", "nan_unless"}  # torch.mvlgamma's domain
+                                         "polygamma", "nan_unless",  # torch.mvlgamma's domain
+                                         "bessel_ie", "i0", "i0e", "i1", "i1e"}
     assert set(ELEMENTWISE) - reachable == {"softplus"}
     softplus = dual(lambda x: elementwise("softplus", x).sum(),
                     lambda x: np.sum(np.logaddexp(0, x)))
@@ -466,6 +467,7 @@ METHODS = {  # id: (traced, NumPy reference, inputs)
                         lambda x: _special.gammaln(x) + _special.digamma(x) * x + _special.polygamma(1, x)
                         + _special.polygamma(3, x) / 10, (POSITIVE,)),
     "mvlgamma": (lambda x: x.mvlgamma(3), lambda x: _special.multigammaln(x, 3), (ABOVE_ONE + 1,)),
+    "i0": (lambda x: x.i0(), lambda x: _special.i0(x), (X,)),
     "erfc-erfinv": (lambda x: x.erfc() + x.erfinv(), lambda x: _special.erfc(x) + _special.erfinv(x), (UNIT,)),
 }
 
