@@ -145,7 +145,7 @@ def _call(func, symbols):
                 f"NumPy could not apply a function to an array mixing numbers and traced values "
                 f"({error})", "build arrays of traced values with np.stack / np.concatenate, or "
                 "make every entry traced (e.g. x[0] * 0 + 1.0), instead of np.array([...]) of a "
-                "list that mixes plain numbers and traced values") from None
+                "list that mixes plain numbers and traced values", error.__traceback__) from None
         descriptor = _TORCH_DESCRIPTOR.search(str(error)) if isinstance(error, TypeError) else None
         if descriptor:
             name = descriptor.group(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -101,6 +102,23 @@ def test_median_of_constant_nan_values_is_refused():
                             torch.tensor(X))
     with pytest.raises(TraceError, match=r"torch\.masked\.median fills masked elements"):
         symhess.hessian(lambda x: torch.masked.median(x, 0, mask=torch.tensor(X) > 0), torch.tensor(X))
+
+
+@pytest.mark.parametrize(("call", "name", "instead"), [
+    (lambda x, s: s.logsumexp(x), "logsumexp", "x.logsumexp(axis)"),
+    (lambda x, s: s.softmax(x, axis=0)[0], "softmax", "x.softmax(axis)"),
+    (lambda x, s: s.log_softmax(x)[1], "log_softmax", "x.log_softmax(axis)"),
+    (lambda x, s: s.polygamma(1, x).sum(), "polygamma", "x.polygamma(n)"),
+    (lambda x, s: s.multigammaln(x[0] + 3, 2), "multigammaln", "x.mvlgamma(d)"),
+])
+def test_scipy_special_python_functions_name_the_traced_method(call, name, instead):
+    """Not ufuncs: NumPy's protocols never reach symhess; the error says what traces instead, at the user's line."""
+    special = pytest.importorskip("scipy.special")
+    with pytest.raises(TraceError, match=rf"scipy\.special\.{name} is Python code(.|\n)*test_coverage\.py:\d+"
+                                         rf"(.|\n)*fix: call {re.escape(instead)}") as caught:
+        symhess.hessian(lambda x: call(x, special), X)
+    method = getattr(symhess.tracing.Tensor, instead.split("(")[0].removeprefix("x."))
+    assert callable(method), caught.value
 
 
 jax = pytest.importorskip("jax")
