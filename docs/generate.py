@@ -211,8 +211,52 @@ def _torch_functions():
     return sorted(names | {public.get(function, getattr(function, "__name__", "?")) for function in table()})
 
 
+def _scipy_special():
+    if importlib.util.find_spec("scipy") is None:
+        return []
+    import scipy.special
+
+    from symhess.tracing.numpy_api import _scipy_table
+
+    traced = _scipy_table(scipy.special)
+    return sorted(f"scipy.special.{name}" for name in dir(scipy.special)  # every alias (digamma and psi)
+                  if not name.startswith("_") and _in(getattr(scipy.special, name), traced))
+
+
+def _in(value, table) -> bool:
+    try:
+        return value in table
+    except TypeError:  # unhashable attributes
+        return False
+
+
 SUPPORTED = {"numpy-ufuncs": _numpy_ufuncs, "numpy-functions": _numpy_functions,
-             "tensor-methods": _tensor_methods, "torch-functions": _torch_functions}
+             "tensor-methods": _tensor_methods, "torch-functions": _torch_functions,
+             "scipy-special": _scipy_special}
+
+
+def scipy_python(*, sessions) -> str:
+    """scipy.special's Python functions symhess cannot enter, and the traced method for each."""
+    from symhess.tracing.errors import SCIPY_SPECIAL_PYTHON
+
+    return "\n".join(f"- `scipy.special.{name}`: call `{instead.split(' (')[0]}` on the traced array"
+                      for name, instead in sorted(SCIPY_SPECIAL_PYTHON.items()))
+
+
+OP_DB_TABLE = DOCS / "snippets" / "op_db_coverage.md"
+"""Written by ``python -m tests.tracing.op_db_sweep`` (PyTorch's operator database against symhess)."""
+
+
+def op_db_coverage(*, sessions) -> str:
+    """The op_db sweep's result: its summary, the operators not traced with the reason, then all of them."""
+    if not OP_DB_TABLE.is_file():
+        raise GenerationError(f"{OP_DB_TABLE.relative_to(ROOT)} is missing: run python -m tests.tracing.op_db_sweep")
+    summary, _, table = OP_DB_TABLE.read_text(encoding="utf-8").partition("\n\n")
+    header, rows = table.splitlines()[:2], table.splitlines()[2:]
+    refused = [row for row in rows if row.split("|")[2].strip() != "equal" and row.split("|")[2].strip() != "skipped"]
+    everything = "\n".join("    " + line for line in [*header, *rows])
+    return "\n".join([summary, "", f"The {len(refused)} operators not traced, and why:", "", *header, *refused, "",
+                      f'??? note "All {len(rows)} operators of the sweep"', "", everything])
 
 
 def untraceable(*, sessions) -> str:
@@ -317,6 +361,8 @@ GENERATORS = {
     "llvm-kernel": llvm_kernel,
     "supported": supported,
     "untraceable": untraceable,
+    "scipy-python": scipy_python,
+    "op-db-coverage": op_db_coverage,
     "examples": examples,
     "benchmarks": benchmarks,
     "compile-scaling": compile_scaling,

@@ -51,6 +51,17 @@ def test_a_block_needing_a_missing_optional_module_is_shown_unrun():
     assert shown.startswith("```python\n1 / 0\n```") and "Not run: no_such_module is not installed" in shown
 
 
+def test_op_db_section_lists_each_operator_not_traced_with_its_reason():
+    section = load_generate().op_db_coverage(sessions={})
+    summary = section.splitlines()[0]
+    assert summary.startswith("Measured with PyTorch") and "mismatch 0" in summary
+    shown, everything = section.split('??? note "All ')
+    not_traced = [row for row in shown.splitlines() if row.startswith("| `")]
+    assert not_traced and all(row.split("|")[2].strip() in ("refused", "error") and row.split("|")[3].strip()
+                              for row in not_traced)
+    assert all(line.startswith("    |") for line in everything.splitlines()[2:] if line), "inside the note"
+
+
 def test_every_untraceable_example_raises():
     """The 'What can be traced' page shows each example's error; one that traces fails the build."""
     section = load_generate().untraceable(sessions={})
@@ -140,6 +151,7 @@ def test_pages_assembled_from_the_repository(site):
     names = [node.name for node in ast.parse((DOCS / "snippets" / "untraceable.py").read_text(encoding="utf-8")).body
              if isinstance(node, ast.FunctionDef)]
     assert all(f"def {name}(x):" in tracing for name in names)
+    assert "operators traced and equal" in tracing and "scipy.special.gammaln" in tracing
     for plot in (ROOT / "benchmarks" / "results").glob("*.png"):
         assert (site / "performance" / plot.name).is_file()
         assert plot.name in page(site, "performance")

@@ -24,7 +24,13 @@ QUICK = ("add", "mul", "exp", "sort", "topk", "kthvalue", "median", "max.reducti
          "nn.functional.layer_norm", "nn.functional.cross_entropy", "nn.functional.kl_div",
          "nn.functional.huber_loss", "nn.functional.conv1d", "nn.functional.pad.reflect",
          "linalg.det", "linalg.slogdet", "xlogy", "special.entr", "nan_to_num", "__radd__",
-         "logcumsumexp", "var_mean", "nn.functional.normalize")
+         "logcumsumexp", "var_mean", "nn.functional.normalize",
+         # special functions (symhess.special), torch.masked (placeholders' layout), modulo from the right
+         "lgamma", "digamma", "polygamma.polygamma_n_3", "mvlgamma.mvlgamma_p_3", "erfc", "special.ndtri",
+         "special.log_ndtr", "special.erfcx", "special.i1e", "i0", "masked.softmax", "masked.amax", "__rmod__",
+         "masked.median")
+REFUSED = {"__radd__": "a C descriptor no hook reaches: refused clearly",
+           "masked.median": "fills masked elements with NaN, which symhess does not order"}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +46,7 @@ def _check(result):
 def test_quick_subset(operators, name):
     result = sweep.run(operators[name])
     _check(result)
-    if name != "__radd__":  # a C descriptor no hook reaches: refused clearly
-        assert result.outcome == "equal", result.detail
+    assert result.outcome == ("refused" if name in REFUSED else "equal"), result.detail
 
 
 @pytest.mark.slow
@@ -52,4 +57,6 @@ def test_full_sweep(operators):
     assert not bad, "\n".join(f"{r.name}: {r.outcome}: {r.detail}" for r in bad)
     equal = sum(r.outcome == "equal" for r in results)
     tested = sum(r.outcome != "skipped" for r in results)
-    assert equal / tested >= 0.69, sweep.summary(results)
+    assert equal / tested >= 0.75, sweep.summary(results)
+    assert sweep.TABLE.read_text(encoding="utf-8") == sweep.table(results), \
+        "the docs' table is out of date: run python -m tests.tracing.op_db_sweep and commit it"
