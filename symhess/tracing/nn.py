@@ -574,3 +574,65 @@ def logaddexp2(input, other):  # noqa: A002
 def heaviside(input, values):  # noqa: A002
     x = _t(input)
     return _e("detach", _where(x == 0, values, _where(x > 0, 1, 0)))
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):  # noqa: A002
+    """Outside training, leaky_relu with the mean slope ``(lower + upper) / 2`` (PyTorch's); random in training."""
+    if training:
+        raise trace_error("F.rrelu(..., training=True) draws a random slope per element",
+                          "use training=False (the mean slope), or leaky_relu with a slope of your choice")
+    x = _t(input)
+    return _inplace("rrelu", x, _where(x >= 0, x, x * ((lower + upper) / 2)), inplace)
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",  # noqa: A002
+                         ignore_index=None, label_smoothing=0.0, options=None):
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``."""
+    if options is not None:
+        raise trace_error("F.linear_cross_entropy(..., options=...): with these options PyTorch computes the "
+                          "gradient in a backward it does not differentiate again (its Hessian comes out zero), so "
+                          "symhess's exact Hessian would not be PyTorch's", "leave options out: the loss is the "
+                          "same, and the two Hessians agree")
+    logits = arrays.matmul(input, _t(linear_weight).T)
+    if linear_bias is not None:
+        logits = logits + linear_bias
+    return cross_entropy(logits, target, weight, None, -100 if ignore_index is None else ignore_index, None,
+                         reduction, label_smoothing)
+
+
+def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002
+    """``torch.cov``: rows are variables, columns observations; ``(X - mean)(X - mean)^T / (N - correction)``."""
+    if fweights is not None or aweights is not None:
+        raise trace_error("torch.cov with fweights or aweights", "weight the observations yourself: "
+                          "m = (X * w).sum(1) / w.sum(), then ((X - m[:, None]) * w) @ (X - m[:, None]).T / ...")
+    x = _t(input)
+    if x.ndim > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with {x.ndim} "
+                           "dimensions")
+    rows = x.reshape(1, -1) if x.ndim < 2 else x
+    centred = rows - rows.mean(dim=1, keepdim=True)
+    result = arrays.matmul(centred, centred.T) / (rows.shape[1] - correction)
+    return result.reshape(()) if x.ndim < 2 else result
+
+
+def corrcoef(input):  # noqa: A002
+    """``torch.corrcoef``: ``C_ij / sqrt(C_ii C_jj)`` of :func:`cov`, clipped to [-1, 1] as PyTorch clips it."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    deviation = c.diagonal().sqrt()
+    c = c / deviation.reshape(-1, 1)
+    c = c / deviation.reshape(1, -1)
+    return c.clamp(-1, 1)
+
+
+def linalg_vander(x, *, N=None):
+    """``torch.linalg.vander``: powers ``x^0 .. x^(N-1)`` along a new last dimension."""
+    from .tensor import wrap
+
+    values = _t(x)
+    count = values.shape[-1] if N is None else N
+    if count <= 1:
+        raise RuntimeError("N must be greater than 1.")
+    columns = [values.data * 0 + 1] + [values.data ** k for k in range(1, count)]
+    return wrap(np.stack(columns, axis=-1))

@@ -71,7 +71,7 @@ def table() -> dict:
         "vsplit", "dsplit", "tensor_split", "split", "chunk", "fliplr", "flipud", "rot90", "tril",
         "triu", "swapaxes", "swapdims", "select_copy", "detach_copy", "alias", "adjoint",
         "positive", "fill", "zeros_like", "ones_like", "full_like", "clone", "diagonal",
-        "unsafe_split", "unsafe_chunk", "split_with_sizes", "narrow",
+        "unsafe_split", "unsafe_chunk", "split_with_sizes", "narrow", "combinations", "gradient",
     ]
     joint = [
         "hstack", "vstack", "dstack", "column_stack", "row_stack", "block_diag", "broadcast_tensors",
@@ -97,7 +97,7 @@ def table() -> dict:
     for name in separate:
         put(name, Spec(joint=False))
     put("scatter", Spec(check=_reduce_check("reduce", 4, ("add",))))
-    put("scatter_reduce", Spec(check=_reduce_check("reduce", 3, ("sum", "mean"))))
+    put("scatter_reduce", Spec(check=_reduce_check("reduce", 4, ("sum", "mean"))))  # (input, dim, index, src, reduce)
     put("index_reduce", Spec(check=lambda a, k: "index_reduce is not linear"))
     put("lerp", Spec(_input("input", "end"), check=lambda a, k: _constant_weight(a, k)))
     put("addcdiv", Spec(_input("input", "tensor1"), joint=False))
@@ -117,8 +117,8 @@ def table() -> dict:
                      F.conv_transpose3d, F.bilinear, torch.linalg.cross, torch.linalg.vecdot):
         specs[function] = Spec(joint=False)
     specs[torch.linalg.multi_dot] = Spec(joint=False)
+    specs.setdefault(torch._C._VariableFunctions.meshgrid, Spec())  # torch.meshgrid([a, b]) reaches it
     specs[torch.linalg.diagonal] = INPUT
-    specs[torch.linalg.vander] = Spec(check=lambda a, k: "vander takes powers")
     specs[torch.ops.aten.native_dropout_backward] = Spec(_input("grad_output"))
     specs[torch.ops.aten.slice.Tensor] = INPUT
     return specs

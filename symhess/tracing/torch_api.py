@@ -345,6 +345,8 @@ def table() -> dict:
         F.poisson_nll_loss: nn.poisson_nll_loss, F.gaussian_nll_loss: nn.gaussian_nll_loss,
         F.nll_loss: nn.nll_loss, F.cross_entropy: nn.cross_entropy,
         F.binary_cross_entropy: nn.binary_cross_entropy,
+        F.rrelu: nn.rrelu, F.linear_cross_entropy: nn.linear_cross_entropy,
+        torch.cov: nn.cov, torch.corrcoef: nn.corrcoef, torch.linalg.vander: nn.linalg_vander,
         F.margin_ranking_loss: nn.margin_ranking_loss, F.soft_margin_loss: nn.soft_margin_loss,
         F.hinge_embedding_loss: nn.hinge_embedding_loss,
         F.multilabel_soft_margin_loss: nn.multilabel_soft_margin_loss,

@@ -87,11 +87,24 @@ A = _t(np.array([[2.0, 0.3, 0.1], [0.3, 1.5, -0.2], [0.1, -0.2, 1.1]]))
     lambda x: (torch.lgamma(x) * W + x.digamma() + torch.polygamma(2, x.exp()) + torch.erfc(x) + (x / 3).erfinv()
                + torch.mvlgamma(x.exp() + 2, 3) + torch.special.ndtri(x.sigmoid()) + torch.special.log_ndtr(4 * x)
                + torch.special.erfcx(x) + torch.special.gammaln(x + 5) + torch.special.psi(x + 9)).sum(),
+    lambda x: ((torch.cov(x.reshape(2, 3)) * A[:2, :2]).sum() + (torch.corrcoef(x.reshape(3, 2) ** 2) * A).sum()
+               + (torch.linalg.vander(x[:3], N=4) ** 2).sum() + (torch.nn.functional.rrelu(x) * W).sum()
+               + torch.nn.functional.linear_cross_entropy(x.reshape(2, 3), A, torch.tensor([2, 0]))
+               + torch.cov(x, correction=0)),
     lambda x: (torch.i0(x) * W + torch.special.i0e(3 * x) + torch.special.i1(x) ** 2 + torch.special.i1e(x * 12)
                + x.i0()).sum(),
 ])
 def test_torch_functions(f):
     _same_hessian(f, X)
+
+
+@pytest.mark.parametrize(("f", "message"), [
+    (lambda x: torch.nn.functional.rrelu(x, training=True).sum(), r"rrelu\(..., training=True\) draws a random"),
+    (lambda x: torch.cov(x.reshape(2, 3), fweights=torch.tensor([1, 2, 1])).sum(), "torch.cov with fweights"),
+])
+def test_random_and_weighted_variants_are_refused(f, message):
+    with pytest.raises(TraceError, match=message):
+        symhess.hessian(f, torch.tensor(X))
 
 
 def test_median_of_constant_nan_values_is_refused():
