@@ -234,6 +234,10 @@ class Tensor:
     tolist = _refuse("x.tolist() turns traced values into Python numbers",
                      "keep the computation on tensors")
     numpy = _refuse("x.numpy() on a traced value", "operate on the tensor directly")
+    half = _refuse("x.half() rounds traced values to float16 (11 bits), which symhess does not model: it computes "
+                   "in float64", "keep traced values float32 or float64")
+    bfloat16 = _refuse("x.bfloat16() rounds traced values to bfloat16 (8 bits), which symhess does not model: it "
+                       "computes in float64", "keep traced values float32 or float64")
 
     def __array__(self, dtype=None, copy=None):
         """For ``np.asarray(x)`` in third-party code: an object array of 0-d Tensors.
@@ -445,8 +449,16 @@ class Tensor:
         return self._as_dtype(str(dtypes[-1])) if dtypes else self
 
     def _as_dtype(self, name: str):
-        """``self`` if the placeholders already have this dtype (the library returns self), else a copy."""
-        same = name.removeprefix("torch.") == str(STYLE.get()[0]).removeprefix("torch.")
+        """``self`` if the placeholders already have this dtype (the library returns self), else a copy;
+        a dtype that would round or truncate the values is refused (computed in float64, they would not be)."""
+        name = name.removeprefix("torch.")
+        if name in ("int64", "int32", "int16", "int8", "uint8", "long", "int", "short"):
+            return self.long()  # truncated, no gradient: as PyTorch
+        if name not in ("float32", "float64", "float", "double"):
+            raise trace_error(f"converting traced values to {name}: the library would round them (or make them "
+                              "booleans or complex numbers), symhess computes in float64",
+                              "keep traced values float32 or float64")
+        same = name == str(STYLE.get()[0]).removeprefix("torch.")
         return self if same else self.clone()
 
     def cpu(self): return self

@@ -81,6 +81,7 @@ CASES = {  # id: (func, input shape, problem regex, fix regex)
     "int": (lambda x: int(x[0]), (4,), "int\\(\\) of a traced value", "keep the value symbolic"),
     "complex": (lambda x: complex(x[0]), (4,), "complex\\(\\) of a traced value", "real functions"),
     "item": (lambda x: x[0].item(), (4,), "x.item\\(\\)", "keep the computation on tensors"),
+    "half": (lambda x: x.half().sum(), (4,), "rounds traced values to float16", "keep traced values float32"),
     "tolist": (lambda x: x.tolist(), (4,), "x.tolist\\(\\)", "keep the computation on tensors"),
     "numpy": (lambda x: x.numpy(), (4,), "x.numpy\\(\\)", "operate on the tensor directly"),
     "astype-int": (lambda x: x.astype(int), (4,), "casting a traced value to int64", "floating point"),

@@ -171,3 +171,16 @@ def test_modulo_operators_take_the_divisors_sign():
     for func in (lambda a, b: a % b, lambda a, b: 5.5 % b, lambda a, b: a % -0.75, lambda a, b: np.fmod(a, b),
                  lambda a, b: np.remainder(a, b)):
         np.testing.assert_allclose(evaluate(func, a, b), func(a, b), rtol=1e-14)
+
+
+def test_conversions_that_round_are_refused_and_integers_truncate():
+    torch = pytest.importorskip("torch")
+    import symhess
+
+    x = torch.tensor([0.3, -1.7], dtype=torch.float64)
+    for convert in (lambda x: x.to(torch.float16), lambda x: x.to(dtype=torch.bfloat16), lambda x: x.half(),
+                    lambda x: x.to(torch.bool)):
+        with pytest.raises(symhess.TraceError, match="round"):
+            symhess.hessian(lambda x, convert=convert: convert(x).sum() * x.sum(), x)
+    h = symhess.hessian(lambda x: (x.to(torch.int64) * x * x).sum(), x)  # trunc(x) = [0, -1], no gradient
+    np.testing.assert_array_equal(h.numpy(), np.diag([0.0, -2.0]))
