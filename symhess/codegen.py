@@ -88,6 +88,9 @@ class ThreeAddressPrinter:
     def _print_number(self, expr):
         return _literal(float(expr))
 
+    def _print_NaN(self, expr):  # SymEngine's nan: float() of it is not implemented
+        return _literal(math.nan)
+
     def _print_Exp1(self, expr):
         return _literal(math.e)
 
@@ -108,7 +111,7 @@ class ThreeAddressPrinter:
     def _print_Mul(self, expr):
         numerator, denominator = [], []
         for factor in expr.args:
-            if factor.is_Pow and factor.args[1].is_Number and float(factor.args[1]) < 0:
+            if factor.is_Pow and factor.args[1].is_Number and factor.args[1].is_negative:
                 base, exponent = factor.args
                 if exponent.is_Integer and exponent != -1:  # a power of 1 / base: no division of its own
                     numerator.append(factor)
@@ -212,7 +215,7 @@ def _literal(value: float) -> str:
 
 def _negated(term):
     """``-term`` when ``term`` is a product with a negative number in front, else None."""
-    if term.is_Mul and term.args[0].is_Number and float(term.args[0]) < 0:
+    if term.is_Mul and term.args[0].is_Number and term.args[0].is_negative:
         return -term
     return None
 

@@ -89,3 +89,11 @@ def test_kernels_roll_where_loops_execute_few_more_operations():
     assert any("for m in range(" in line for line in chain_hvp) and len(chain_hvp) < 100
     assert not any("for m in range(" in line for line in cluster_hvp)
     assert codegen.executed_lines(["    t0 = x[0]", "    for m in range(5):", "        t1 = x[m]", "    t2 = t0"]) == 7
+
+
+def test_a_nan_constant_prints_as_nan():
+    """SymEngine's nan (a traced constant NaN that survives simplification) is printed, not refused
+    with SymEngine's 'Not Implemented' from float(nan)."""
+    x = se.Symbol("x")
+    lines, result = print_lines(x + se.nan * x ** 2, {x: "x[0]"})
+    assert "nan" in "\n".join(lines) + result
