@@ -16,6 +16,7 @@ import numpy as np
 import symengine as se
 
 from .convert import is_tensor, kernel_vector, result_dtype, to_float64, trace_style
+from .expressions import atoms
 from .pipeline import POINT_SIGNATURES, Options, build, derive
 from .tracing import trace_function
 from .tracing.elementwise import constant
@@ -110,13 +111,24 @@ def _require_deterministic(func, shapes, trace, style) -> None:
 
     again = trace_function(func, shapes, style=style, lift=trace.lift)
     if [d.name for d in trace.data] != [d.name for d in again.data] or any(
-            a.shape != b.shape or any(x != y for x, y in zip(a.reshape(-1), b.reshape(-1)))
+            a.shape != b.shape or any(x != y and _nan_free(x) != _nan_free(y) for x, y in zip(a.reshape(-1), b.reshape(-1)))
             for a, b in zip(trace.outputs, again.outputs)):
         raise TraceError(
             "symhess cannot compile this: func returned different expressions on two calls with the "
             "same placeholders, so it depends on something other than its inputs (np.random, the "
             "time, global state that changes)\n  fix: pass such values as extra inputs (they become "
             "runtime parameters with wrt=...), or make func deterministic (e.g. a fixed seed inside it)")
+
+
+_NAN = se.Symbol("nan.constant")
+
+
+def _nan_free(expr):
+    """``expr`` with its floating-point NaNs as one symbol: NaN is unequal to itself, so a function
+    with a NaN constant would otherwise look as if it traced differently each time."""
+    if not hasattr(expr, "atoms"):
+        return expr
+    return expr.xreplace({value: _NAN for value in atoms(expr, se.RealDouble) if value != value})
 
 
 def compile_trace(trace, example_inputs, wrt, single, options, trace_seconds=0.0, verify=None):

@@ -277,3 +277,12 @@ def test_a_non_tensor_argument_is_a_type_error_naming_its_type():
     g = symhess.compile(lambda x, s: s * (x**2).sum(), np.ones(2), 1.0, wrt=0)
     with pytest.raises(TypeError, match="got str"):
         g.hessian(np.ones(2), "2")
+
+
+def test_a_nan_constant_is_not_taken_for_a_function_that_traces_differently():
+    """NaN is unequal to itself: the determinism check (two traces compared) must not refuse a
+    function with a NaN constant, and the NaN stays where it belongs."""
+    f = symhess.compile(lambda x: (x ** 3).sum() + np.nan * x[0] ** 2, np.ones(3), cache=False)
+    H = f.hessian(np.ones(3))
+    assert np.isnan(H[0, 0])
+    np.testing.assert_array_equal(np.nan_to_num(H, nan=-1.0), [[-1, 0, 0], [0, 6, 0], [0, 0, 6]])
