@@ -8,6 +8,8 @@ walks the tree; these walks keep every stage linear in the graph's size.
 
 from __future__ import annotations
 
+import re
+
 import symengine as se
 
 TREE_WALK_OPS = 10_000
@@ -55,18 +57,29 @@ TEXT_OPS = 1_000_000
 """Up to this many operations (as a tree) ``str`` is faster than writing the graph out."""
 
 
+_FLOAT_LITERAL = re.compile(r"(?<![\w.\]])\d+\.\d|\b(?:inf|nan)\b")
+"""A floating-point number in ``str`` of an expression (symbols' names hold no digit before a dot)."""
+
+
 def exact_text(expr) -> str:
     """``expr`` written out (a cache key) in time linear in its graph: ``str`` for a tree of
     up to TEXT_OPS operations, else one line per distinct subexpression naming its operands
-    by number."""
+    by number.  Floating-point numbers are written exactly (``str`` keeps about 16 digits:
+    0.1 and the next double would share a key, and one compiled constant)."""
     if se.count_ops(expr) <= TEXT_OPS:
-        return str(expr)
+        text = str(expr)
+        if _FLOAT_LITERAL.search(text):
+            text = str(expr.xreplace({value: se.Symbol(f"float({float(value).hex()})")
+                                      for value in atoms(expr, se.RealDouble)}))
+        return text
     order = nodes(expr)
     number = {node: k for k, node in enumerate(order)}
     return "\n".join(_line(node, number) for node in order)
 
 
 def _line(node, number: dict) -> str:
+    if isinstance(node, se.RealDouble):
+        return f"float({float(node).hex()})"
     if not node.args:
         return str(node)
     head = node.get_name() if hasattr(node, "get_name") else type(node).__name__

@@ -55,3 +55,19 @@ def test_exact_text_tells_expressions_apart_and_is_linear_in_the_graph(monkeypat
     assert len(texts) == 6
     assert exact_text(se.sin(a) * b) == exact_text(se.sin(a) * b)
     assert len(exact_text(nested(40)).splitlines()) < 6 * 40
+
+
+def test_constants_one_bit_apart_are_compiled_apart():
+    """The cache key writes floating-point constants exactly: ``str`` keeps about 16 digits, so
+    0.1 and the next double shared a key, and the second function ran with the first's constant."""
+    import numpy as np
+
+    import symhess
+
+    a = 0.1
+    b = float(np.nextafter(a, 1.0))
+    x = np.ones(2)
+    fa = symhess.compile(lambda x: a * (x ** 2).sum(), x)
+    fb = symhess.compile(lambda x: b * (x ** 2).sum(), x)
+    assert fa.value(x) == 2 * a
+    assert fb.value(x) == 2 * b
