@@ -151,9 +151,13 @@ def _primitive_partial(call, cls, k: int):
 
 
 def _builtin_partial(call, k: int):
-    """``d f(u_0, ...) / d u_k`` of one of SymEngine's own functions, by SymEngine."""
-    stand_in, args = _ARGUMENTS[k], call.args
-    return type(call)(*args[:k], stand_in, *args[k + 1:]).diff(stand_in).xreplace({stand_in: args[k]})
+    """``d f(u_0, ...) / d u_k`` of one of SymEngine's own functions, by SymEngine, in stand-ins for
+    every argument: SymEngine differentiating ``atan2(-tanh(LogSumExp(a)), u)`` in ``u`` went into
+    the primitive call of the other argument and crashed the interpreter (a segmentation fault)."""
+    args = call.args
+    stand_ins = _ARGUMENTS[:len(args)] if len(args) <= len(_ARGUMENTS) else \
+        tuple(se.Symbol(f"arg.{i}") for i in range(len(args)))
+    return type(call)(*stand_ins).diff(stand_ins[k]).xreplace(dict(zip(stand_ins, args)))
 
 
 def differentiate(value, variables, parameters=()) -> Derivatives:

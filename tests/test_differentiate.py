@@ -156,3 +156,19 @@ def test_outer_products_of_local_variables_match_entry_by_entry(monkeypatch, fun
     np.testing.assert_allclose(blocks.hessian(x), entries.hessian(x), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(blocks.hvp(x, v=v)[1], entries.hvp(x, v=v)[1], rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(blocks.sparsity, entries.sparsity)
+
+
+def test_a_builtin_function_of_a_primitive_call_is_differentiated_without_crashing():
+    """atan2 whose other argument holds a primitive (LogSumExp): SymEngine differentiated into the
+    primitive and crashed the interpreter; the partials are taken in stand-ins for every argument."""
+    import symhess
+
+    torch = pytest.importorskip("torch", reason="PyTorch is optional: pip install torch==2.13.0")
+
+    def f(a):
+        return torch.atan2(torch.tanh(torch.log_softmax(a, 0)), torch.tanh(torch.cat((a, a))[:1])).sum()
+
+    a = torch.tensor([[0.3]], dtype=torch.float64)
+    np.testing.assert_allclose(symhess.hessian(f, a).numpy(), torch.autograd.functional.hessian(f, a).numpy(),
+                               atol=1e-12)
+    assert symhess.hvp(f, a, torch.ones_like(a))[1].shape == a.shape
