@@ -36,7 +36,7 @@ class Request:
 
     def __init__(self, path: Path, key: str, machine_code: tuple | None = None):
         self.path, self.key = path, key
-        self.machine_code = machine_code  # (n, m, where): LLVM's optimised object file instead of Numba's
+        self.machine_code = machine_code  # (n, m, nnz, where): LLVM's optimised object file instead of Numba's
         self.ok = False
         self.error = ""
         self._done = threading.Event()
@@ -70,8 +70,8 @@ class _Child:
     def send(self, number: int, request: Request) -> None:
         asked = {"id": number, "path": str(request.path), "key": request.key}
         if request.machine_code is not None:
-            n, m, where = request.machine_code
-            asked.update(machine_code={"n": n, "m": m, "where": str(where)})
+            n, m, nnz, where = request.machine_code
+            asked.update(machine_code={"n": n, "m": m, "nnz": nnz, "where": str(where)})
         line = json.dumps(asked) + "\n"
         self.pending[number] = request
         self.process.stdin.write(line.encode("utf-8"))
@@ -117,7 +117,7 @@ class Server:
 
     def submit(self, path: Path, key: str, machine_code: tuple | None = None) -> Request:
         """Ask the child to compile the module ``path`` (source hash ``key``) with Numba, or with
-        ``machine_code=(n, m, where)`` LLVM's optimised object file of its kernels into ``where``;
+        ``machine_code=(n, m, nnz, where)`` LLVM's optimised object file of its kernels into ``where``;
         a request that cannot be sent fails at once (the caller compiles in its own process)."""
         request = Request(path, key, machine_code)
         with self._lock:
@@ -213,7 +213,8 @@ def serve() -> None:
             number = request["id"]
             if "machine_code" in request:
                 asked = request["machine_code"]
-                write_machine_code(Path(request["path"]), request["key"], asked["n"], asked["m"], Path(asked["where"]))
+                write_machine_code(Path(request["path"]), request["key"], asked["n"], asked["m"], asked["nnz"],
+                                   Path(asked["where"]))
             else:
                 compile_kernels(import_file(Path(request["path"]), request["key"]))
             answer = {"id": number, "ok": True, "seconds": time.perf_counter() - start}

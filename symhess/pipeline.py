@@ -12,7 +12,6 @@ import functools
 import gc
 import hashlib
 import json
-import re
 import time
 import warnings
 from contextlib import contextmanager
@@ -310,7 +309,7 @@ def _optimised(source: str, path, layout: Layout, timings: dict):
     where = optimised_path(path)
     code = unsealed(where)
     if code is None:
-        request = compile_process.SERVER.submit(path, layout.source_key, (layout.n, layout.m, where))
+        request = compile_process.SERVER.submit(path, layout.source_key, (layout.n, layout.m, len(layout.rows), where))
         code = unsealed(where) if request.wait() else None
     kernels = native_kernels(source, layout.n, layout.rows, layout.cols, kind=TravelKernels)
     kernels._m = layout.m  # the batch loops' parameter rows
@@ -334,20 +333,18 @@ def optimised_path(module):
     return redirected(module).with_name(f"{module.stem}.optimised.{host_target().cpu}.sealed.o")
 
 
-def write_machine_code(path, key: str, n: int, m: int, where) -> None:
-    """In the separate process: the kernels of the module ``path`` (checked against its hash ``key``)
-    optimised by LLVM, sealed into ``where``."""
+def write_machine_code(path, key: str, n: int, m: int, nnz: int, where) -> None:
+    """In the separate process: the kernels of the module ``path`` (checked against its hash ``key``,
+    ``n`` variables, ``m`` parameters, ``nnz`` Hessian values) optimised by LLVM, sealed into ``where``."""
     from .travel import TravelKernels, host_target, machine_code, module_text
 
     source = path.read_text(encoding="utf-8")
     if source_key(source) != key:
         raise ValueError(f"the module {path} does not match its hash {key}")
-    kernels = native_kernels(source, n, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), kind=TravelKernels)
-    kernels._m, kernels._rows = m, range(int(_NNZ.search(source).group(1)))
+    positions = np.zeros(nnz, dtype=np.int64)  # the batch loops need only how many values there are
+    kernels = native_kernels(source, n, positions, positions, kind=TravelKernels)
+    kernels._m = m
     write_once(where, seal(where, machine_code(module_text(kernels), host_target())))
-
-
-_NNZ = re.compile(r"^NNZ = (\d+)$", re.M)
 
 
 def restored_module(source: str, layout: Layout, options: Options):
