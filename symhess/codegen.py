@@ -293,8 +293,7 @@ def outer_product(group, block, placed, weight, tables: Tables) -> OuterProduct:
     """A :class:`~symhess.differentiate.Block` as the loop prints it: its coefficients read at
     evenly spaced positions, its entries at ``row base + stride*j`` or from a table of positions."""
     at = np.full((len(block.rows), len(block.cols)), -1, dtype=np.int64)
-    entries = [(k, j) for k in range(len(block.rows)) for j in range(k if block.triangle else 0, len(block.cols))]
-    at[tuple(np.array(entries).T)] = placed
+    at[tuple(np.array(block.cells).T)] = placed
     left, right = _coefficient_text(group, block.left, "k", tables), _coefficient_text(group, block.right, "j", tables)
     if left is not None and right is None:  # the loop of one coefficient vector is j's
         at, left, right = at.T, right, _coefficient_text(group, block.left, "j", tables)

@@ -307,9 +307,14 @@ class Block:
     triangle: bool
 
     @property
+    def cells(self) -> list[tuple[int, int]]:
+        """The (row, column) indices into ``rows`` and ``cols`` it writes, row by row."""
+        return [(r, s) for r in range(len(self.rows)) for s in range(r if self.triangle else 0, len(self.cols))]
+
+    @property
     def entries(self) -> list[tuple[int, int]]:
         """The (row slot, column slot) pairs it writes, row by row."""
-        return [(k, j) for r, k in enumerate(self.rows) for j in self.cols[r if self.triangle else 0:]]
+        return [(self.rows[r], self.cols[s]) for r, s in self.cells]
 
 
 def _pieces(group, coefficients: dict):
