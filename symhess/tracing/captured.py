@@ -99,6 +99,7 @@ class _Walk:
         self.names: list[str] = []
         self.data: list[np.ndarray] = []
         self.found: dict[int, tuple] = {}      # id(array) -> (key, substitute): one datum per array object
+        self.data_index: dict[int, int] = {}   # id(array) -> its position in data
         self.keep: list = []                   # arrays found, alive while ids are compared
         self.functions: dict[int, object] = {}  # id(func) -> its rebuilt copy (recursion ends there)
         self.visiting: set[int] = set()
@@ -205,10 +206,12 @@ class _Walk:
 
     def array(self, value, array: np.ndarray, name: str):
         known = self.found.get(id(value))
-        if known is not None:
-            return known
+        if known is not None:  # read again: the key says which datum, so two arrays never share its key
+            key, substitute = known
+            return (("same", self.data_index[id(value)]) if key[0] == "data" else key), substitute
         kind = "torch" if array is not value else "ndarray"
         if is_data(value, self.lift):
+            self.data_index[id(value)] = len(self.data)
             name = self.unique(name)
             self.names.append(name)
             self.data.append(np.array(array, dtype=np.float64))  # a copy: later writes do not reach it

@@ -241,3 +241,18 @@ def test_a_global_object_is_not_fingerprinted():
         np.testing.assert_array_equal(symhess.hessian(uses_a_global_object, np.ones(2)), 6 * np.eye(2))
     finally:
         SETTINGS.scale = 1.0
+
+
+def test_one_array_read_twice_is_not_confused_with_two_arrays(rng):
+    """A function that read one array through two names, then two arrays of the same shape: the
+    second must not reuse the first's code, which reads one datum for both."""
+    a, c, w = rng.normal(size=10), rng.normal(size=10), np.full(10, 0.5)
+
+    def make(first, second):
+        return lambda w: np.sum(first * w**2) + np.sum(second * w**3)
+
+    for _ in range(2):
+        np.testing.assert_allclose(symhess.hessian(make(a, a), w), np.diag(2 * a + 3 * a), rtol=1e-12)
+    assert reads(make(a, a), "all").key != reads(make(a, c), "all").key
+    np.testing.assert_allclose(symhess.hessian(make(a, c), w), np.diag(2 * a + 3 * c), rtol=1e-12)
+    np.testing.assert_allclose(symhess.hessian(make(c, c), w), np.diag(5 * c), rtol=1e-12)
