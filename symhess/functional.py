@@ -87,7 +87,7 @@ def _reads(func, lift: bool = True):
     code = getattr(func, "__code__", None)
     if code in _UNTRUSTED:
         return None
-    return reads(func, _LIFTS.get(code, "all") if lift else "none")
+    return reads(func, _LIFTS.get(code, "all") if lift else "none", copy=False)  # callers concatenate the data
 
 
 def _traced(func, inputs, fn_name: str, strict: bool = False, lift: bool = True):

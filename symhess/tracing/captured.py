@@ -50,10 +50,12 @@ class Reads:
     function: object = None                                # the rebuilt function (with substitutes)
 
 
-def reads(func, lift: str = "none", substitutes=None, taken=()) -> Reads:
+def reads(func, lift: str = "none", substitutes=None, taken=(), copy: bool = True) -> Reads:
     """Walk what ``func`` reads (see the module docstring); ``substitutes(name, array)`` gives the
-    value the rebuilt function reads in place of each datum; ``taken``: names data may not have."""
-    walk = _Walk(lift, substitutes, set(taken))
+    value the rebuilt function reads in place of each datum; ``taken``: names data may not have.
+    ``copy=False`` for a caller that copies the data at once (a copy costs microseconds per
+    kilobyte, and the drop-in API concatenates them on every call)."""
+    walk = _Walk(lift, substitutes, set(taken), copy)
     key, rebuilt = walk.root(func)
     return Reads(None if key is UNKNOWN else key, walk.names, walk.data, rebuilt)
 
@@ -94,8 +96,9 @@ def is_library_function(func) -> bool:
 class _Walk:
     """One walk: keys, data found, and (with substitutes) rebuilt functions."""
 
-    def __init__(self, lift: str, substitutes, taken: set):
+    def __init__(self, lift: str, substitutes, taken: set, copy: bool = True):
         self.lift, self.substitutes, self.taken = lift, substitutes, taken
+        self.copy_data = np.array if copy else np.asarray
         self.names: list[str] = []
         self.data: list[np.ndarray] = []
         self.found: dict[int, tuple] = {}      # id(array) -> (key, substitute): one datum per array object
@@ -214,7 +217,7 @@ class _Walk:
             self.data_index[id(value)] = len(self.data)
             name = self.unique(name)
             self.names.append(name)
-            self.data.append(np.array(array, dtype=np.float64))  # a copy: later writes do not reach it
+            self.data.append(self.copy_data(array, dtype=np.float64))  # a copy: later writes do not reach it
             key = ("data", kind, array.shape, array.dtype.str)
             substitute = self.substitutes(name, array) if self.substitutes else value
         else:
