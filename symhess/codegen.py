@@ -24,18 +24,15 @@ from .differentiate import Derivatives, direction_slot
 from .expressions import atoms, packed
 from .loops import ROLL_ITEMS, Item, Loop, OuterProduct, Tables, index_text, kernel_items, loop_symbol, roll
 from .simplify import factor_common
+from .tracing.primitives import codes as primitive_codes
 
 FUNCTIONS = {
     "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
     "atan2": "atan2", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "asinh": "asinh",
     "acosh": "acosh", "atanh": "atanh", "log": "log", "erf": "erf", "Abs": "fabs",
     "floor": "floor", "ceiling": "ceil", "sign": "sign",
-    # symhess primitives (SymPy functions carried by SymEngine as PyFunction)
-    "Sign": "sign", "Abs_": "fabs", "Log1p": "log1p", "Expm1": "expm1", "Cbrt": "cbrt",
-    "Softplus": "softplus", "Floor": "floor", "Ceil": "ceil", "Round": "rint",
-    "MaxOf": "maxof", "MinOf": "minof", "LogSumExp": "logsumexp", "Select": "select",
-    "Lgamma": "lgamma", "Digamma": "digamma", "Polygamma": "polygamma", "Erfc": "erfc", "Erfcx": "erfcx",
-    "Erfinv": "erfinv", "Ndtri": "ndtri", "LogNdtr": "log_ndtr", "BesselIe": "bessel_ie",
+    # symhess primitives (SymPy functions carried by SymEngine as PyFunction): their ``code``; Abs as ``native`` names it
+    **primitive_codes(), "Abs_": "fabs",
 }
 """SymEngine function or symhess primitive -> three-address function (see symhess.llvm)."""
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .llvm import Statement, index_terms, parse
+from .llvm import LIBM, LLVM_INTRINSICS, Statement, index_terms, parse
 
 _CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)  # as symhess.native reads them
 _CONSTANTS = re.compile(r"^CONSTANTS = np\.array\((\[.*?\]), dtype=np\.float64\)", re.M)
@@ -28,14 +28,9 @@ _STRIDE = re.compile(r"^(-?\d+)\*([a-z])$")
 _TABLE = re.compile(r"^int\(c\[(.+)\]\)$")
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
 
-C_FUNCTIONS = {
-    "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
-    "atan2": "atan2", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "asinh": "asinh", "acosh": "acosh",
-    "atanh": "atanh", "exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1", "cbrt": "cbrt",
-    "erf": "erf", "fabs": "fabs", "floor": "floor", "ceil": "ceil", "rint": "rint", "pow": "pow",
-    "copysign": "copysign", "erfc": "erfc", "lgamma": "lgamma",
-}
-"""Three-address function -> the ``math.h`` function of the same meaning."""
+C_FUNCTIONS = {name: name for name in (*LLVM_INTRINSICS, *LIBM)}
+"""Three-address function -> the ``math.h`` function of the same meaning: the same name, for each of
+LLVM's intrinsics and C library calls (:mod:`symhess.llvm`)."""
 
 def _array(values) -> str:
     return "{" + ", ".join(repr(float(v)) for v in values) + "}"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from . import special
+from .tracing.primitives import library_functions
 
 DOUBLE = ir.DoubleType()
 POINTER = str(DOUBLE.as_pointer())  # "double*", or "ptr" where llvmlite writes opaque pointers
@@ -43,8 +44,9 @@ LLVM_INTRINSICS = {"sqrt": "llvm.sqrt", "sin": "llvm.sin", "cos": "llvm.cos", "e
 """Three-address function name -> LLVM intrinsic."""
 
 LIBM = ("tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh",
-        "atanh", "log1p", "expm1", "cbrt", "erf", "erfc", "lgamma", "copysign")
-"""Three-address function names that are C math library calls of the same name."""
+        "atanh", "erf", "copysign", *library_functions())
+"""Three-address function names that are C math library calls of the same name (SymEngine's functions, then
+those of symhess's primitives with ``c_library``; an intrinsic of the same name goes first)."""
 
 SPECIAL = ("erf", "erfc", "lgamma", "digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr", "bessel_ie")
 """Three-address functions whose meaning is :mod:`symhess.special`'s: the C library's ``erf``, ``erfc``,
@@ -75,7 +77,7 @@ def python_namespace() -> dict:
     def softplus(u):
         return u + math.log1p(math.exp(-u)) if u > 0 else math.log1p(math.exp(u))
 
-    space = {name: getattr(math, name) for name in LIBM if hasattr(math, name)}
+    space = {name: getattr(math, name) if hasattr(math, name) else special.libm(name) for name in LIBM}
     space.update({name: getattr(special, name) for name in SPECIAL})
     space.update(sqrt=math.sqrt, sin=math.sin, cos=math.cos, exp=math.exp, log=math.log,
                  fabs=math.fabs, floor=lambda u: math.copysign(math.floor(u), u),  # C keeps -0.0

@@ -1,9 +1,17 @@
-"""Symbolic functions SymPy/SymEngine lack, each with its derivative (``fdiff``).
+"""Symbolic functions SymPy/SymEngine lack, each with its derivative (``fdiff``) and its code.
 
 They follow PyTorch's conventions at kinks (``relu'(0) = 0``, ``abs'(0) = 0``,
 ``maximum`` splits the gradient evenly on a tie).  They are SymPy ``Function``
-subclasses, so SymEngine differentiates them through SymPy's own hook, and the
-code generator prints each through its ``numba`` attribute.
+subclasses; SymEngine holds a call of one as a ``PyFunction`` (:func:`.elementwise.apply`)
+without calling SymPy.  They are differentiated by :func:`symhess.differentiate.derivative_of`,
+not by SymEngine: each call becomes a stand-in symbol, and the chain rule takes the
+primitive's partial derivative from a template made once per class from ``fdiff`` (in
+SymEngine).  The code generator prints a call as the three-address function ``code``
+(:mod:`symhess.llvm` defines the language); ``c_library`` says that this function is the
+C math library's of that name, which the LLVM tiers, the C export and the plain-Python
+meaning then call (else each backend defines it: ``llvm.Emitter._call_<code>``,
+``export_c.HELPERS[code]``, ``symhess.special.<code>``).  Every subclass registers itself
+in :data:`ALL`.
 """
 
 from __future__ import annotations
@@ -16,11 +24,6 @@ import sympy as sp
 from sympy.core.function import FunctionClass
 
 from .. import special
-
-
-def to_symengine(expr):
-    """Convert a SymPy expression (possibly holding our primitives) to SymEngine."""
-    return se.sympify(expr)
 
 
 class _PrimitiveClass(FunctionClass):
@@ -41,10 +44,19 @@ def stable_hash(cls, arguments) -> int:
     return zlib.crc32((cls.__name__ + "|" + "|".join(str(a) for a in arguments)).encode())
 
 
-class Primitive(sp.Function, metaclass=_PrimitiveClass):
-    """A symhess function: derivative by ``fdiff``, value by ``evaluate``."""
+ALL: list = []
+"""Every primitive class, in the order they are defined (each registers itself)."""
 
-    numba: str = ""  # helper name in the generated module (see codegen)
+
+class Primitive(sp.Function, metaclass=_PrimitiveClass):
+    """A symhess function: derivative by ``fdiff``, value by ``evaluate``, code by ``code``."""
+
+    code: str = ""            # the three-address function a call prints as ("": printed by codegen itself)
+    c_library: bool = False   # ``code`` is the C math library's function of that name
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        ALL.append(cls)
 
     @staticmethod
     def evaluate(*values: float) -> float:  # pragma: no cover - overridden
@@ -75,7 +87,6 @@ class StopGradient(Primitive):
     """``detach``: the value of its argument, with derivative zero."""
 
     nargs = 1
-    numba = ""
     latex_name = "sg"
 
     @staticmethod
@@ -96,7 +107,7 @@ class Select(Primitive):
     """``a if flag != 0 else b``; ``flag`` is a stop-gradient indicator."""
 
     nargs = 3
-    numba = "_select"
+    code = "select"
     latex_name = "select"
 
     @staticmethod
@@ -136,7 +147,6 @@ class Compare(Primitive):
     """
 
     nargs = 3
-    numba = "_compare"
     latex_name = "1"
 
     @staticmethod
@@ -165,7 +175,7 @@ class Sign(Primitive):
     """``sign(u)`` with sign(0) = 0 and NaN kept, derivative zero (PyTorch's)."""
 
     nargs = 1
-    numba = "_sign"
+    code = "sign"
     latex_name = "sign"
 
     @staticmethod
@@ -180,7 +190,8 @@ class Abs(Primitive):
     """``|u|`` whose derivative is ``sign(u)`` (0 at the kink, as PyTorch)."""
 
     nargs = 1
-    numba = "abs"
+    code = "fabs"
+    c_library = True
     latex_name = "abs"
 
     @staticmethod
@@ -198,7 +209,8 @@ class Log1p(Primitive):
     """``log(1 + u)`` accurate for small ``u``."""
 
     nargs = 1
-    numba = "math.log1p"
+    code = "log1p"
+    c_library = True
     latex_name = "log1p"
 
     @staticmethod
@@ -213,7 +225,8 @@ class Expm1(Primitive):
     """``exp(u) - 1`` accurate for small ``u``."""
 
     nargs = 1
-    numba = "math.expm1"
+    code = "expm1"
+    c_library = True
     latex_name = "expm1"
 
     @staticmethod
@@ -228,7 +241,8 @@ class Cbrt(Primitive):
     """Real cube root (negative for negative ``u``, unlike ``u**(1/3)``)."""
 
     nargs = 1
-    numba = "np.cbrt"
+    code = "cbrt"
+    c_library = True
     latex_name = "cbrt"
 
     @staticmethod
@@ -246,7 +260,7 @@ class Softplus(Primitive):
     """``log(1 + exp(u))`` computed without overflow."""
 
     nargs = 1
-    numba = "_softplus"
+    code = "softplus"
     latex_name = "softplus"
 
     @staticmethod
@@ -260,7 +274,7 @@ class Softplus(Primitive):
 class LogSumExp(Primitive):
     """``log(sum(exp(u_k)))`` computed stably; its gradient is the softmax."""
 
-    numba = "_logsumexp"
+    code = "logsumexp"
     latex_name = "logsumexp"
 
     @staticmethod
@@ -278,7 +292,8 @@ class Floor(Primitive):
     """``floor(u)``, derivative zero (as PyTorch)."""
 
     nargs = 1
-    numba = "math.floor"
+    code = "floor"
+    c_library = True
     latex_name = "floor"
 
     @staticmethod
@@ -292,7 +307,8 @@ class Floor(Primitive):
 class Ceil(Floor):
     """``ceil(u)``, derivative zero (as PyTorch)."""
 
-    numba = "math.ceil"
+    code = "ceil"
+    c_library = True
     latex_name = "ceil"
 
     @staticmethod
@@ -303,7 +319,8 @@ class Ceil(Floor):
 class Round(Floor):
     """Round half to even (NumPy and PyTorch), derivative zero."""
 
-    numba = "np.round"
+    code = "rint"
+    c_library = True
     latex_name = "round"
 
     @staticmethod
@@ -318,7 +335,7 @@ class MaxOf(Primitive):
     each); NaN propagates.
     """
 
-    numba = "_maxof"
+    code = "maxof"
     latex_name = "max"
 
     @staticmethod
@@ -333,7 +350,7 @@ class MaxOf(Primitive):
 class MinOf(MaxOf):
     """Minimum of the arguments; the gradient is split evenly among tied minima."""
 
-    numba = "_minof"
+    code = "minof"
     latex_name = "min"
 
     @staticmethod
@@ -347,6 +364,8 @@ class Lgamma(Primitive):
     """``log|Gamma(u)|`` (C's ``lgamma``, PyTorch's, ``scipy.special.gammaln``); +inf at the poles."""
 
     nargs = 1
+    code = "lgamma"
+    c_library = True
     latex_name = "\\ln\\Gamma"
 
     @staticmethod
@@ -364,6 +383,7 @@ class Digamma(Primitive):
     """``psi(u) = Gamma'(u) / Gamma(u)``."""
 
     nargs = 1
+    code = "digamma"
     latex_name = "\\psi"
 
     @staticmethod
@@ -381,6 +401,7 @@ class Polygamma(Primitive):
     """``psi^(n)(u)``, the n-th derivative of digamma; ``n`` a constant integer >= 1 (0 is Digamma)."""
 
     nargs = 2
+    code = "polygamma"
     latex_name = "\\psi"
 
     @staticmethod
@@ -400,6 +421,8 @@ class Erfc(Primitive):
     """``1 - erf(u)``, accurate where it is small (C's ``erfc``)."""
 
     nargs = 1
+    code = "erfc"
+    c_library = True
     latex_name = "erfc"
 
     @staticmethod
@@ -414,6 +437,7 @@ class Erfcx(Primitive):
     """``exp(u^2) erfc(u)``, the scaled complementary error function."""
 
     nargs = 1
+    code = "erfcx"
     latex_name = "erfcx"
 
     @staticmethod
@@ -429,6 +453,7 @@ class Erfinv(Primitive):
     """The inverse of ``erf`` on (-1, 1)."""
 
     nargs = 1
+    code = "erfinv"
     latex_name = "erf^{-1}"
 
     @staticmethod
@@ -443,6 +468,7 @@ class Ndtri(Primitive):
     """The standard normal quantile, the inverse of ``ndtr``."""
 
     nargs = 1
+    code = "ndtri"
     latex_name = "\\Phi^{-1}"
 
     @staticmethod
@@ -457,6 +483,7 @@ class LogNdtr(Primitive):
     """``log Phi(u)``, accurate far in the left tail; its derivative ``phi/Phi`` through erfcx."""
 
     nargs = 1
+    code = "log_ndtr"
     latex_name = "\\log\\Phi"
 
     @staticmethod
@@ -471,6 +498,7 @@ class BesselIe(Primitive):
     """``exp(-|u|) I_n(u)``, the exponentially scaled modified Bessel function of integer order ``n``."""
 
     nargs = 2
+    code = "bessel_ie"
     latex_name = "I^e"
 
     @staticmethod
@@ -489,6 +517,12 @@ class BesselIe(Primitive):
         return rf"e^{{-\left|{u}\right|}} I_{{{n}}}\left({u}\right)"
 
 
-ALL = (StopGradient, Select, Compare, Sign, Abs, Log1p, Expm1, Cbrt, Softplus,
-       LogSumExp, Floor, Ceil, Round, MaxOf, MinOf, Lgamma, Digamma, Polygamma, Erfc, Erfcx, Erfinv,
-       Ndtri, LogNdtr, BesselIe)
+
+def codes() -> dict:
+    """Primitive class name -> the three-address function its calls print as (:mod:`symhess.codegen`)."""
+    return {cls.__name__: cls.code for cls in ALL if cls.code}
+
+
+def library_functions() -> tuple:
+    """The three-address functions primitives take from the C math library (LLVM declares them, C calls them)."""
+    return tuple(dict.fromkeys(cls.code for cls in ALL if cls.c_library))
