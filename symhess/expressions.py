@@ -57,8 +57,13 @@ TEXT_OPS = 1_000_000
 """Up to this many operations (as a tree) ``str`` is faster than writing the graph out."""
 
 
-_FLOAT_LITERAL = re.compile(r"(?<![\w.\]])\d+\.\d|\b(?:inf|nan)\b")
-"""A floating-point number in ``str`` of an expression (symbols' names hold no digit before a dot)."""
+_FLOAT_LITERAL = re.compile(r"(?<![\w.\]])\d+(?:\.\d|[eE][-+]?\d)|\b(?:inf|nan)\b")
+"""A floating-point number in ``str`` of an expression: ``0.5``, ``1e-10`` (SymEngine writes
+no dot there), ``inf.0``; symbols' names hold no digit after a letter, dot or bracket."""
+
+_MAYBE_FLOAT = re.compile(r"\d[.eE]|inf|nan")
+"""What every floating-point literal contains: a search three times faster than the exact one
+rules most texts out."""
 
 
 def exact_text(expr) -> str:
@@ -68,7 +73,7 @@ def exact_text(expr) -> str:
     0.1 and the next double would share a key, and one compiled constant)."""
     if se.count_ops(expr) <= TEXT_OPS:
         text = str(expr)
-        if _FLOAT_LITERAL.search(text):
+        if _MAYBE_FLOAT.search(text) and _FLOAT_LITERAL.search(text):
             text = str(expr.xreplace({value: se.Symbol(f"float({float(value).hex()})")
                                       for value in atoms(expr, se.RealDouble)}))
         return text
