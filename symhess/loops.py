@@ -17,11 +17,12 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import symengine as se
 from symengine.lib.symengine_wrapper import PyFunction
 
 from . import progress
-from .expressions import atoms
+from .expressions import atoms, packed
 
 MIN_RUN = 8          # shorter runs are not worth a loop
 SPLIT_TERMS = 8      # sums with more terms are accumulated term by term
@@ -161,8 +162,7 @@ def roll(items: list[Item], positions: dict) -> tuple[list[Item], list[Loop]]:
 def _template(item: Item, positions: dict):
     """(grouping key, index vector): equal keys mean equal formulas up to the indices."""
     symbols = sorted(item.expr.free_symbols, key=positions.__getitem__)
-    while len(_SLOTS) < len(symbols):
-        _SLOTS.append(se.Symbol(f"slot.{len(_SLOTS)}"))
+    _slots(len(symbols))
     try:
         template = item.expr.xreplace(dict(zip(symbols, _SLOTS)))
     except (RuntimeError, TypeError, NotImplementedError):  # a function SymEngine cannot rebuild
@@ -261,21 +261,25 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
     """
     # a data row's y * (x . w) stays one term (not one per feature); a mean's 1/B * (...) is distributed
     terms = _terms(value, SUM_TERMS) if isinstance(value, (se.Add, se.Mul)) else []
-    sizes = [len(term.free_symbols) for term in terms]
+    symbol_sets = [term.free_symbols for term in terms]
+    sizes = [len(symbols) for symbols in symbol_sets]
     big_terms = len(terms) >= MIN_RUN and max(sizes) >= BIG_TERM
     entries = sum(k * (k + 1) // 2 for k in sizes)  # what differentiating term by term would write
     if len(terms) < SUM_TERMS and not big_terms and not (len(terms) >= MIN_RUN and entries >= SUM_ENTRIES):
         return [], value
     groups = defaultdict(list)
     rest = []
-    found = atoms(value, se.Function, se.RealDouble)  # one walk of the whole value: which questions
-    look = (any(isinstance(a, se.RealDouble) for a in found),  # a term can need asked
-            any(type(a).__name__ in SYMMETRIC for a in found if isinstance(a, se.Function)))
-    if not any(isinstance(a, PyFunction) for a in found):  # no primitive calls: nothing to make native
-        native = _same
+    templated = _renamed_templates(terms, symbol_sets, positions)
+    look = (False, False)
+    if len(templated) < len(terms):  # terms to template one by one
+        found = atoms(value, se.Function, se.RealDouble)  # one walk of the whole value: which questions
+        look = (any(isinstance(a, se.RealDouble) for a in found),  # a term can need asked
+                any(type(a).__name__ in SYMMETRIC for a in found if isinstance(a, se.Function)))
+        if not any(isinstance(a, PyFunction) for a in found):  # no primitive calls: nothing to make native
+            native = _same
     for done, term in enumerate(terms):
         progress.advance(done, len(terms))
-        key, vector, numbers = _lifted_template(native(term), positions, look)
+        key, vector, numbers = templated.get(done) or _lifted_template(native(term), positions, look)
         if key is None:
             rest.append(term)
         else:
@@ -298,6 +302,68 @@ def _same(expr):
     return expr
 
 
+def _renamed_templates(terms, symbol_sets, positions: dict) -> dict:
+    """``{index: (key, vector, [])}`` as :func:`_lifted_template` gives them, for the terms whose
+    template has no floating-point number, primitive call or odd or even call, renamed to their
+    slots in one SymEngine pass per group of terms instead of one per term.
+
+    A term names its symbols ``slot.0, slot.1, ...`` in position order.  The copies of one
+    formula (``log(1 + exp(X[s] @ w))`` for every sample ``s``) share one renaming when no
+    symbol takes two slots: a datum of one copy, or a variable every copy reads in the same place.
+    """
+    order = sorted(positions, key=positions.__getitem__)
+    rank = {symbol: k for k, symbol in enumerate(order)}
+    arrays, indices = [positions[s][0] for s in order], [positions[s][1] for s in order]
+    by_size = defaultdict(list)
+    for index, symbols in enumerate(symbol_sets):
+        by_size[len(symbols)].append(index)
+    found = {}
+    for size, members in by_size.items():
+        ranks = np.array([[rank[s] for s in symbol_sets[i]] for i in members], dtype=np.int64).reshape(-1, size)
+        ranks = np.sort(ranks, axis=1)
+        keep = _one_slot_each(ranks)
+        members, ranks = [i for i, kept in zip(members, keep) if kept], ranks[keep]
+        if not members:
+            continue
+        slots = _slots(size) * len(members)
+        renaming = {order[r]: slot for r, slot in zip(ranks.reshape(-1).tolist(), slots)}
+        try:
+            templates = packed([terms[i] for i in members]).xreplace(renaming).args
+        except (RuntimeError, TypeError, NotImplementedError):
+            continue
+        plain = {template: _plain_template(template) for template in set(templates)}
+        for index, row, template in zip(members, ranks.tolist(), templates):
+            if plain[template]:
+                key = (template, tuple(arrays[r] for r in row), 0)
+                found[index] = key, (0, *(indices[r] for r in row)), []
+    return found
+
+
+def _one_slot_each(ranks) -> np.ndarray:
+    """Which rows (a term's symbols by rank, sorted) rename consistently: no symbol of theirs
+    sits in another column of another row."""
+    size = ranks.shape[1]
+    flat, columns = ranks.reshape(-1), np.tile(np.arange(size), len(ranks))
+    by_symbol = np.lexsort((columns, flat))
+    flat, columns = flat[by_symbol], columns[by_symbol]
+    clash = (flat[1:] == flat[:-1]) & (columns[1:] != columns[:-1])
+    bad = np.unique(flat[1:][clash])
+    return ~np.isin(ranks, bad).any(axis=1)
+
+
+def _plain_template(template) -> bool:
+    """No floating-point number to lift, primitive call to make native or odd or even call to sign."""
+    return not any(isinstance(a, (se.RealDouble, PyFunction)) or type(a).__name__ in SYMMETRIC
+                   for a in template.atoms(se.Function, se.RealDouble))
+
+
+def _slots(count: int) -> list:
+    """The first ``count`` slot symbols (templates name a term's variables by them, in order)."""
+    while len(_SLOTS) < count:
+        _SLOTS.append(se.Symbol(f"slot.{len(_SLOTS)}"))
+    return _SLOTS[:count]
+
+
 def _lifted_template(expr, positions: dict, look=(True, True)):
     """(key, index vector, lifted constants) of one native term; key None if it cannot be templated.
     ``look``: whether the value has floating-point numbers, odd or even calls at all (else skip them)."""
@@ -307,8 +373,7 @@ def _lifted_template(expr, positions: dict, look=(True, True)):
     symbols = sorted(expr.free_symbols, key=positions.__getitem__)
     floats = any(isinstance(a, se.RealDouble) for a in found)
     numbers = list(dict.fromkeys(_floats(expr, positions))) if floats else []
-    while len(_SLOTS) < len(symbols):
-        _SLOTS.append(se.Symbol(f"slot.{len(_SLOTS)}"))
+    _slots(len(symbols))
     while len(_CONSTANTS) < len(numbers):
         _CONSTANTS.append(se.Symbol(f"const.{len(_CONSTANTS)}"))
     try:

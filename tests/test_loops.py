@@ -233,3 +233,34 @@ def test_stats_name_the_repeated_terms(monkeypatch):
     assert pattern["instances"] == 28 and pattern["variables"] == 6 and pattern["hessian_entries"] == 21
     assert "u0 - u3" in pattern["formula"] and pattern["data"] == 0
     assert "28 copies of a 6 x 6 block (21 non-zeros)" in display.stats_text(f.stats)
+
+
+def test_terms_renamed_together_get_the_templates_of_terms_renamed_alone(monkeypatch):
+    """One renaming for all copies of a formula (one SymEngine pass) finds exactly the groups that
+    templating each term alone finds: logistic rows that share w, a chain whose neighbours take
+    two slots (x1 is slot 1 of x0*x1 and slot 0 of x1*x2: templated alone), data in tanh (signed
+    alone) and floating-point numbers (lifted alone)."""
+    w, x = se.symbols("w0:6"), se.symbols("x0:40")
+    rows = [se.symbols(f"d{k}_0:6") for k in range(30)]
+    z = [se.Add(*(a * b for a, b in zip(row, w))) for row in rows]
+    values = [se.Add(*(se.log(1 + se.exp(zk)) + y * zk for zk, y in zip(z, se.symbols("y0:30")))),
+              se.Add(*(a * b for a, b in zip(x[:-1], x[1:]))) + se.Add(*(se.tanh(zk) for zk in z)),
+              se.Add(*(0.25 * (k + 1) * zk**2 for k, zk in enumerate(z)))]
+    positions = {s: ("w", k) for k, s in enumerate(w)}
+    positions.update({s: ("x", k) for k, s in enumerate(x)})
+    positions.update({s: ("d", 6 * k + j) for k, row in enumerate(rows) for j, s in enumerate(row)})
+    positions.update({s: ("y", k) for k, s in enumerate(se.symbols("y0:30"))})
+
+    def groups_of(value):
+        found, rest = loops.sum_groups(value, positions, lambda expr: expr)
+        return sorted((str(g.template), g.arrays, g.positions, g.count, g.constants) for g in found), rest
+
+    terms = [loops._terms(value, loops.SUM_TERMS) for value in values]
+    renamed = [loops._renamed_templates(t, [term.free_symbols for term in t], positions) for t in terms]
+    assert [len(r) for r in renamed] == [60, 0, 0]  # the logistic rows together; the others each alone
+    for value in values:
+        together = groups_of(value)
+        calls = []
+        monkeypatch.setattr(loops, "_renamed_templates", lambda *args: calls.append(1) or {})
+        assert groups_of(value) == together and together[0] and calls
+        monkeypatch.undo()
