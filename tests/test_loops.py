@@ -1,5 +1,6 @@
 """Loops over repeated structure (symhess.loops): same numbers as fully unrolled code."""
 
+import itertools
 import math
 import re
 
@@ -244,7 +245,7 @@ def test_terms_renamed_together_get_the_templates_of_terms_renamed_alone(monkeyp
     rows = [se.symbols(f"d{k}_0:6") for k in range(30)]
     z = [se.Add(*(a * b for a, b in zip(row, w))) for row in rows]
     values = [se.Add(*(se.log(1 + se.exp(zk)) + y * zk for zk, y in zip(z, se.symbols("y0:30")))),
-              se.Add(*(a * b for a, b in zip(x[:-1], x[1:]))) + se.Add(*(se.tanh(zk) for zk in z)),
+              se.Add(*(a * b for a, b in itertools.pairwise(x))) + se.Add(*(se.tanh(zk) for zk in z)),
               se.Add(*(0.25 * (k + 1) * zk**2 for k, zk in enumerate(z)))]
     positions = {s: ("w", k) for k, s in enumerate(w)}
     positions.update({s: ("x", k) for k, s in enumerate(x)})
@@ -261,6 +262,6 @@ def test_terms_renamed_together_get_the_templates_of_terms_renamed_alone(monkeyp
     for value in values:
         together = groups_of(value)
         calls = []
-        monkeypatch.setattr(loops, "_renamed_templates", lambda *args: calls.append(1) or {})
+        monkeypatch.setattr(loops, "_renamed_templates", lambda *args, calls=calls: calls.append(1) or {})
         assert groups_of(value) == together and together[0] and calls
         monkeypatch.undo()
