@@ -333,6 +333,11 @@ def _at_loop(expressions: list, symbols: dict, memo: dict) -> list:
     return list(replaced.xreplace({call: _native_call(call, memo) for call in calls}).args)
 
 
+def element_positions(names: dict) -> dict:
+    """``{symbol: (array, index)}`` of ``{symbol: "x[3]"}``."""
+    return {symbol: (text[:text.index("[")], int(text[text.index("[") + 1:-1])) for symbol, text in names.items()}
+
+
 def symbol_names(derivs: Derivatives) -> dict:
     names = {s: f"x[{k}]" for k, s in enumerate(derivs.variables)}
     names.update({s: f"p[{k}]" for k, s in enumerate(derivs.parameters)})
@@ -345,7 +350,7 @@ COMPACT_LINES = 200     # a rolled body this short leaves the work to its loops:
 LOOP_ADVANTAGE = 1.5    # loops run vectorised: rolled wins while it executes at most 1.5x the operations
 
 
-def kernel_body(kernel: Kernel, names: dict) -> list[str]:
+def kernel_body(kernel: Kernel, names: dict, positions: dict | None = None) -> list[str]:
     """Three-address code of one kernel's body.
 
     Straight-line code (one CSE over the whole kernel) below ``ROLL_ITEMS`` items; loops
@@ -364,7 +369,7 @@ def kernel_body(kernel: Kernel, names: dict) -> list[str]:
         return straight_body(kernel, names)
     originals = {("return", 0): kernel.returns}
     originals.update({(t[:t.index("[")], int(t[t.index("[") + 1:-1])): e for t, e in outputs})
-    rolled = rolled_body(items, names, kernel.loops, originals, zeroed)
+    rolled = rolled_body(items, names, kernel.loops, originals, zeroed, positions)
     if kernel.loops or len(rolled) <= COMPACT_LINES or len(items) > STRAIGHT_ITEMS:
         return rolled
     straight = straight_body(kernel, names)
@@ -448,15 +453,16 @@ def _straight_lines(kernel: Kernel, names: dict, expressions: list) -> list[str]
     return printer.lines
 
 
-def rolled_body(items, names: dict, extra_loops=(), originals=None, zeroed=None) -> list[str]:
+def rolled_body(items, names: dict, extra_loops=(), originals=None, zeroed=None, positions=None) -> list[str]:
     """Loops over the repeated formulas (see :mod:`symhess.loops`), straight-line code for the rest.
 
     ``extra_loops`` (repeated terms of a sum) add to targets the items have already set.
     ``originals`` (target, index) -> expression: a split sum none of whose terms rolled is
     printed as it was (splitting distributes products over sums, which costs operations).
-    ``zeroed``: array -> length, set to zero first (one loop each).
+    ``zeroed``: array -> length, set to zero first (one loop each).  ``positions``: each name's
+    ``(array, index)``, read from ``names`` unless given (a module's kernels share them).
     """
-    positions = {symbol: (text[:text.index("[")], int(text[text.index("[") + 1:-1])) for symbol, text in names.items()}
+    positions = positions or element_positions(names)
     straight, loops = roll(items, positions)
     if originals:
         straight = _unsplit(straight, loops, originals)
@@ -714,6 +720,7 @@ def generate(derivs: Derivatives) -> str:
     """The complete module source for ``derivs``."""
     derivs = native_derivatives(derivs)
     names = symbol_names(derivs)
+    positions = element_positions(names)
     lines = header(len(derivs.variables), len(derivs.hessian))
     tables = Tables(constant_table(derivs.sums))
     sources = []
@@ -724,7 +731,7 @@ def generate(derivs: Derivatives) -> str:
         body = None
         if kernel.name == "hessian_full":
             body = dense_body(bodies["hessian"], list(derivs.hessian), len(derivs.variables))
-        bodies[kernel.name] = body or kernel_body(kernel, names)
+        bodies[kernel.name] = body or kernel_body(kernel, names, positions)
         sources += kernel_source(kernel, bodies[kernel.name])
     lines += [f"REPEATED_TERMS = {len(derivs.sums)}  # sums of one formula differentiated once (symhess.loops)",
               f"CONSTANTS = np.array({tables.values!r}, dtype=np.float64)  # their lifted data, then tables of positions",
