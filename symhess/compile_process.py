@@ -13,6 +13,12 @@ standard output.  It exits when its standard input closes (the parent exited, or
 no orphan keeps compiling), and the parent kills it at exit without waiting for it (Numba
 writes its cache files by atomic renames).  A child that fails, or dies, fails the requests it
 had: the caller compiles in its own process instead, with a warning.
+
+A child that hangs is killed: one that wrote nothing for :data:`SILENCE` seconds (it writes a
+line every :data:`HEARTBEAT` seconds while it lives: a stopped or wedged process), or whose
+request has run for :data:`DEADLINE` seconds.  Its requests go once to a new child (a stopped
+process is no reason to give up); a request that meets a hung child twice fails as a dead
+child's do.  Tier 0 serves the calls all the while.
 """
 
 from __future__ import annotations
@@ -25,10 +31,21 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 RESTARTS = 2
 """Children that may die in one process before every compilation stays in the process."""
+
+HEARTBEAT = 1.0
+"""Seconds between the child's lines saying it lives."""
+
+SILENCE = 30.0
+"""Seconds without a line from a child with requests before it counts as hung (stopped, wedged)."""
+
+DEADLINE = float(os.environ.get("SYMHESS_COMPILE_DEADLINE", 1800))
+"""Seconds one request may take before its child counts as hung (``$SYMHESS_COMPILE_DEADLINE``).
+Numba took more than 300 s for the 44,838-line module of MLP 10-50-1."""
 
 
 class Request:
@@ -39,6 +56,8 @@ class Request:
         self.machine_code = machine_code  # (n, m, nnz, where): LLVM's optimised object file instead of Numba's
         self.ok = False
         self.error = ""
+        self.sent = 0.0    # time.monotonic() when sent to its current child
+        self.hung = 0      # children that hung with it
         self._done = threading.Event()
 
     def finish(self, ok: bool, error: str = "") -> None:
@@ -64,6 +83,8 @@ class _Child:
         self.server = server
         self.pending: dict[int, Request] = {}
         self.stderr = collections.deque(maxlen=30)
+        self.heard = time.monotonic()  # when it last wrote a line
+        self.hung = ""                 # why it was killed as hung
         threading.Thread(target=self._read, name="symhess-compile-process", daemon=True).start()
         threading.Thread(target=self._drain, name="symhess-compile-process-stderr", daemon=True).start()
 
@@ -73,12 +94,16 @@ class _Child:
             n, m, nnz, where = request.machine_code
             asked.update(machine_code={"n": n, "m": m, "nnz": nnz, "where": str(where)})
         line = json.dumps(asked) + "\n"
+        request.sent = time.monotonic()
+        if not self.pending:
+            self.heard = request.sent  # silence counts while it has work
         self.pending[number] = request
         self.process.stdin.write(line.encode("utf-8"))
         self.process.stdin.flush()
 
     def _read(self) -> None:
         for line in self.process.stdout:
+            self.heard = time.monotonic()
             try:
                 answer = json.loads(line.decode("utf-8"))
                 request = self.server.answered(self, int(answer["id"]))
@@ -86,14 +111,27 @@ class _Child:
                 continue  # not an answer (nothing else should be written there)
             if request is not None:
                 request.finish(bool(answer.get("ok")), str(answer.get("error", "")))
+        self.process.stdout.close()
         status = self.process.wait()
-        self.server.died(self, f"the compiling process exited with status {status}"
-                               + (f" (signal {-status})" if status < 0 else "")
-                               + ("; it wrote:\n" + "".join(self.stderr) if self.stderr else ""))
+        self.server.died(self, self.hung or (f"the compiling process exited with status {status}"
+                                             + (f" (signal {-status})" if status < 0 else "")
+                                             + ("; it wrote:\n" + "".join(self.stderr) if self.stderr else "")))
+
+    def hanging(self, now: float) -> str:
+        """Why this child counts as hung at ``now`` (``""`` if it does not)."""
+        if not self.pending:
+            return ""
+        if now - self.heard > SILENCE:
+            return f"the compiling process wrote nothing for {now - self.heard:.0f} s (stopped or wedged)"
+        oldest = min(request.sent for request in self.pending.values())
+        if now - oldest > DEADLINE:
+            return f"the compiling process took more than {DEADLINE:.0f} s over one module"
+        return ""
 
     def _drain(self) -> None:
         for line in self.process.stderr:
             self.stderr.append(line.decode("utf-8", "replace"))
+        self.process.stderr.close()
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):
@@ -114,6 +152,7 @@ class Server:
         self._numbers = iter(range(1, 1 << 62))
         self._deaths = 0
         self._exiting = False
+        self._watching = False
 
     def submit(self, path: Path, key: str, machine_code: tuple | None = None) -> Request:
         """Ask the child to compile the module ``path`` (source hash ``key``) with Numba, or with
@@ -127,27 +166,63 @@ class Server:
             if self._deaths >= RESTARTS:
                 request.finish(False, f"the compiling process died {self._deaths} times")
                 return request
-            try:
-                if self._child is None or self._child.process.poll() is not None:
-                    self._child = _Child(self)
-                    _register_exit()
-                self._child.send(next(self._numbers), request)
-            except OSError as error:  # no interpreter to start, or the child died meanwhile
-                request.finish(False, f"the compiling process could not be used ({error})")
+            self._send(request)
         return request
+
+    def _send(self, request: Request) -> None:
+        """``request`` to the child (started if need be); under ``self._lock``."""
+        try:
+            if self._child is None or self._child.process.poll() is not None:
+                self._child = _Child(self)
+                _register_exit()
+                if not self._watching:
+                    self._watching = True
+                    threading.Thread(target=self._watch, name="symhess-compile-watchdog", daemon=True).start()
+            self._child.send(next(self._numbers), request)
+        except OSError as error:  # no interpreter to start, or the child died meanwhile
+            request.finish(False, f"the compiling process could not be used ({error})")
+
+    def _watch(self) -> None:
+        """Kill a child that hangs (:meth:`_Child.hanging`); its reader then fails or resends its requests."""
+        tick = min(1.0, HEARTBEAT)
+        last = time.monotonic()
+        while not self._exiting:
+            time.sleep(tick)
+            now = time.monotonic()
+            with self._lock:
+                child = self._child
+                if child is None:
+                    continue
+                if now - last > 5 * tick + 1:  # this process was stopped (Ctrl-Z stops both): not the child's silence
+                    child.heard = max(child.heard, now)
+                last = now
+                why = child.hanging(now)
+                if why:
+                    child.hung = why
+            if why:
+                child.kill()
 
     def answered(self, child: _Child, number: int) -> Request | None:
         with self._lock:
             return child.pending.pop(number, None)
 
     def died(self, child: _Child, why: str) -> None:
+        """The child exited (or was killed as hung): its requests fail, or go once to a new child
+        when it hung (one that hung with another child already fails)."""
+        failed = []
         with self._lock:
             pending, child.pending = list(child.pending.values()), {}
             if self._child is child:
                 self._child = None
-            if not self._exiting:
+            if not self._exiting and not child.hung:  # a hung child's requests are sent again: not a death
                 self._deaths += 1
-        for request in pending:
+            for request in pending:
+                request.hung += child.hung != ""
+                if child.hung and request.hung < 2 and not self._exiting:
+                    self._send(request)
+                else:
+                    failed.append(request)
+        for request in failed:
             request.finish(False, why)
 
     @property
@@ -186,7 +261,6 @@ def serve() -> None:
     exit when the standard input closes."""
     import queue
     import signal
-    import time
     import traceback
 
     if hasattr(signal, "SIGINT"):
@@ -201,6 +275,19 @@ def serve() -> None:
         os._exit(0)  # the parent is gone: stop, even in the middle of a compilation
 
     threading.Thread(target=read, daemon=True).start()
+    writing = threading.Lock()
+
+    def write(answer: dict) -> None:
+        with writing:
+            answers.write((json.dumps(answer) + "\n").encode("utf-8"))
+            answers.flush()
+
+    def beat():
+        while True:
+            write({"alive": True})
+            time.sleep(HEARTBEAT)
+
+    threading.Thread(target=beat, daemon=True).start()
     from .jit import import_file, initialise_numba
     from .pipeline import compile_kernels, write_machine_code
 
@@ -220,5 +307,4 @@ def serve() -> None:
             answer = {"id": number, "ok": True, "seconds": time.perf_counter() - start}
         except BaseException:  # every failure is the parent's to report
             answer = {"id": locals().get("number"), "ok": False, "error": traceback.format_exc()}
-        answers.write((json.dumps(answer) + "\n").encode("utf-8"))
-        answers.flush()
+        write(answer)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -245,3 +246,106 @@ def test_importing_torch_while_the_drop_in_tiers_up_does_not_crash(tmp_path):
                             timeout=600, env=dict(os.environ, SYMHESS_CACHE_DIR=str(tmp_path / "cache")))
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["(241,", "241)"]
+
+
+def _state(pid: int) -> str:
+    """The state letter of process ``pid`` in /proc (``T``: stopped)."""
+    with open(f"/proc/{pid}/status", encoding="utf-8") as status:
+        return next(line.split()[1] for line in status if line.startswith("State:"))
+
+
+def _stopping(server, count: int):
+    """A thread stopping (SIGSTOP) each of the next ``count`` children ``server`` starts, as soon as
+    it exists (while it still has its request); ``(thread, the pids it stopped)``."""
+    stopped = []
+
+    def stop():
+        deadline = time.monotonic() + 120
+        while len(stopped) < count and time.monotonic() < deadline:
+            pid = server.pid()
+            if pid is not None and pid not in stopped:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=stop, daemon=True)
+    thread.start()
+    return thread, stopped
+
+
+@pytest.fixture
+def watchdog(fresh, monkeypatch):
+    """A new compiling child for the test, counted hung after 3 s of silence."""
+    monkeypatch.setattr(compile_process, "SERVER", compile_process.Server())
+    monkeypatch.setattr(compile_process, "SILENCE", 3.0)
+    yield compile_process.SERVER
+    compile_process.SERVER.shutdown()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_hung_child_is_killed_and_its_compilation_sent_to_a_new_one(watchdog):
+    """A child stopped in the middle of its work (SIGSTOP: it hangs, it does not die) left tier 0
+    serving forever; it is killed after SILENCE and the request goes to a new child, silently."""
+    stopper, stopped = _stopping(watchdog, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = symhess.compile(rosen, X)
+        stopper.join(60)
+        assert stopped and _state(stopped[0]) == "T"  # the fault reached the child: stopped, with the request
+        first = f.hessian(X)
+        assert not f.wait_for_jit(1.0)  # still on tier 0: the stopped child does not answer
+        assert _state(stopped[0]) == "T"
+        assert f.wait_for_jit(120)  # never, unless the hung child is noticed
+    assert _gone(stopped[0])  # killed
+    assert watchdog.pid() not in (None, stopped[0])  # the new child compiled it
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]  # sent again: nothing to say
+    assert type(f._kernels).__name__ == "module"
+    np.testing.assert_array_equal(f.hessian(X), first)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_request_whose_children_hang_twice_is_compiled_in_the_process(watchdog):
+    stopper, stopped = _stopping(watchdog, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = symhess.compile(rosen, X)
+        first = f.hessian(X)
+        stopper.join(120)
+        assert len(stopped) == 2 and _state(stopped[1]) == "T"  # the second child got the request, stopped too
+        assert f.wait_for_jit(300)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "wrote nothing" in messages[0], messages
+    assert all(_gone(pid) for pid in stopped)
+    np.testing.assert_array_equal(f.hessian(X), first)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="a named pipe")
+def test_a_request_that_never_finishes_meets_the_deadline(watchdog, monkeypatch, tmp_path):
+    """The child lives (its heartbeat goes on) but its compilation never ends: it reads a named
+    pipe that nobody writes.  After DEADLINE the child is killed, the request sent once to a new
+    child, and then failed (the caller compiles in its own process)."""
+    monkeypatch.setattr(compile_process, "DEADLINE", 4.0)
+    module = tmp_path / "symhess_endless.py"
+    os.mkfifo(module)
+    request = watchdog.submit(module, "endless")
+    writers = []
+    for reader in range(2):  # each child opens the pipe to read it: proof that the hang reached its target
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                writers.append(os.open(module, os.O_WRONLY | os.O_NONBLOCK))  # fails while no reader has it open
+                break
+            except OSError:
+                time.sleep(0.01)
+        assert len(writers) == reader + 1, "no child read the module"
+        if len(writers) == 1:
+            assert not request.wait(1.0)  # the first child hangs on it
+            first = watchdog.pid()
+            deadline = time.monotonic() + 60
+            while watchdog.pid() in (None, first) and time.monotonic() < deadline:  # killed, a second started
+                time.sleep(0.01)
+            os.close(writers[0])
+    assert len(writers) == 2
+    assert not request.wait(60) and request._done.is_set()
+    assert "more than 4 s" in request.error
+    os.close(writers[1])
