@@ -72,14 +72,27 @@ def exact_text(expr) -> str:
     by number.  Floating-point numbers are written exactly (``str`` keeps about 16 digits:
     0.1 and the next double would share a key, and one compiled constant)."""
     if se.count_ops(expr) <= TEXT_OPS:
-        text = str(expr)
+        text = _text(expr)
         if _MAYBE_FLOAT.search(text) and _FLOAT_LITERAL.search(text):
-            text = str(expr.xreplace({value: se.Symbol(f"float({float(value).hex()})")
+            text = _text(expr.xreplace({value: se.Symbol(f"float({float(value).hex()})")
                                       for value in atoms(expr, se.RealDouble)}))
         return text
     order = nodes(expr)
     number = {node: k for k, node in enumerate(order)}
     return "\n".join(_line(node, number) for node in order)
+
+
+def _text(expr) -> str:
+    """``str(expr)``, but a sum of many terms term by term, in SymEngine's own order: printing
+    sorts a sum's terms first (500 x 40 logistic regression: 0.13 s, against 0.05 s)."""
+    if isinstance(expr, se.Add) and len(expr.args) > SORTED_TERMS:
+        return "sum(" + ", ".join(map(str, expr.args)) + ")"
+    return str(expr)
+
+
+SORTED_TERMS = 100
+"""Sums of more terms are written in SymEngine's order (equal sums built alike are written alike;
+two builds of one sum written apart only miss the cache)."""
 
 
 def _line(node, number: dict) -> str:
