@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .cache import redirected, seal, unsealed, write_once
-from .llvm import function_text
+from .llvm import POINTER, ZERO, function_text
 
 _CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)
 _CONSTANTS = re.compile(r"^CONSTANTS = np\.array\((\[.*?\]), dtype=np\.float64\)", re.M)
@@ -114,8 +114,144 @@ def saved_in(directory, source_key: str):
     return lambda name: directory / f"symhess_{source_key}.{name}.{_host()[0]}.sealed.o"  # sealed: see cache.seal
 
 
-def _compile_kernel(name: str, arguments: tuple, code: str, path):
-    """(engine, ctypes function) of one kernel: its machine code from ``path`` if saved, else from LLVM."""
+SCATTER = "hessian_scatter"
+"""The entry that writes the Hessian's upper-triangle values into both triangles of a dense matrix."""
+
+_INDEX_POINTER = POINTER.replace("double", "i64")  # "i64*", or "ptr" as POINTER
+
+
+def scatter_text(symbol: str, hessian: str, arguments: tuple[str, ...], nnz: int) -> str:
+    """LLVM IR of ``double symbol(x, p, H, values, at, c)``: the kernel ``hessian`` (of ``arguments``,
+    writing ``h``) into ``values``, then value ``k`` to ``H[at[k]]`` and ``H[at[nnz + k]]``.
+
+    What the generated module's ``hessian_into`` does in compiled code; in Python (``np.empty``,
+    then two fancy-index assignments) it cost more than the kernel for a 13-atom cluster."""
+    given = {"h": "%values"}
+    call = ", ".join(f"{POINTER} {given.get(argument, '%' + argument)}" for argument in arguments)
+    ptr, index = POINTER, _INDEX_POINTER
+    return "\n".join([
+        f"define double @{symbol}({ptr} noalias %x, {ptr} noalias %p, {ptr} noalias %H, {ptr} noalias %values, "
+        f"{index} noalias %at, {ptr} noalias %c) {{",
+        "entry:",
+        f"  %unused = call double @{hessian}({call})",
+        "  br label %head",
+        "head:",
+        "  %k = phi i64 [0, %entry], [%k1, %body]",
+        f"  %more = icmp slt i64 %k, {nnz}",
+        "  br i1 %more, label %body, label %end",
+        "body:",
+        f"  %vp = getelementptr double, {ptr} %values, i64 %k",
+        f"  %v = load double, {ptr} %vp",
+        f"  %up = getelementptr i64, {index} %at, i64 %k",
+        f"  %u = load i64, {index} %up",
+        f"  %kl = add i64 %k, {nnz}",
+        f"  %lp = getelementptr i64, {index} %at, i64 %kl",
+        f"  %l = load i64, {index} %lp",
+        f"  %hu = getelementptr double, {ptr} %H, i64 %u",
+        f"  store double %v, {ptr} %hu",
+        f"  %hl = getelementptr double, {ptr} %H, i64 %l",
+        f"  store double %v, {ptr} %hl",
+        "  %k1 = add i64 %k, 1",
+        "  br label %head",
+        "end:",
+        f"  ret double {ZERO}",
+        "}",
+        "",
+    ])
+
+
+_SIX_POINTERS = ctypes.PYFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * 6)
+"""The ctypes type of :data:`SCATTER` and :data:`ENTRY` (they keep the interpreter lock, as the kernels)."""
+
+ENTRY = "hessian_entry"
+"""The compiled ``hessian_into(x, out)``: it checks ``x`` itself, as Numba's dispatcher does in C."""
+
+_FLAGS = 0x501  # NPY_ARRAY_CARRAY: C-contiguous, aligned, writeable
+
+
+def _array_layout() -> np.ndarray | None:
+    """Where an ndarray object keeps its type, data, dimension count, dimensions, dtype and flags
+    (NumPy's ``PyArrayObject_fields``, after the object's header), with the addresses of the ndarray
+    type and of float64's dtype: what :func:`entry_text`'s code reads.  Checked on arrays of several
+    kinds (None if anything differs: the entries then check in Python)."""
+    header = object.__basicsize__
+    at = {"type": header - ctypes.sizeof(ctypes.c_void_p), "data": header, "nd": header + 8, "dims": header + 16,
+          "descr": header + 40, "flags": header + 48}
+
+    def read(array, field, kind=ctypes.c_int64):
+        return kind.from_address(id(array) + at[field]).value
+
+    read_only = np.zeros(2)
+    read_only.flags.writeable = False
+    samples = [np.zeros(3), np.zeros((2, 3)), np.zeros(6)[::2], read_only, np.zeros(0, dtype=np.float32)]
+    try:
+        for array in samples:
+            if (read(array, "type") != id(type(array)) or read(array, "data") != array.ctypes.data
+                    or read(array, "nd", ctypes.c_int32) != array.ndim or read(array, "descr") != id(array.dtype)
+                    or ctypes.c_int64.from_address(read(array, "dims")).value != array.shape[0]
+                    or ((read(array, "flags", ctypes.c_int32) & _FLAGS) == _FLAGS) != array.flags.carray):
+                return None
+    except (ValueError, OSError, OverflowError):
+        return None
+    return np.array([at["type"], id(np.ndarray), at["data"], at["nd"], at["dims"], at["descr"], id(_FLOAT64),
+                     at["flags"]], dtype=np.int64)
+
+
+_LAYOUT = _array_layout()
+_LAYOUT_ADDRESS = _LAYOUT.ctypes.data if _LAYOUT is not None else 0
+
+
+def entry_text(symbol: str, target: str, arguments: tuple[str, ...] | None, n: int) -> str:
+    """LLVM IR of ``double symbol(x, out, values, at, c, layout)`` taking the addresses of the array
+    objects ``x``, ``out`` (zeroed, n x n) and ``values`` (scratch of the Hessian's values; unused for a
+    dense kernel): 1 when it wrote the Hessian, -1 when ``x`` is a vector of another length, 0 when
+    ``x`` is not a contiguous, writeable float64 ndarray of one dimension with float64's own dtype
+    object (the caller checks those in Python).  ``target``: the dense kernel of ``arguments``, or,
+    with ``arguments`` None, the scatter entry (:func:`scatter_text`).  ``layout``: :data:`_LAYOUT`.
+
+    A call through ctypes with the arrays' addresses made in Python cost three times Numba's
+    dispatcher; the object addresses are Python's ``id``, and the checks here cost nanoseconds."""
+    word, half = _INDEX_POINTER, POINTER.replace("double", "i32")
+    lines = [f"define double @{symbol}(i64 %xo, i64 %oo, i64 %vo, i64 %at, i64 %c, i64 %layout) {{", "entry:",
+             f"  %lp = inttoptr i64 %layout to {word}"]
+    names = ("type_at", "ndarray", "data_at", "nd_at", "dims_at", "descr_at", "float64", "flags_at")
+    for k, name in enumerate(names):
+        lines += [f"  %{name}.p = getelementptr i64, {word} %lp, i64 {k}", f"  %{name} = load i64, {word} %{name}.p"]
+
+    def field(result, base, offset, kind="i64"):
+        return [f"  %{result}.a = add i64 {base}, {offset}",
+                f"  %{result}.p = inttoptr i64 %{result}.a to {word if kind == 'i64' else half}",
+                f"  %{result} = load {kind}, {word if kind == 'i64' else half} %{result}.p"]
+
+    lines += [*field("type", "%xo", "%type_at"), "  %is_array = icmp eq i64 %type, %ndarray",
+              "  br i1 %is_array, label %array, label %decline", "array:",
+              *field("nd", "%xo", "%nd_at", "i32"), *field("descr", "%xo", "%descr_at"),
+              *field("flags", "%xo", "%flags_at", "i32"),
+              "  %one_dimension = icmp eq i32 %nd, 1", "  %is_float64 = icmp eq i64 %descr, %float64",
+              f"  %carray.bits = and i32 %flags, {_FLAGS}", f"  %carray = icmp eq i32 %carray.bits, {_FLAGS}",
+              "  %both = and i1 %one_dimension, %is_float64", "  %plain = and i1 %both, %carray",
+              "  br i1 %plain, label %vector, label %decline", "vector:",
+              *field("dims", "%xo", "%dims_at"), *field("length", "%dims", "0"),
+              f"  %right = icmp eq i64 %length, {n}", "  br i1 %right, label %call, label %wrong", "call:",
+              *field("xd", "%xo", "%data_at"), *field("od", "%oo", "%data_at"),
+              f"  %x = inttoptr i64 %xd to {POINTER}", f"  %out = inttoptr i64 %od to {POINTER}",
+              f"  %cp = inttoptr i64 %c to {POINTER}"]
+    if arguments is None:
+        lines += [*field("vd", "%vo", "%data_at"), f"  %values = inttoptr i64 %vd to {POINTER}",
+                  f"  %atp = inttoptr i64 %at to {word}",
+                  f"  %done = call double @{target}({POINTER} %x, {POINTER} %x, {POINTER} %out, {POINTER} %values, "
+                  f"{word} %atp, {POINTER} %cp)"]
+    else:
+        given = {"x": "%x", "p": "%x", "c": "%cp"}  # no parameters: p is never read
+        call = ", ".join(f"{POINTER} {given.get(argument, '%out')}" for argument in arguments)
+        lines.append(f"  %done = call double @{target}({call})")
+    lines += ["  ret double 1.0", "decline:", f"  ret double {ZERO}", "wrong:", "  ret double -1.0", "}", ""]
+    return "\n".join(lines)
+
+
+def _compile_kernel(name: str, arguments: tuple, code: str, path, also: str = ""):
+    """(engine, ctypes function) of one kernel: its machine code from ``path`` if saved, else from LLVM;
+    ``also``: IR of more functions compiled with it (the engine has their addresses)."""
     import llvmlite.binding as llvm
 
     from .jit import fast_code_generation
@@ -127,7 +263,7 @@ def _compile_kernel(name: str, arguments: tuple, code: str, path):
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
             engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         else:
-            engine = llvm.create_mcjit_compiler(llvm.parse_assembly(function_text(name, arguments, code)),
+            engine = llvm.create_mcjit_compiler(llvm.parse_assembly(function_text(name, arguments, code) + also),
                                                 _target_machine())
             machine_code = []
             engine.set_object_cache(notify_func=lambda _, data: machine_code.append(data))
@@ -141,19 +277,23 @@ def _compile_kernel(name: str, arguments: tuple, code: str, path):
     return engine, ctypes.PYFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * len(arguments))(address)
 
 
-def _address(array, _from_buffer=ctypes.c_char.from_buffer, _addressof=ctypes.addressof) -> int:
-    """The address of a contiguous array's data: a seventh of the time of ``array.ctypes.data``
-    (which serves read-only arrays; an empty array's data are never read)."""
+_DATA = int(_LAYOUT[2]) if _LAYOUT is not None else None  # where an ndarray keeps its data pointer
+_EMPTY_ARRAY = np.zeros(1)
+_EMPTY = _EMPTY_ARRAY.ctypes.data
+
+
+def _address(array, _read=ctypes.c_void_p.from_address, _offset=_DATA, _ndarray=np.ndarray,
+             _from_buffer=ctypes.c_char.from_buffer, _addressof=ctypes.addressof) -> int:
+    """The address of a contiguous array's data, read from the array object (a seventh of the time of
+    ``array.ctypes.data``); else through the buffer protocol (an empty array's data are never read)."""
+    if type(array) is _ndarray and _offset is not None:
+        return _read(id(array) + _offset).value or _EMPTY
     if not array.size:
         return _EMPTY
     try:
         return _addressof(_from_buffer(array))
     except (TypeError, ValueError):
         return array.ctypes.data
-
-
-_EMPTY_ARRAY = np.zeros(1)
-_EMPTY = _EMPTY_ARRAY.ctypes.data
 
 
 class NativeKernels:
@@ -170,6 +310,12 @@ class NativeKernels:
         self._constants_address = _address(constants)
         self._n, self._rows, self._cols = n, rows, cols
         self._upper, self._lower = rows * n + cols, cols * n + rows  # positions in the flat dense Hessian
+        self._nnz, self._full = len(rows), "hessian_full" in codes
+        self._at = np.ascontiguousarray(np.concatenate([self._upper, self._lower]), dtype=np.int64)
+        self._at_address = _address(self._at)
+        self._scatter = None           # SCATTER's ctypes function, made with the Hessian values kernel
+        self._entry = None             # ENTRY's, made with the dense kernel (or the values kernel) when points
+        self._points = points
         self.REPEATED_TERMS = repeated_terms
         self.upgrade = None            # () -> the Numba module, set by Tiers
         if points:                     # as the module: entries with few arguments when there are no parameters
@@ -187,7 +333,19 @@ class NativeKernels:
         compiled = self._functions.get(name)
         if compiled is None:
             path = self._saved(name) if self._saved is not None else None
-            compiled = self._functions[name] = _compile_kernel(name, *self._codes[name], path)
+            arguments, code = self._codes[name]
+            scatter = name == "hessian" and not self._full  # the dense Hessian's entry beside the values kernel
+            also = scatter_text(SCATTER, name, arguments, self._nnz) if scatter else ""
+            entry = self._points and _LAYOUT is not None and (scatter or name == "hessian_full")
+            if entry:  # hessian_into's compiled entry
+                also += entry_text(ENTRY, SCATTER, None, self._n) if scatter else \
+                    entry_text(ENTRY, name, arguments, self._n)
+            compiled = _compile_kernel(name, arguments, code, path, also)
+            if scatter:
+                self._scatter = _SIX_POINTERS(compiled[0].get_function_address(SCATTER))
+            if entry:
+                self._entry = _SIX_POINTERS(compiled[0].get_function_address(ENTRY))
+            self._functions[name] = compiled
         return compiled[1]
 
     def _call(self, name, *arrays):
@@ -214,14 +372,20 @@ class NativeKernels:
 
     def _fill(self, x, p, out):
         """The Hessian into the zeroed ``out``, as the generated module's ``hessian_dense`` does."""
-        if "hessian_full" in self._codes:
+        if self._full:
             self._call("hessian_full", x, p, out)
             return
-        values = np.empty(len(self._rows))
-        self._call("hessian", x, p, values)
-        flat = out.reshape(-1)
-        flat[self._upper] = values
-        flat[self._lower] = values
+        values = np.empty(self._nnz)
+        if "hessian" not in self._functions:
+            self._function("hessian")
+        if self._scatter is None:  # machine code made without the entry (a file saved by an older symhess)
+            self._call("hessian", x, p, values)
+            flat = out.reshape(-1)
+            flat[self._upper] = values
+            flat[self._lower] = values
+            return
+        self._scatter(_address(x), _address(p), _address(out), _address(values), self._at_address,
+                      self._constants_address)
 
     def _accepts(self, x) -> bool:
         """As the Numba entries: contiguous float64 vectors (others decline); of length n (others raise)."""
@@ -233,11 +397,27 @@ class NativeKernels:
             raise ValueError("x has the wrong length")
         return True
 
-    def _hessian_into(self, x, out):
-        if not self._accepts(x):
+    def _hessian_into(self, x, out, _id=id):
+        entry = self._entry if self._entry is not None else self._compiled_entry()
+        if entry is not None:
+            values = None if self._full else np.empty(self._nnz)
+            done = entry(_id(x), _id(out), _id(values), self._at_address, self._constants_address, _LAYOUT_ADDRESS)
+            if done > 0:
+                return True
+            if done < 0:
+                raise ValueError("x has the wrong length")
+        if not self._accepts(x):  # what the entry leaves to Python: decline, or a float64 of another dtype object
             return None
         self._fill(x, _NO_PARAMETERS, out)
         return True
+
+    def _compiled_entry(self):
+        """ENTRY's ctypes function, compiled (or linked) with the kernel it calls; None where there is
+        none (the layout of arrays is not the one it reads, or machine code saved without it)."""
+        name = "hessian_full" if self._full else "hessian"
+        if _LAYOUT is not None and name not in self._functions:
+            self._function(name)
+        return self._entry
 
     def _hvp_into(self, x, v, out):
         if not (self._accepts(x) and self._accepts(v)):

@@ -163,3 +163,81 @@ def test_background_compilations_let_a_waiting_first_tier_go_first():
         native._count_first_tier(-1)
     assert entered.wait(10)
     thread.join()
+
+
+def _declined_inputs(x):
+    """``x`` as inputs the compiled entry leaves to Python: strided, read-only, 2-d, a list, integers, float32."""
+    strided = np.empty(2 * x.size)
+    strided[::2] = x
+    read_only = x.copy()
+    read_only.setflags(write=False)
+    return strided[::2], read_only, x.reshape(1, -1), x.tolist(), np.round(x * 4).astype(np.int64), np.float32(x)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense kernel", "values scattered"])
+@pytest.mark.parametrize("linked", [False, True], ids=["tier 0", "linked O3 code"])
+def test_the_compiled_hessian_entry_checks_its_input_as_numba_does(monkeypatch, dense, linked):
+    """``hessian_into`` runs in compiled code (it reads the array objects: type, dimensions, dtype,
+    flags, length) on both kinds of LLVM kernels: the same numbers as Numba's entry, the same
+    declines and the same error for a vector of another length."""
+    import pickle
+
+    from symhess import codegen, native
+    from symhess.travel import TravelKernels, host_target, machine_code, module_text
+
+    def func(x):
+        return (x ** 3).sum() + x[0] * x[4] + np.sin(x[1] * x[2]) * x[5]
+
+    if not dense:
+        monkeypatch.setattr(codegen, "DENSE_DIRECT_MAX", 0)
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    x = np.linspace(-0.7, 0.9, 6)
+    f = symhess.compile(func, x, cache=False)
+    assert ("def hessian_full" in f.source) == dense
+    layout = f._built.layout
+    kernels = native_kernels(f.source, layout.n, layout.rows, layout.cols, kind=TravelKernels if linked else None)
+    if linked:
+        kernels._m = 0
+        kernels.link(machine_code(module_text(kernels), host_target()))
+    numba_module = f._built.module.module()
+    expected = np.zeros((6, 6))
+    assert numba_module.hessian_into(x, expected)
+    out = np.zeros((6, 6))
+    assert kernels.hessian_into(x, out) is True
+    assert kernels._entry is not None  # the compiled entry ran
+    np.testing.assert_array_equal(out, expected)
+
+    def entry(vector, out):
+        values = np.empty(len(layout.rows))
+        return kernels._entry(id(vector), id(out), id(values), kernels._at_address, kernels._constants_address,
+                              native._LAYOUT_ADDRESS)
+
+    for variant in _declined_inputs(x):
+        assert entry(variant, np.zeros((6, 6))) == 0  # left to Python
+        assert kernels.hessian_into(variant, np.zeros((6, 6))) is None  # declined, as compiled._declining's
+    assert entry(np.ones(7), out) == -1
+    with pytest.raises(ValueError, match="wrong length"):
+        kernels.hessian_into(np.ones(7), out)
+    unpickled = pickle.loads(pickle.dumps(x))  # float64, but not float64's own dtype object
+    assert unpickled.dtype is not np.dtype(np.float64) and entry(unpickled, np.zeros((6, 6))) == 0
+    out = np.zeros((6, 6))
+    assert kernels.hessian_into(unpickled, out) is True
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_without_the_array_layout_the_entries_check_in_python(monkeypatch):
+    """Where an ndarray's fields are not where the compiled entry reads them (checked at import),
+    no entry is compiled and ``hessian_into`` checks and scatters in Python."""
+    from symhess import native
+
+    assert native._LAYOUT is not None  # this NumPy: the entry is used (above)
+    monkeypatch.setattr(native, "_LAYOUT", None)
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    x = np.linspace(-0.7, 0.9, 4)
+    f = symhess.compile(lambda x: (x ** 3).sum(), x, cache=False)
+    layout = f._built.layout
+    kernels = native_kernels(f.source, layout.n, layout.rows, layout.cols)
+    out = np.zeros((4, 4))
+    assert kernels.hessian_into(x, out) is True and kernels._entry is None
+    np.testing.assert_array_equal(out, np.diag(6 * x))
+    assert kernels.hessian_into(x.tolist(), out) is None
