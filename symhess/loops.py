@@ -262,6 +262,7 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
     # a data row's y * (x . w) stays one term (not one per feature); a mean's 1/B * (...) is distributed
     terms = _terms(value, SUM_TERMS) if isinstance(value, (se.Add, se.Mul)) else []
     symbol_sets = [term.free_symbols for term in terms]
+    terms, symbol_sets = _by_datum(terms, symbol_sets, positions)
     sizes = [len(symbols) for symbols in symbol_sets]
     big_terms = len(terms) >= MIN_RUN and max(sizes) >= BIG_TERM
     entries = sum(k * (k + 1) // 2 for k in sizes)  # what differentiating term by term would write
@@ -300,6 +301,47 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
 
 def _same(expr):
     return expr
+
+
+MERGED_TERMS = 4
+"""Terms that read one datum are one term when at most this many do (a sample's terms)."""
+
+
+def _by_datum(terms, symbol_sets, positions: dict):
+    """The terms that read the same data (``log(1 + exp(X[s] @ w))`` and ``-y[s] * (X[s] @ w)``:
+    one sample's loss) added into one term, when few terms read it: one template per sample
+    instead of two, and its loop reads the row once."""
+    data = {symbol for symbol, (array, _) in positions.items() if array == "p"}
+    if not data:
+        return terms, symbol_sets
+    parent = list(range(len(terms)))
+
+    def root(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    reader: dict = {}
+    for k, symbols in enumerate(symbol_sets):
+        for datum in symbols & data:
+            first = reader.setdefault(datum, k)
+            if first != k:
+                parent[root(k)] = root(first)
+    members = defaultdict(list)
+    for k in range(len(terms)):
+        members[root(k)].append(k)
+    if len(members) == len(terms):
+        return terms, symbol_sets
+    merged, merged_sets = [], []
+    for group in members.values():
+        if len(group) > MERGED_TERMS:  # a datum every term reads (a bias): the terms stay apart
+            merged += [terms[k] for k in group]
+            merged_sets += [symbol_sets[k] for k in group]
+        else:
+            merged.append(se.Add(*(terms[k] for k in group)))
+            merged_sets.append(set().union(*(symbol_sets[k] for k in group)))
+    return merged, merged_sets
 
 
 def _renamed_templates(terms, symbol_sets, positions: dict) -> dict:

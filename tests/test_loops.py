@@ -265,3 +265,21 @@ def test_terms_renamed_together_get_the_templates_of_terms_renamed_alone(monkeyp
         monkeypatch.setattr(loops, "_renamed_templates", lambda *args, calls=calls: calls.append(1) or {})
         assert groups_of(value) == together and together[0] and calls
         monkeypatch.undo()
+
+
+def test_one_samples_terms_are_one_term_unless_every_term_reads_the_datum():
+    """``log(1 + exp(z_s)) - y_s z_s`` is one template per sample (its loop reads X[s] once); a datum
+    that every sample's terms read (a shared bias vector) does not fuse the whole sum into one."""
+    w = se.symbols("w0:16")  # terms of 16 variables are searched for copies (BIG_TERM)
+    rows, y, bias = [se.symbols(f"d{k}_0:16") for k in range(12)], se.symbols("y0:12"), se.symbols("b0:2")
+    positions = {s: ("x", k) for k, s in enumerate(w)}
+    positions.update({s: ("p", 16 * k + j) for k, row in enumerate(rows) for j, s in enumerate(row)})
+    positions.update({s: ("p", 200 + k) for k, s in enumerate((*y, *bias))})
+    z = [se.Add(*(a * b for a, b in zip(row, w))) for row in rows]
+    samples = se.Add(*(se.log(1 + se.exp(zk)) - yk * zk for zk, yk in zip(z, y)))
+    groups, rest = loops.sum_groups(samples, positions, lambda expr: expr)
+    assert [group.count for group in groups] == [12] and rest == 0
+    shared = se.Add(*(se.log(1 + se.exp(zk + bias[0])) + bias[1] * zk**2 for zk in z))
+    terms = loops._terms(shared, loops.SUM_TERMS)
+    merged, _ = loops._by_datum(terms, [t.free_symbols for t in terms], positions)
+    assert len(merged) == len(terms) == 24
