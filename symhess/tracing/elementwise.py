@@ -387,5 +387,18 @@ ELEMENTWISE = {
     "nan_unless": nan_unless,
 }
 
+"""Scalar function of each elementwise operation.  An entry's name is the library's name of the function:
+NumPy's ufunc of that name, scipy.special's, ``torch.<name>``, ``torch.special.<name>`` and the tensor method
+``x.<name>(...)`` (with ``x`` as the first operand) all mean it, and reach it without another table
+(:data:`METHODS`; ``tests/tracing/test_registration.py`` checks their values against each library)."""
+
 ARITY = {name: fn.__code__.co_argcount for name, fn in ELEMENTWISE.items()}
+
+NOT_METHODS = frozenset({"where", "equal", "bessel_ie", "nan_unless"})
+"""Entries that are no tensor method with the tensor first: PyTorch's ``x.where(condition, other)`` (written by hand)
+and ``torch.equal(x, other)`` (one bool for the whole tensor) mean other things, and the others are symhess's own."""
+
+METHODS = tuple(name for name in ELEMENTWISE if name not in NOT_METHODS)
+"""Entries that are also the tensor method of that name (:mod:`.tensor` makes those it does not write by hand),
+its in-place form ``x.<name>_()``, and the torch functions of that name (:mod:`.torch_api`)."""
 

@@ -527,9 +527,6 @@ def sinc(input):  # noqa: A002
     return _where(x == 0, 1, scaled.sin() / _where(x == 0, 1, scaled))
 
 
-def xlogy(input, other):  # noqa: A002
-    return _e("xlogy", input, other)
-
 
 def special_entr(input):  # noqa: A002
     """``-x log x``; -inf for x < 0, where PyTorch's derivatives still follow ``-x log|x|``."""
@@ -553,14 +550,6 @@ def ndtr(input):  # noqa: A002
 def copysign(input, other):  # noqa: A002
     x = _t(input)
     return _where(_t(other) < 0, -abs(x), abs(x))
-
-
-def fmod(input, other):  # noqa: A002
-    return _e("fmod", input, other)
-
-
-def remainder(input, other):  # noqa: A002
-    return _e("remainder", input, other)
 
 
 def ldexp(input, other):  # noqa: A002

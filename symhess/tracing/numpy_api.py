@@ -10,28 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from . import arrays, ordering, variance
+from .elementwise import ELEMENTWISE
 from .errors import trace_error
 
 UFUNCS = {
-    np.add: "add", np.subtract: "subtract", np.multiply: "multiply",
-    np.divide: "divide", np.power: "power", np.float_power: "power", np.remainder: "remainder", np.fmod: "fmod",
-    np.negative: "negative", np.positive: "positive", np.reciprocal: "reciprocal",
-    np.square: "square", np.exp: "exp", np.exp2: "exp2", np.expm1: "expm1",
-    np.log: "log", np.log2: "log2", np.log10: "log10", np.log1p: "log1p",
-    np.logaddexp: "logaddexp", np.sqrt: "sqrt", np.cbrt: "cbrt",
-    np.sin: "sin", np.cos: "cos", np.tan: "tan", np.arcsin: "arcsin",
-    np.arccos: "arccos", np.arctan: "arctan", np.arctan2: "arctan2", np.hypot: "hypot",
-    np.sinh: "sinh", np.cosh: "cosh", np.tanh: "tanh", np.arcsinh: "arcsinh",
-    np.arccosh: "arccosh", np.arctanh: "arctanh", np.deg2rad: "deg2rad",
-    np.radians: "deg2rad", np.rad2deg: "rad2deg", np.degrees: "rad2deg",
-    np.absolute: "abs", np.fabs: "abs", np.sign: "sign",
-    np.maximum: "maximum", np.minimum: "minimum", np.fmax: "maximum", np.fmin: "minimum",
-    np.floor: "floor", np.ceil: "ceil", np.rint: "round", np.trunc: "trunc",
-    np.less: "less", np.less_equal: "less_equal", np.greater: "greater",
-    np.greater_equal: "greater_equal", np.equal: "equal", np.not_equal: "not_equal",
-    np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_not: "logical_not",
-    np.conjugate: "positive",
+    **{getattr(np, name): name for name in ELEMENTWISE if isinstance(getattr(np, name, None), np.ufunc)},
+    np.float_power: "power", np.radians: "deg2rad", np.degrees: "rad2deg", np.fabs: "abs",
+    np.fmax: "maximum", np.fmin: "minimum", np.rint: "round", np.conjugate: "positive",
 }
+"""NumPy ufunc -> :data:`~.elementwise.ELEMENTWISE` entry: each of NumPy's name, and NumPy's other names."""
 
 REDUCERS = {np.add: arrays.reduce_sum, np.multiply: arrays.prod,
             np.maximum: arrays.amax, np.minimum: arrays.amin}
@@ -100,10 +87,7 @@ def _scipy_table(special) -> dict:
             special.expit: lambda x: elementwise("sigmoid", x),
             special.logit: lambda x: nn.logit(x),
             special.log_expit: lambda x: -elementwise("softplus", -nn._t(x)),
-            special.erf: lambda x: elementwise("erf", x),
             special.ndtr: nn.ndtr,
-            special.xlogy: lambda a, b: elementwise("xlogy", a, b),
-            special.xlog1py: lambda a, b: elementwise("xlog1py", a, b),
             special.entr: nn.scipy_entr,
             **special_functions.scipy_table(special),
         })

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .errors import trace_error
 
 
@@ -57,44 +59,51 @@ def betaln(a, b):
     return _e("lgamma", a) + _e("lgamma", b) - _e("lgamma", a + b)
 
 
-def unary(name: str, function: str):
-    """``torch.<name>(input, *, out=None)`` as the elementwise ``function``."""
-    def call(input, *, out=None):  # noqa: A002
+def method(name: str, function: str):
+    """``torch.<name>(input, *args, out=None, **kwargs)`` as the tensor method ``input.<function>(*args, **kwargs)``."""
+    def call(input, *args, out=None, **kwargs):  # noqa: A002
         if out is not None:
             raise trace_error(f"torch.{name}(..., out=...) writes into a preallocated array",
                               "assign the result instead")
-        return _e(function, input)
+        return getattr(_t(input), function)(*args, **kwargs)
 
     call.__name__ = name
     return call
 
 
 def torch_table(torch) -> dict:
-    """torch function -> implementation on placeholders."""
+    """torch function -> implementation on placeholders: ``torch.special.<name>`` of each elementwise entry that
+    has one, as the tensor method (``torch.special.erfcx(x)`` is ``x.erfcx()``), and the others."""
+    from .elementwise import METHODS
+
     special = torch.special
     return {
+        **{getattr(special, name): method(f"special.{name}", name) for name in METHODS if hasattr(special, name)},
         torch.polygamma: polygamma, special.polygamma: polygamma,
         torch.mvlgamma: mvlgamma, special.multigammaln: mvlgamma,
-        special.gammaln: unary("special.gammaln", "lgamma"), special.digamma: unary("special.digamma", "digamma"),
-        special.psi: unary("special.psi", "digamma"), special.erfc: unary("special.erfc", "erfc"),
-        special.erfcx: unary("special.erfcx", "erfcx"), special.erfinv: unary("special.erfinv", "erfinv"),
-        special.ndtri: unary("special.ndtri", "ndtri"), special.log_ndtr: unary("special.log_ndtr", "log_ndtr"),
-        torch.i0: unary("i0", "i0"), special.i0: unary("special.i0", "i0"), special.i0e: unary("special.i0e", "i0e"),
-        special.i1: unary("special.i1", "i1"), special.i1e: unary("special.i1e", "i1e"),
-        special.modified_bessel_i0: unary("special.modified_bessel_i0", "i0"),
-        special.modified_bessel_i1: unary("special.modified_bessel_i1", "i1"),
+        special.gammaln: method("special.gammaln", "lgamma"), special.psi: method("special.psi", "digamma"),
+        special.modified_bessel_i0: method("special.modified_bessel_i0", "i0"),
+        special.modified_bessel_i1: method("special.modified_bessel_i1", "i1"),
     }
 
 
 def scipy_table(special) -> dict:
-    """scipy.special ufunc -> implementation on placeholders."""
+    """scipy.special ufunc -> implementation on placeholders: the ufunc of each elementwise entry's name, and
+    the others."""
+    from .elementwise import ELEMENTWISE
+
     return {
-        special.gammaln: lambda x: _e("lgamma", x), special.psi: lambda x: _e("digamma", x),
-        special.erfc: lambda x: _e("erfc", x), special.erfcx: lambda x: _e("erfcx", x),
-        special.erfinv: lambda x: _e("erfinv", x), special.ndtri: lambda x: _e("ndtri", x),
-        special.log_ndtr: lambda x: _e("log_ndtr", x), special.betaln: betaln,
-        special.i0: lambda x: _e("i0", x), special.i0e: lambda x: _e("i0e", x),
-        special.i1: lambda x: _e("i1", x), special.i1e: lambda x: _e("i1e", x),
+        **{getattr(special, name): _entry(name) for name in ELEMENTWISE if isinstance(getattr(special, name, None),
+                                                                                    np.ufunc)},
+        special.gammaln: _entry("lgamma"), special.psi: _entry("digamma"), special.betaln: betaln,
         special.iv: lambda v, x: _e("exp", abs(_t(x))) * _e("bessel_ie", v, x),
-        special.ive: lambda v, x: _e("bessel_ie", v, x),
+        special.ive: _entry("bessel_ie"),
     }
+
+
+def _entry(name: str):
+    def call(*operands):
+        return _e(name, *operands)
+
+    call.__name__ = name
+    return call

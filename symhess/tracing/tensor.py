@@ -17,7 +17,7 @@ import symengine as se
 
 from . import arrays, special_functions, variance, views
 from .arguments import torch_style
-from .elementwise import ARITY, ELEMENTWISE, constant, graph_inputs, mark_requires_grad
+from .elementwise import ARITY, ELEMENTWISE, METHODS, constant, graph_inputs, mark_requires_grad
 from .errors import trace_error
 
 STYLE = contextvars.ContextVar("symhess_trace_style", default=(np.dtype(np.float64), "cpu"))
@@ -322,6 +322,8 @@ class Tensor:
         """``+x``: PyTorch returns x itself, NumPy a copy (np.positive)."""
         return self if torch_style() else self.copy()
 
+    positive = __pos__
+
     def __abs__(self): return elementwise("abs", self)
     def __lt__(self, other): return elementwise("less", self, other)
     def __le__(self, other): return elementwise("less_equal", self, other)
@@ -336,53 +338,12 @@ class Tensor:
     def __invert__(self): return elementwise("logical_not", self)
 
     # ----- PyTorch-style methods (and the NumPy method names object loops call) --
+    # (and every entry of ELEMENTWISE: made below the class from the table)
     def pow(self, exponent): return elementwise("power", self, exponent)
-    def exp(self): return elementwise("exp", self)
-    def expm1(self): return elementwise("expm1", self)
-    def log(self): return elementwise("log", self)
-    def log1p(self): return elementwise("log1p", self)
-    def log2(self): return elementwise("log2", self)
-    def log10(self): return elementwise("log10", self)
-    def sqrt(self): return elementwise("sqrt", self)
-    def rsqrt(self): return elementwise("rsqrt", self)
-    def cbrt(self): return elementwise("cbrt", self)
-    def sin(self): return elementwise("sin", self)
-    def cos(self): return elementwise("cos", self)
-    def tan(self): return elementwise("tan", self)
-    def arcsin(self): return elementwise("arcsin", self)
-    def arccos(self): return elementwise("arccos", self)
-    def arctan(self): return elementwise("arctan", self)
-    def arctan2(self, other): return elementwise("arctan2", self, other)
-    def sinh(self): return elementwise("sinh", self)
-    def cosh(self): return elementwise("cosh", self)
-    def tanh(self): return elementwise("tanh", self)
-    def arcsinh(self): return elementwise("arcsinh", self)
-    def arccosh(self): return elementwise("arccosh", self)
-    def arctanh(self): return elementwise("arctanh", self)
-    asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
-    asinh, acosh, atanh = arcsinh, arccosh, arctanh
-    def hypot(self, other): return elementwise("hypot", self, other)
-    def exp2(self): return elementwise("exp2", self)
-    def deg2rad(self): return elementwise("deg2rad", self)
-    def rad2deg(self): return elementwise("rad2deg", self)
-    def sigmoid(self): return elementwise("sigmoid", self)
-    def relu(self): return elementwise("relu", self)
-    def erf(self): return elementwise("erf", self)
-    def erfc(self): return elementwise("erfc", self)
-    def erfinv(self): return elementwise("erfinv", self)
-    def lgamma(self): return elementwise("lgamma", self)
-    def digamma(self): return elementwise("digamma", self)
     def polygamma(self, n): return elementwise("polygamma", n, self)
+    def where(self, condition, other): return elementwise("where", condition, self, other)  # PyTorch's order
     def mvlgamma(self, p): return special_functions.mvlgamma(self, p)
-    def i0(self): return elementwise("i0", self)
-    def abs(self): return elementwise("abs", self)
-    def sign(self): return elementwise("sign", self)
     def neg(self): return elementwise("negative", self)
-    negative = neg
-    def reciprocal(self): return elementwise("reciprocal", self)
-    def square(self): return elementwise("square", self)
-    def floor(self): return elementwise("floor", self)
-    def ceil(self): return elementwise("ceil", self)
     def round(self, decimals=0, out=None):
         """PyTorch's ``round(*, decimals)`` and NumPy's ``round(decimals, out)``: half to even."""
         if out is not None:
@@ -398,15 +359,12 @@ class Tensor:
 
     def conjugate(self): return self
     conj = conjugate
-    def maximum(self, other): return elementwise("maximum", self, other)
-    def minimum(self, other): return elementwise("minimum", self, other)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
         if min is None and max is None:
             raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
         return _clamp(self, min, max)
 
-    clip = clamp
 
     def add(self, other, alpha=1): return self + other * alpha
     def sub(self, other, alpha=1): return self - other * alpha
@@ -614,19 +572,36 @@ class Tensor:
         return arrays.matmul(self, other)
 
 
-# ----- PyTorch's in-place methods: the out-of-place method, written back -----------------
+# ----- methods made from the elementwise table, other names, in-place forms ------------------
 
-_IN_PLACE = (
-    "add", "sub", "mul", "div", "pow", "clamp", "clip", "neg", "negative", "abs", "exp", "exp2",
-    "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "tan", "asin", "acos",
-    "atan", "atan2", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "asinh", "acosh",
-    "atanh", "arcsinh", "arccosh", "arctanh", "sigmoid", "relu", "erf", "sign", "reciprocal", "square",
-    "floor", "ceil", "round", "hypot", "deg2rad", "rad2deg", "erfc", "erfinv", "lgamma", "digamma",
-    "polygamma", "mvlgamma", "i0",
-)
+def _elementwise_method(name: str):
+    operands = ARITY[name] - 1
+
+    def method(self, *others):
+        if len(others) != operands:
+            raise TypeError(f"{name}() takes {operands} argument(s) besides the tensor ({len(others)} given)")
+        return elementwise(name, self, *others)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Elementwise ``{name}`` (symhess.tracing.elementwise.ELEMENTWISE), the tensor first."
+    return method
+
+
+for _name in METHODS:
+    if _name not in vars(Tensor):  # written by hand above: another signature (polygamma, round, clamp, ...)
+        setattr(Tensor, _name, _elementwise_method(_name))
+
+ALIASES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2", "asinh": "arcsinh",
+           "acosh": "arccosh", "atanh": "arctanh", "absolute": "abs", "negative": "neg", "multiply": "mul",
+           "subtract": "sub", "divide": "div", "true_divide": "div", "clip": "clamp", "fix": "trunc", "sgn": "sign"}
+"""PyTorch's other names of methods, which the torch functions of those names reach too (sgn: for real numbers)."""
+
+for _alias, _name in ALIASES.items():
+    setattr(Tensor, _alias, getattr(Tensor, _name))
 
 
 def _in_place(name: str):
+    """PyTorch's in-place ``x.<name>_(...)``: the out-of-place method, written back."""
     method = getattr(Tensor, name)
 
     def write(self, *args, **kwargs):
@@ -637,11 +612,10 @@ def _in_place(name: str):
     return write
 
 
-for _name in _IN_PLACE:
-    setattr(Tensor, f"{_name}_", _in_place(_name))
+for _name in (*METHODS, *ALIASES, "sub", "mul", "div", "pow", "neg", "mvlgamma"):
+    if _name != "detach":  # PyTorch's detach_() cuts a tensor out of the graph, not its values
+        setattr(Tensor, f"{_name}_", _in_place(_name))
 
-Tensor.multiply_, Tensor.subtract_, Tensor.divide_ = Tensor.mul_, Tensor.sub_, Tensor.div_
-Tensor.true_divide_, Tensor.absolute_ = Tensor.div_, Tensor.abs_
 Tensor.clamp_min_ = lambda self, min: views.update(self, _clamp(self, min, None), "clamp_min_()")  # noqa: A006
 Tensor.clamp_max_ = lambda self, max: views.update(self, _clamp(self, None, max), "clamp_max_()")  # noqa: A006
 Tensor.zero_ = lambda self: views.update(self, 0, "zero_()")

@@ -14,28 +14,22 @@ import functools
 import numpy as np
 
 from . import arrays, linalg, nn, ordering, special_functions, variance, views
+from .elementwise import METHODS
 from .errors import trace_error
+from .tensor import ALIASES
 
 METHOD_NAMES = {
-    "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "arcsin", "arccos", "arctan",
-    "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "expm1", "log",
-    "log2", "log10", "log1p", "sqrt", "rsqrt", "square", "abs", "absolute", "neg", "negative",
-    "reciprocal", "sign", "sigmoid", "relu", "erf", "floor", "ceil", "round", "hypot",
-    "pow", "clamp", "clip", "maximum", "minimum", "sum", "mean", "prod", "amax", "amin",
-    "logsumexp", "softmax", "log_softmax", "norm", "cumsum", "reshape", "view",
-    "flatten", "t", "transpose", "permute", "squeeze", "unsqueeze", "narrow", "expand",
+    "pow", "clamp", "sum", "mean", "prod", "amax", "amin", "logsumexp", "softmax", "log_softmax", "norm", "cumsum",
+    "reshape", "view", "flatten", "t", "transpose", "permute", "squeeze", "unsqueeze", "narrow", "expand",
     "expand_as", "repeat", "flip", "diagonal", "trace", "matmul", "mm", "mv", "dot", "detach", "clone",
-    "float", "double", "long", "int", "contiguous", "requires_grad_", "to", "cpu", "add",
-    "sub", "mul", "div", "true_divide", "multiply", "subtract", "divide",
+    "float", "double", "long", "int", "contiguous", "requires_grad_", "to", "cpu", "add", "sub", "mul", "div", "neg",
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
     "__rtruediv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__", "__abs__",
     "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__getitem__", "is_floating_point", "is_complex",
-    "lgamma", "digamma", "erfc", "erfinv", "mvlgamma", "zero_", "i0",
+    "mvlgamma", "zero_", *METHODS, *ALIASES,
 }
-"""torch functions and ``torch.Tensor`` methods forwarded to the placeholder method of that name."""
-
-ALIASES = {"true_divide": "div", "multiply": "mul", "subtract": "sub", "divide": "div",
-           "absolute": "abs", "arcsin": "asin", "arccos": "acos", "arctan": "atan", "clip": "clamp"}
+"""torch functions and ``torch.Tensor`` methods forwarded to the placeholder method of that name: those above, each
+elementwise entry (:data:`.elementwise.METHODS`) and PyTorch's other names of them (:data:`.tensor.ALIASES`)."""
 
 
 def _placeholder(value):
@@ -246,11 +240,8 @@ def table() -> dict:
 
     return {
         **special_functions.torch_table(torch),
-        torch.lgamma: special_functions.unary("lgamma", "lgamma"),
-        torch.digamma: special_functions.unary("digamma", "digamma"),
-        torch.erfc: special_functions.unary("erfc", "erfc"), torch.erfinv: special_functions.unary("erfinv", "erfinv"),
         torch.Tensor.__rdiv__: lambda self, other: _placeholder(self).reciprocal() * other,  # PyTorch's own
-        torch.Tensor.__rmod__: lambda self, other: nn.remainder(other, self),
+        torch.Tensor.__rmod__: lambda self, other: _elementwise("remainder", other, self),
         torch.cat: _cat, torch.concat: _cat, torch.stack: _stack, torch.where: _where,
         torch.var: _variance("var"), torch.std: _variance("std"),
         torch.Tensor.var: _variance("var"), torch.Tensor.std: _variance("std"),
@@ -293,18 +284,12 @@ def table() -> dict:
         torch.var_mean: nn.var_mean("var"), torch.std_mean: nn.var_mean("std"),
         torch.cumprod: nn.cumprod, torch.logcumsumexp: nn.logcumsumexp, torch.nansum: nn.nansum,
         torch.nanmean: nn.nanmean, torch.nan_to_num: nn.nan_to_num, torch.logit: nn.logit,
-        torch.sinc: nn.sinc, torch.xlogy: nn.xlogy, torch.special.xlogy: nn.xlogy,
-        torch.special.xlog1py: lambda a, b: _elementwise("xlog1py", a, b),
-        torch.special.entr: nn.special_entr, torch.special.ndtr: nn.ndtr, torch.special.logit: nn.logit,
+        torch.sinc: nn.sinc, torch.special.entr: nn.special_entr, torch.special.ndtr: nn.ndtr, torch.special.logit: nn.logit,
         torch.special.expit: lambda x: _placeholder(x).sigmoid(), torch.special.sinc: nn.sinc,
-        torch.special.erf: lambda x: _placeholder(x).erf(), torch.special.expm1: lambda x: _placeholder(x).expm1(),
-        torch.special.exp2: lambda x: _placeholder(x).exp2(), torch.special.log1p: lambda x: _placeholder(x).log1p(),
-        torch.special.round: lambda x, **k: _placeholder(x).round(**k),
         torch.special.softmax: lambda x, dim, dtype=None: _placeholder(x).softmax(dim, dtype),
         torch.special.log_softmax: lambda x, dim, dtype=None: _placeholder(x).log_softmax(dim, dtype),
         torch.special.logsumexp: lambda x, dim, keepdim=False: _placeholder(x).logsumexp(dim, keepdim),
-        torch.copysign: nn.copysign, torch.fmod: nn.fmod, torch.remainder: nn.remainder, torch.ldexp: nn.ldexp,
-        torch.logaddexp: lambda a, b: _elementwise("logaddexp", a, b), torch.logaddexp2: nn.logaddexp2,
+        torch.copysign: nn.copysign, torch.ldexp: nn.ldexp, torch.logaddexp2: nn.logaddexp2,
         torch.fmax: lambda a, b: _placeholder(a).maximum(b), torch.fmin: lambda a, b: _placeholder(a).minimum(b),
         torch.float_power: lambda a, b: _elementwise("power", a, b), torch.heaviside: nn.heaviside,
         torch.clamp_min: lambda x, min: _placeholder(x).clamp(min=min),  # noqa: A006
@@ -377,12 +362,11 @@ def _torch_call(func, args, kwargs):
     if impl is not None:
         return impl(*args, **kwargs)
     name = getattr(func, "__name__", "")
-    name = ALIASES.get(name, name)
     if name in METHOD_NAMES and args:
         from .tensor import Tensor
 
-        method = getattr(Tensor, name)
-        return method(_placeholder(args[0]), *args[1:], **kwargs)
+        _no_out(name, kwargs.pop("out", None))
+        return getattr(Tensor, name)(_placeholder(args[0]), *args[1:], **kwargs)
     from . import probe
 
     spec = probe.table().get(func)

@@ -18,9 +18,8 @@ from tracing_helpers import check, dual, evaluate, scalarize
 
 import symhess
 from symhess.tracing import Tensor
-from symhess.tracing.elementwise import ELEMENTWISE
 from symhess.tracing.numpy_api import FUNCTIONS, UFUNCS
-from symhess.tracing.tensor import elementwise
+from symhess.tracing.tensor import ALIASES, elementwise
 
 # ----- inputs: inside every domain, away from kinks, ties and integers ---------------
 
@@ -133,15 +132,7 @@ def test_ufunc_reduce_and_accumulate():
 
 
 def test_elementwise_entries_without_a_ufunc():
-    """Table entries only methods reach (softplus: no method, called directly)."""
-    reachable = set(UFUNCS.values()) | {"sigmoid", "relu", "erf", "rsqrt", "clamp", "clamp_min",
-                                         "clamp_max", "round", "detach", "where",
-                                         "xlogy", "xlog1py",  # torch.xlogy, scipy.special.xlogy
-                                         # torch.special, scipy.special (tests/test_special.py)
-                                         "erfc", "erfcx", "erfinv", "ndtri", "log_ndtr", "lgamma", "digamma",
-                                         "polygamma", "nan_unless",  # torch.mvlgamma's domain
-                                         "bessel_ie", "i0", "i0e", "i1", "i1e"}
-    assert set(ELEMENTWISE) - reachable == {"softplus"}
+    """Entries no library function names (test_registration.py checks those that one does): softplus, a method."""
     softplus = dual(lambda x: elementwise("softplus", x).sum(),
                     lambda x: np.sum(np.logaddexp(0, x)))
     check(softplus, np.array([-30.0, -0.7, 0.4, 35.0]))
@@ -408,6 +399,7 @@ METHODS = {  # id: (traced, NumPy reference, inputs)
     "abs-builtin": (lambda x: abs(x) * x.sign(), lambda x: abs(x) * np.sign(x), (X,)),
     "neg": (lambda x: x.neg() + (-x) * x.negative(), lambda x: -x + x * x, (X,)),
     "reciprocal": (lambda x: x.reciprocal(), np.reciprocal, (X,)),
+    "where-positive": (lambda x, y: x.where(x > 0, y) * x.positive(), lambda x, y: np.where(x > 0, x, y) * x, (X, Y)),
     "square": (lambda x: x.square(), np.square, (X,)),
     "relu": (lambda x: x.relu(), lambda x: np.maximum(x, 0), (X,)),
     "floor-ceil-round": (lambda x: x.floor() + x.ceil() * x + x.round(),
@@ -479,7 +471,8 @@ def test_every_method_is_covered():
     refused = {"item", "tolist", "numpy", "long", "int", "half", "bfloat16"}  # test_errors.py
     public = {name for name in vars(Tensor) if (not name.startswith("_")
               and not name.endswith("_")) or name == "requires_grad_"}  # in-place methods: test_views.py
-    assert public - used - metadata - refused == {"detach"}  # test_detach_blocks_the_gradient
+    generated = {name for name in vars(Tensor) if (vars(Tensor)[name].__doc__ or "").startswith("Elementwise ``")}
+    assert public - used - metadata - refused - generated - set(ALIASES) == {"detach"}  # test_detach_blocks_the_gradient
 
 
 @pytest.mark.parametrize("name", list(METHODS))
