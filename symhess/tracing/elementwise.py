@@ -319,6 +319,7 @@ ELEMENTWISE = {
     "log10": lambda u: se.log(constant(u)) / se.log(10),
     "log1p": lambda u: apply(P.Log1p, u),
     "logaddexp": logaddexp,
+    "logaddexp2": lambda a, b: logaddexp(constant(a) * float(se.log(2)), constant(b) * float(se.log(2))) / se.log(2),
     "sqrt": lambda u: se.sqrt(constant(u)),
     "rsqrt": lambda u: 1 / se.sqrt(constant(u)),
     "cbrt": lambda u: apply(P.Cbrt, u),

@@ -93,6 +93,7 @@ A = _t(np.array([[2.0, 0.3, 0.1], [0.3, 1.5, -0.2], [0.1, -0.2, 1.1]]))
                + torch.cov(x, correction=0)),
     lambda x: (torch.i0(x) * W + torch.special.i0e(3 * x) + torch.special.i1(x) ** 2 + torch.special.i1e(x * 12)
                + x.i0()).sum(),
+    lambda x: (x.logaddexp2(x ** 2) * W).sum() + (torch.logaddexp2(3 * x, W) ** 2).sum(),
 ])
 def test_torch_functions(f):
     _same_hessian(f, X)
