@@ -556,10 +556,6 @@ def ldexp(input, other):  # noqa: A002
     return _t(input) * _e("exp2", other)
 
 
-def logaddexp2(input, other):  # noqa: A002
-    return _e("logaddexp", _t(input) * math.log(2), _t(other) * math.log(2)) / math.log(2)
-
-
 def heaviside(input, values):  # noqa: A002
     x = _t(input)
     return _e("detach", _where(x == 0, values, _where(x > 0, 1, 0)))

@@ -289,7 +289,7 @@ def table() -> dict:
         torch.special.softmax: lambda x, dim, dtype=None: _placeholder(x).softmax(dim, dtype),
         torch.special.log_softmax: lambda x, dim, dtype=None: _placeholder(x).log_softmax(dim, dtype),
         torch.special.logsumexp: lambda x, dim, keepdim=False: _placeholder(x).logsumexp(dim, keepdim),
-        torch.copysign: nn.copysign, torch.ldexp: nn.ldexp, torch.logaddexp2: nn.logaddexp2,
+        torch.copysign: nn.copysign, torch.ldexp: nn.ldexp,
         torch.fmax: lambda a, b: _placeholder(a).maximum(b), torch.fmin: lambda a, b: _placeholder(a).minimum(b),
         torch.float_power: lambda a, b: _elementwise("power", a, b), torch.heaviside: nn.heaviside,
         torch.clamp_min: lambda x, min: _placeholder(x).clamp(min=min),  # noqa: A006
