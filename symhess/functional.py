@@ -25,7 +25,7 @@ from .lru import LRU, LRUSet
 from .pipeline import Options, trace_key
 from .plans import hessian_plan, product_plan, store_as
 from .tracing import Tensor, trace_function
-from .tracing.captured import reads
+from .tracing.captured import reads_again
 
 # tier 0 at once (a first call 2.3 s, not 9.6 s), LLVM's optimised code later (no Numba module: no stall)
 _OPTIONS = Options(simplify="fast", eager_jit=True, tier_up="native")
@@ -87,7 +87,7 @@ def _reads(func, lift: bool = True):
     code = getattr(func, "__code__", None)
     if code in _UNTRUSTED:
         return None
-    return reads(func, _LIFTS.get(code, "all") if lift else "none", copy=False)  # callers concatenate the data
+    return reads_again(func, _LIFTS.get(code, "all") if lift else "none")  # callers concatenate the data
 
 
 def _traced(func, inputs, fn_name: str, strict: bool = False, lift: bool = True):

@@ -256,3 +256,64 @@ def test_one_array_read_twice_is_not_confused_with_two_arrays(rng):
     assert reads(make(a, a), "all").key != reads(make(a, c), "all").key
     np.testing.assert_allclose(symhess.hessian(make(a, c), w), np.diag(2 * a + 3 * c), rtol=1e-12)
     np.testing.assert_allclose(symhess.hessian(make(c, c), w), np.diag(5 * c), rtol=1e-12)
+
+
+SHIFT = 1.0
+
+
+def _model(w, X, y):
+    return np.sum(np.log(1 + np.exp(X @ w + SHIFT)) - y * (X @ w))
+
+
+def test_the_guard_answers_as_the_walk_does(rng, monkeypatch):
+    """Each change between two calls of a function of one code: the guard of the first walk
+    (captured.reads_again) gives the key, names and data of a new walk, or walks again."""
+    import torch
+
+    from symhess.tracing import captured
+
+    A, C = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    small = np.array([1.0, 2.0])
+
+    def make(X, y, scale=2.0):
+        return lambda w: scale * _model(w, X, y) + (small * w[:2]).sum()
+
+    calls = [make(A, C[:, 0]), make(C, A[:, 1]),          # new data, same shapes: the guard's
+             make(A, A[:, 0], scale=3.0),                  # another number
+             make(rng.normal(size=(7, 3)), A[:, 0]),       # another shape
+             make(A, A),                                   # another type of structure (2-d y)
+             make(torch.as_tensor(A), torch.as_tensor(C[:, 0])), make(torch.as_tensor(C), torch.as_tensor(A[:, 0])),
+             make(A, A[:, 0]), make(A, A[:, 0].copy()),    # y a view of X, then not: (different objects either way)
+             make(np.zeros((6, 3)), C[:, 0])]              # mostly zeros: literal, not data
+    served = []
+    real = captured._GuardWriter.build
+
+    def counted_build(writer):
+        guard = real(writer)
+        return None if guard is None else lambda f: served.append(guard(f) is not None) or guard(f)
+
+    monkeypatch.setattr(captured._GuardWriter, "build", counted_build)
+    monkeypatch.setattr(captured, "_GUARDS", captured.LRU(16))
+
+    def check(f):
+        fast, walked = captured.reads_again(f, "all"), reads(f, "all", copy=False)
+        assert fast.key == walked.key and fast.names == walked.names
+        assert all(np.array_equal(a, b) for a, b in zip(fast.data, walked.data)) and len(fast.data) == len(walked.data)
+
+    for f in calls:
+        check(f)
+    global SHIFT
+    f = make(A, C[:, 0])
+    check(f)
+    SHIFT = 2.0  # a global number changes
+    check(f)
+    small[0] = 5.0  # a literal array changes in place
+    check(f)
+    monkeypatch.setitem(globals(), "exp", 3.0)  # a name the code reads (np.exp) appears as a global
+    check(f)
+    monkeypatch.setitem(globals(), "_model", lambda w, X, y: np.sum(X @ w))  # another function
+    check(f)
+    SHIFT = 1.0
+    assert True in served and False in served, "the guard was never (or always) used"
+    for g in (make(A, A), make(C, C), make(A, C), make(C, A), make(C, C)):  # one array read twice, or two
+        check(g)
