@@ -133,6 +133,17 @@ def _traced(func, inputs, fn_name: str, strict: bool = False, lift: bool = True)
     return trace, compiled.with_data(trace.data_values)
 
 
+WARM_UP_CALLS = 8
+"""Calls of a new plan made at once: Python 3.11 specialises a function's bytecode after about
+eight calls, so without them a loop's second call costs 2-3x its tenth (a few microseconds
+each, against the milliseconds of the first call that made the plan)."""
+
+
+def _warm_up(call) -> None:
+    for _ in range(WARM_UP_CALLS):
+        call()
+
+
 def _plan(func, inputs, fn_name: str):
     """The lean evaluator of a trusted repeated call (see :mod:`symhess.plans`) and the flat data
     ``func`` reads now, or None."""
@@ -283,6 +294,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     if planned is not None:  # made by this call: evaluated by it, so the next call runs warm code
         plan, data = planned
         result = plan(inputs, data)
+        _warm_up(lambda: hessian(func, inputs))
         return result if is_tuple else result[0][0]
     blocks = compiled.hessian(*inputs)
     result = tuple(tuple(_restore(blocks[i][j], inputs[j]) for j in range(len(inputs)))
@@ -338,6 +350,7 @@ def _product(func, inputs, v, strict, fn_name, create_graph=False):
     planned = None if create_graph or strict else _plan(func, inputs, fn_name)
     if planned is not None and _same_layout(v, inputs):  # made by this call: the next one runs warm code
         func_output, result = planned[0](inputs, v, planned[1])
+        _warm_up(lambda: _product(func, inputs, v, False, fn_name))
         return func_output, (result if is_tuple else result[0])
     value, product = compiled.hvp(*inputs, v=tuple(to_float64(x) for x in v))
     func_output = _func_output(value, inputs)

@@ -311,3 +311,31 @@ def test_vector_functions_follow_what_they_read(rng):
         _, product = symhess.jvp(lambda a: a * scale(), x, np.ones(3))
         assert product[0] == pytest.approx(used[-1])  # this call's draw, not a reused trace's
     assert len(used) == 4
+
+
+def test_the_call_that_makes_a_plan_warms_it_up(monkeypatch):
+    """A Newton loop's second call runs as fast as its tenth: the first call evaluates the new
+    plan WARM_UP_CALLS more times (Python specialises bytecode after a few calls), and the user's
+    function is not called by them."""
+    from symhess import functional
+
+    evaluated, called = [], []
+    real = functional.hessian_plan
+
+    def counted(*args):
+        plan = real(*args)
+        return lambda *a: evaluated.append(1) or plan(*a)
+
+    monkeypatch.setattr(functional, "hessian_plan", counted)
+    X = np.cos(np.arange(24.0)).reshape(8, 3)
+
+    def f(w):
+        called.append(1)
+        return (np.log(1 + np.exp(X @ w)) - X[:, 0] * (X @ w)).sum()
+
+    w = np.full(3, 0.1)
+    first = symhess.hessian(f, w)
+    assert len(evaluated) == 1 + functional.WARM_UP_CALLS
+    traced = len(called)
+    np.testing.assert_array_equal(symhess.hessian(f, w), first)
+    assert len(called) == traced and len(evaluated) == 2 + functional.WARM_UP_CALLS
