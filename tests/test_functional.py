@@ -315,27 +315,26 @@ def test_vector_functions_follow_what_they_read(rng):
 
 def test_the_call_that_makes_a_plan_warms_it_up(monkeypatch):
     """A Newton loop's second call runs as fast as its tenth: the first call evaluates the new
-    plan WARM_UP_CALLS more times (Python specialises bytecode after a few calls), and the user's
-    function is not called by them."""
+    plan WARM_UP_CALLS more times (Python specialises bytecode after a few calls), and traces
+    nothing more for it."""
     from symhess import functional
 
-    evaluated, called = [], []
-    real = functional.hessian_plan
+    evaluated, traced = [], []
+    real_plan, real_trace = functional.hessian_plan, functional.trace_function
 
     def counted(*args):
-        plan = real(*args)
+        plan = real_plan(*args)
         return lambda *a: evaluated.append(1) or plan(*a)
 
     monkeypatch.setattr(functional, "hessian_plan", counted)
+    monkeypatch.setattr(functional, "trace_function", lambda *a, **k: traced.append(1) or real_trace(*a, **k))
     X = np.cos(np.arange(24.0)).reshape(8, 3)
 
     def f(w):
-        called.append(1)
         return (np.log(1 + np.exp(X @ w)) - X[:, 0] * (X @ w)).sum()
 
     w = np.full(3, 0.1)
     first = symhess.hessian(f, w)
-    assert len(evaluated) == 1 + functional.WARM_UP_CALLS
-    traced = len(called)
+    assert len(evaluated) == 1 + functional.WARM_UP_CALLS and len(traced) == 2
     np.testing.assert_array_equal(symhess.hessian(f, w), first)
-    assert len(called) == traced and len(evaluated) == 2 + functional.WARM_UP_CALLS
+    assert len(traced) == 2 and len(evaluated) == 2 + functional.WARM_UP_CALLS
