@@ -286,3 +286,26 @@ def test_a_nan_constant_is_not_taken_for_a_function_that_traces_differently():
     H = f.hessian(np.ones(3))
     assert np.isnan(H[0, 0])
     np.testing.assert_array_equal(np.nan_to_num(H, nan=-1.0), [[-1, 0, 0], [0, 6, 0], [0, 0, 6]])
+
+
+def test_inputs_outside_wrt_given_as_plain_arrays_take_no_conversion_and_give_the_same_numbers():
+    """f.hvp(w, X, y, v=v) with contiguous float64 arrays of the compiled shapes packs them directly;
+    other types, layouts and shapes take the general path, and a changed X is read anew."""
+    def nll(w, X, y):
+        z = X @ w
+        return (np.log(1 + np.exp(z)) - y * z).sum()
+
+    X, y, w = np.cos(np.arange(24.0)).reshape(8, 3), (np.arange(8) % 2).astype(float), np.array([0.1, -0.2, 0.3])
+    f = symhess.compile(nll, w, X, y, wrt=0)
+    assert f._plain_point((w, X, y)) is not None and f._plain_point((w, X.T.copy().T, y)) is None
+    v = np.array([1.0, 2.0, 3.0])
+    s = 1 / (1 + np.exp(-X @ w))
+    H = X.T @ ((s * (1 - s))[:, None] * X)
+    np.testing.assert_allclose(f.hvp(w, X, y, v=v)[1], H @ v, rtol=1e-12)
+    np.testing.assert_allclose(f.hvp(w, X.tolist(), y.astype(np.float32), v=v.tolist())[1], H @ v, rtol=1e-12)
+    np.testing.assert_allclose(f.hessian(w, np.asfortranarray(X), y), H, rtol=1e-12)
+    X[0] = 5.0
+    s = 1 / (1 + np.exp(-X @ w))
+    np.testing.assert_allclose(f.hessian(w, X, y), X.T @ ((s * (1 - s))[:, None] * X), rtol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        f.hvp(w, X[:4], y, v=v)
