@@ -238,8 +238,10 @@ class Server:
             child.kill()
 
     def pid(self) -> int | None:
-        """The child's process id, if one runs (for tests)."""
-        child = self._child
+        """The child's process id, if one runs (for tests): once it has its requests (a child
+        killed before they were sent failed them for another reason than its death)."""
+        with self._lock:
+            child = self._child
         return child.process.pid if child is not None and child.process.poll() is None else None
 
 
