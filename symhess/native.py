@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .cache import redirected, seal, unsealed, write_once
-from .llvm import POINTER, ZERO, function_text
+from .llvm import NAN, POINTER, ZERO, function_text
 
 _CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)
 _CONSTANTS = re.compile(r"^CONSTANTS = np\.array\((\[.*?\]), dtype=np\.float64\)", re.M)
@@ -160,11 +160,17 @@ def scatter_text(symbol: str, hessian: str, arguments: tuple[str, ...], nnz: int
     ])
 
 
-_SIX_POINTERS = ctypes.PYFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * 6)
-"""The ctypes type of :data:`SCATTER` and :data:`ENTRY` (they keep the interpreter lock, as the kernels)."""
+ENTRY_TYPES = {"_scatter": ctypes.PYFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * 6),
+               "_entry": ctypes.PYFUNCTYPE(ctypes.c_double, *[ctypes.c_void_p] * 7)}
+"""The ctypes types of :data:`SCATTER`, and of :data:`ENTRY` and :data:`HVP_ENTRY` (``_hvp_entry``), by
+the attribute that holds them; they keep the interpreter lock, as the kernels."""
+ENTRY_TYPES["_hvp_entry"] = ENTRY_TYPES["_entry"]
 
 ENTRY = "hessian_entry"
 """The compiled ``hessian_into(x, out)``: it checks ``x`` itself, as Numba's dispatcher does in C."""
+
+HVP_ENTRY = "hvp_entry"
+"""The compiled ``hvp_into(x, v, out)``, as :data:`ENTRY`."""
 
 _FLAGS = 0x501  # NPY_ARRAY_CARRAY: C-contiguous, aligned, writeable
 
@@ -202,50 +208,53 @@ _LAYOUT_ADDRESS = _LAYOUT.ctypes.data if _LAYOUT is not None else 0
 
 
 def entry_text(symbol: str, target: str, arguments: tuple[str, ...] | None, n: int) -> str:
-    """LLVM IR of ``double symbol(x, out, values, at, c, layout)`` taking the addresses of the array
-    objects ``x``, ``out`` (zeroed, n x n) and ``values`` (scratch of the Hessian's values; unused for a
-    dense kernel): 1 when it wrote the Hessian, -1 when ``x`` is a vector of another length, 0 when
-    ``x`` is not a contiguous, writeable float64 ndarray of one dimension with float64's own dtype
-    object (the caller checks those in Python).  ``target``: the dense kernel of ``arguments``, or,
-    with ``arguments`` None, the scatter entry (:func:`scatter_text`).  ``layout``: :data:`_LAYOUT`.
+    """LLVM IR of ``double symbol(x, v, out, values, at, c, layout)`` taking the addresses of the array
+    objects ``x``, ``v`` (the hvp's direction, else unused), ``out`` (the hvp, or the zeroed n x n
+    Hessian) and ``values`` (scratch of the Hessian's values, for the scatter entry): the value of the
+    kernel ``target`` of ``arguments`` (the scatter entry, :func:`scatter_text`, when None), or NaN
+    without calling it when ``x`` (and ``v``) is not a contiguous, writeable float64 ndarray of one
+    dimension and length ``n`` with float64's own dtype object: the caller then checks in Python
+    (and a NaN the kernel returns is computed again there).  ``layout``: :data:`_LAYOUT`.
 
     A call through ctypes with the arrays' addresses made in Python cost three times Numba's
-    dispatcher; the object addresses are Python's ``id``, and the checks here cost nanoseconds."""
+    dispatcher; the objects' addresses are Python's ``id``, and the checks here cost nanoseconds."""
     word, half = _INDEX_POINTER, POINTER.replace("double", "i32")
-    lines = [f"define double @{symbol}(i64 %xo, i64 %oo, i64 %vo, i64 %at, i64 %c, i64 %layout) {{", "entry:",
-             f"  %lp = inttoptr i64 %layout to {word}"]
+    vectors = ("x", "v") if arguments is not None and "v" in arguments else ("x",)
+    lines = [f"define double @{symbol}(i64 %xo, i64 %vo, i64 %oo, i64 %so, i64 %at, i64 %c, i64 %layout) {{",
+             "entry:", f"  %lp = inttoptr i64 %layout to {word}"]
     names = ("type_at", "ndarray", "data_at", "nd_at", "dims_at", "descr_at", "float64", "flags_at")
     for k, name in enumerate(names):
         lines += [f"  %{name}.p = getelementptr i64, {word} %lp, i64 {k}", f"  %{name} = load i64, {word} %{name}.p"]
 
     def field(result, base, offset, kind="i64"):
-        return [f"  %{result}.a = add i64 {base}, {offset}",
-                f"  %{result}.p = inttoptr i64 %{result}.a to {word if kind == 'i64' else half}",
-                f"  %{result} = load {kind}, {word if kind == 'i64' else half} %{result}.p"]
+        pointer = word if kind == "i64" else half
+        return [f"  %{result}.a = add i64 {base}, {offset}", f"  %{result}.p = inttoptr i64 %{result}.a to {pointer}",
+                f"  %{result} = load {kind}, {pointer} %{result}.p"]
 
-    lines += [*field("type", "%xo", "%type_at"), "  %is_array = icmp eq i64 %type, %ndarray",
-              "  br i1 %is_array, label %array, label %decline", "array:",
-              *field("nd", "%xo", "%nd_at", "i32"), *field("descr", "%xo", "%descr_at"),
-              *field("flags", "%xo", "%flags_at", "i32"),
-              "  %one_dimension = icmp eq i32 %nd, 1", "  %is_float64 = icmp eq i64 %descr, %float64",
-              f"  %carray.bits = and i32 %flags, {_FLAGS}", f"  %carray = icmp eq i32 %carray.bits, {_FLAGS}",
-              "  %both = and i1 %one_dimension, %is_float64", "  %plain = and i1 %both, %carray",
-              "  br i1 %plain, label %vector, label %decline", "vector:",
-              *field("dims", "%xo", "%dims_at"), *field("length", "%dims", "0"),
-              f"  %right = icmp eq i64 %length, {n}", "  br i1 %right, label %call, label %wrong", "call:",
-              *field("xd", "%xo", "%data_at"), *field("od", "%oo", "%data_at"),
-              f"  %x = inttoptr i64 %xd to {POINTER}", f"  %out = inttoptr i64 %od to {POINTER}",
+    for a in vectors:  # as Numba's dispatcher: ndarray, 1-d, float64, C-contiguous, aligned, writeable; length n
+        lines += [*field(f"{a}.type", f"%{a}o", "%type_at"), f"  %{a}.is_array = icmp eq i64 %{a}.type, %ndarray",
+                  f"  br i1 %{a}.is_array, label %{a}.array, label %decline", f"{a}.array:",
+                  *field(f"{a}.nd", f"%{a}o", "%nd_at", "i32"), *field(f"{a}.descr", f"%{a}o", "%descr_at"),
+                  *field(f"{a}.flags", f"%{a}o", "%flags_at", "i32"), *field(f"{a}.dims", f"%{a}o", "%dims_at"),
+                  f"  %{a}.vector = icmp eq i32 %{a}.nd, 1", f"  %{a}.float64 = icmp eq i64 %{a}.descr, %float64",
+                  f"  %{a}.bits = and i32 %{a}.flags, {_FLAGS}", f"  %{a}.carray = icmp eq i32 %{a}.bits, {_FLAGS}",
+                  f"  %{a}.both = and i1 %{a}.vector, %{a}.float64", f"  %{a}.plain = and i1 %{a}.both, %{a}.carray",
+                  f"  br i1 %{a}.plain, label %{a}.sized, label %decline", f"{a}.sized:",
+                  *field(f"{a}.length", f"%{a}.dims", "0"), f"  %{a}.right = icmp eq i64 %{a}.length, {n}",
+                  f"  br i1 %{a}.right, label %{a}.checked, label %decline", f"{a}.checked:"]
+        lines += [*field(f"{a}.data", f"%{a}o", "%data_at"), f"  %{a} = inttoptr i64 %{a}.data to {POINTER}"]
+    lines += [*field("out.data", "%oo", "%data_at"), f"  %out = inttoptr i64 %out.data to {POINTER}",
               f"  %cp = inttoptr i64 %c to {POINTER}"]
     if arguments is None:
-        lines += [*field("vd", "%vo", "%data_at"), f"  %values = inttoptr i64 %vd to {POINTER}",
+        lines += [*field("values.data", "%so", "%data_at"), f"  %values = inttoptr i64 %values.data to {POINTER}",
                   f"  %atp = inttoptr i64 %at to {word}",
-                  f"  %done = call double @{target}({POINTER} %x, {POINTER} %x, {POINTER} %out, {POINTER} %values, "
+                  f"  %result = call double @{target}({POINTER} %x, {POINTER} %x, {POINTER} %out, {POINTER} %values, "
                   f"{word} %atp, {POINTER} %cp)"]
     else:
-        given = {"x": "%x", "p": "%x", "c": "%cp"}  # no parameters: p is never read
+        given = {"x": "%x", "p": "%x", "v": "%v", "c": "%cp"}  # no parameters: p is never read
         call = ", ".join(f"{POINTER} {given.get(argument, '%out')}" for argument in arguments)
-        lines.append(f"  %done = call double @{target}({call})")
-    lines += ["  ret double 1.0", "decline:", f"  ret double {ZERO}", "wrong:", "  ret double -1.0", "}", ""]
+        lines.append(f"  %result = call double @{target}({call})")
+    lines += ["  ret double %result", "decline:", f"  ret double {NAN}", "}", ""]
     return "\n".join(lines)
 
 
@@ -315,6 +324,7 @@ class NativeKernels:
         self._at_address = _address(self._at)
         self._scatter = None           # SCATTER's ctypes function, made with the Hessian values kernel
         self._entry = None             # ENTRY's, made with the dense kernel (or the values kernel) when points
+        self._hvp_entry = None         # HVP_ENTRY's, made with the hvp kernel when points
         self._points = points
         self.REPEATED_TERMS = repeated_terms
         self.upgrade = None            # () -> the Numba module, set by Tiers
@@ -334,19 +344,28 @@ class NativeKernels:
         if compiled is None:
             path = self._saved(name) if self._saved is not None else None
             arguments, code = self._codes[name]
-            scatter = name == "hessian" and not self._full  # the dense Hessian's entry beside the values kernel
-            also = scatter_text(SCATTER, name, arguments, self._nnz) if scatter else ""
-            entry = self._points and _LAYOUT is not None and (scatter or name == "hessian_full")
-            if entry:  # hessian_into's compiled entry
-                also += entry_text(ENTRY, SCATTER, None, self._n) if scatter else \
-                    entry_text(ENTRY, name, arguments, self._n)
-            compiled = _compile_kernel(name, arguments, code, path, also)
-            if scatter:
-                self._scatter = _SIX_POINTERS(compiled[0].get_function_address(SCATTER))
-            if entry:
-                self._entry = _SIX_POINTERS(compiled[0].get_function_address(ENTRY))
+            beside = self._beside(name, arguments)
+            compiled = _compile_kernel(name, arguments, code, path, "".join(text for _, _, text in beside))
+            for attribute, symbol, _ in beside:
+                setattr(self, attribute, ENTRY_TYPES[attribute](compiled[0].get_function_address(symbol)))
             self._functions[name] = compiled
         return compiled[1]
+
+    def _beside(self, name, arguments, prefix=""):
+        """``(attribute, symbol, IR)`` of the entries compiled with the kernel ``name``: the scatter
+        beside the Hessian values (no dense kernel), and, without parameters, the compiled
+        ``hessian_into``/``hvp_into`` beside the kernel they call (symbols named ``prefix + ...``)."""
+        scatter = name == "hessian" and not self._full
+        beside = [("_scatter", prefix + SCATTER, scatter_text(prefix + SCATTER, prefix + name, arguments, self._nnz))] \
+            if scatter else []
+        if self._points and _LAYOUT is not None:
+            if scatter or name == "hessian_full":
+                target = (prefix + SCATTER, None) if scatter else (prefix + name, arguments)
+                beside.append(("_entry", prefix + ENTRY, entry_text(prefix + ENTRY, *target, self._n)))
+            elif name == "hvp":
+                beside.append(("_hvp_entry", prefix + HVP_ENTRY, entry_text(prefix + HVP_ENTRY, prefix + name,
+                                                                         arguments, self._n)))
+        return beside
 
     def _call(self, name, *arrays):
         function = self._functions.get(name)
@@ -398,31 +417,35 @@ class NativeKernels:
         return True
 
     def _hessian_into(self, x, out, _id=id):
-        entry = self._entry if self._entry is not None else self._compiled_entry()
+        entry = self._entry if self._entry is not None else self._compiled_entry("_entry")
         if entry is not None:
             values = None if self._full else np.empty(self._nnz)
-            done = entry(_id(x), _id(out), _id(values), self._at_address, self._constants_address, _LAYOUT_ADDRESS)
-            if done > 0:
+            if entry(_id(x), 0, _id(out), _id(values), self._at_address, self._constants_address,
+                     _LAYOUT_ADDRESS) == 0.0:  # the Hessian kernels return 0
                 return True
-            if done < 0:
-                raise ValueError("x has the wrong length")
-        if not self._accepts(x):  # what the entry leaves to Python: decline, or a float64 of another dtype object
+        if not self._accepts(x):  # what the entry leaves to Python: declined, the wrong length, another dtype object
             return None
         self._fill(x, _NO_PARAMETERS, out)
         return True
 
-    def _compiled_entry(self):
-        """ENTRY's ctypes function, compiled (or linked) with the kernel it calls; None where there is
-        none (the layout of arrays is not the one it reads, or machine code saved without it)."""
-        name = "hessian_full" if self._full else "hessian"
-        if _LAYOUT is not None and name not in self._functions:
-            self._function(name)
-        return self._entry
-
-    def _hvp_into(self, x, v, out):
+    def _hvp_into(self, x, v, out, _id=id):
+        entry = self._hvp_entry if self._hvp_entry is not None else self._compiled_entry("_hvp_entry")
+        if entry is not None:
+            value = entry(_id(x), _id(v), _id(out), 0, 0, self._constants_address, _LAYOUT_ADDRESS)
+            if value == value:
+                return value
         if not (self._accepts(x) and self._accepts(v)):
             return None
         return self.hvp(x, _NO_PARAMETERS, v, out)
+
+    def _compiled_entry(self, attribute: str):
+        """The compiled entry ``attribute`` (``_entry``, ``_hvp_entry``), compiled (or linked) with the
+        kernel it calls; None where there is none (the layout of arrays is not the one it reads, or
+        machine code saved without it)."""
+        name = "hvp" if attribute == "_hvp_entry" else "hessian_full" if self._full else "hessian"
+        if _LAYOUT is not None and name not in self._functions:
+            self._function(name)
+        return getattr(self, attribute)
 
     def __getattr__(self, name):
         if name.startswith("_") or self.upgrade is None:

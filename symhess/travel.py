@@ -39,18 +39,7 @@ import numpy as np
 from . import __version__
 from .llvm import POINTER, ZERO, function_text
 from .lru import LRU
-from .native import (
-    _LAYOUT,
-    _SIX_POINTERS,
-    ENTRY,
-    SCATTER,
-    NativeKernels,
-    Tiers,
-    entry_text,
-    llvm_lock,
-    native_kernels,
-    scatter_text,
-)
+from .native import ENTRY_TYPES, NativeKernels, Tiers, llvm_lock, native_kernels
 from .tracing import Trace
 
 MAGIC = b"symhess compiled function\n"
@@ -142,8 +131,8 @@ _WIDTH_OF = {"value": None, "gradient": "n", "hessian": "nnz", "hvp": "n", "hess
 
 def module_text(kernels: NativeKernels) -> str:
     """LLVM IR of every kernel of ``kernels`` (named ``symhess_<kernel>``) and, for each, a loop
-    over a range of a batch (``symhess_<kernel>_batch``); without a dense kernel, the entry that
-    scatters the Hessian's values into a dense matrix (``symhess_hessian_scatter``)."""
+    over a range of a batch (``symhess_<kernel>_batch``), and the entries beside them
+    (:meth:`NativeKernels._beside`: the scatter, the compiled ``hessian_into`` and ``hvp_into``)."""
     parts = []
     declarations = set()
     n, m, nnz = kernels._n, kernels._m, len(kernels._rows)
@@ -157,12 +146,7 @@ def module_text(kernels: NativeKernels) -> str:
         declarations.update(line for line in rest.splitlines() if line.startswith("declare"))
         width = _WIDTH_OF[name]
         parts.append(_batch_text(name, arguments, n, m, widths[width] if width else 0))
-        full = "hessian_full" in kernels._codes
-        if name == "hessian" and not full:
-            parts.append(scatter_text(f"symhess_{SCATTER}", "symhess_hessian", arguments, nnz))
-        if kernels._points and _LAYOUT is not None and name == ("hessian_full" if full else "hessian"):
-            parts.append(entry_text(f"symhess_{ENTRY}", f"symhess_{SCATTER}" if not full else "symhess_hessian_full",
-                                    arguments if full else None, n))
+        parts += [text for _, _, text in kernels._beside(name, arguments, "symhess_")]
     return "\n".join([*parts, *sorted(declarations), ""])
 
 
@@ -326,10 +310,9 @@ class TravelKernels(NativeKernels):
             # CFUNCTYPE: a batch releases the interpreter lock, so that threads run batches in parallel
             self._batches[name] = ctypes.CFUNCTYPE(None, *_BATCH_ARGUMENTS)(
                 engine.get_function_address(f"symhess_{name}_batch"))
-        scatter = engine.get_function_address(f"symhess_{SCATTER}")  # 0 in files saved before it existed
-        self._scatter = _SIX_POINTERS(scatter) if scatter else None
-        entry = engine.get_function_address(f"symhess_{ENTRY}") if _LAYOUT is not None else 0
-        self._entry = _SIX_POINTERS(entry) if entry else None
+            for attribute, symbol, _ in self._beside(name, arguments, "symhess_"):
+                address = engine.get_function_address(symbol)  # 0 in files saved before they existed
+                setattr(self, attribute, ENTRY_TYPES[attribute](address) if address else None)
         return self
 
     def _function(self, name):

@@ -177,9 +177,9 @@ def _declined_inputs(x):
 @pytest.mark.parametrize("dense", [True, False], ids=["dense kernel", "values scattered"])
 @pytest.mark.parametrize("linked", [False, True], ids=["tier 0", "linked O3 code"])
 def test_the_compiled_hessian_entry_checks_its_input_as_numba_does(monkeypatch, dense, linked):
-    """``hessian_into`` runs in compiled code (it reads the array objects: type, dimensions, dtype,
-    flags, length) on both kinds of LLVM kernels: the same numbers as Numba's entry, the same
-    declines and the same error for a vector of another length."""
+    """``hessian_into`` and ``hvp_into`` run in compiled code (they read the array objects: type,
+    dimensions, dtype, flags, length) on both kinds of LLVM kernels: the same numbers as Numba's
+    entries, the same declines and the same error for a vector of another length."""
     import pickle
 
     from symhess import codegen, native
@@ -209,20 +209,34 @@ def test_the_compiled_hessian_entry_checks_its_input_as_numba_does(monkeypatch, 
 
     def entry(vector, out):
         values = np.empty(len(layout.rows))
-        return kernels._entry(id(vector), id(out), id(values), kernels._at_address, kernels._constants_address,
+        return kernels._entry(id(vector), 0, id(out), id(values), kernels._at_address, kernels._constants_address,
                               native._LAYOUT_ADDRESS)
 
-    for variant in _declined_inputs(x):
-        assert entry(variant, np.zeros((6, 6))) == 0  # left to Python
-        assert kernels.hessian_into(variant, np.zeros((6, 6))) is None  # declined, as compiled._declining's
-    assert entry(np.ones(7), out) == -1
-    with pytest.raises(ValueError, match="wrong length"):
-        kernels.hessian_into(np.ones(7), out)
+    def hvp_entry(vector, v, out):
+        return kernels._hvp_entry(id(vector), id(v), id(out), 0, 0, kernels._constants_address, native._LAYOUT_ADDRESS)
+
+    v, hv, expected_hv = np.cos(np.arange(6.0)), np.empty(6), np.empty(6)
+    expected_value = numba_module.hvp_into(x, v, expected_hv)
+    assert kernels.hvp_into(x, v, hv) == expected_value and kernels._hvp_entry is not None
+    np.testing.assert_array_equal(hv, expected_hv)
+    for variant in (*_declined_inputs(x), np.ones(7)):
+        assert np.isnan(entry(variant, np.zeros((6, 6))))  # left to Python
+        assert np.isnan(hvp_entry(variant, v, hv)) and np.isnan(hvp_entry(x, variant, hv))
+        if len(np.ravel(variant)) == 7:
+            with pytest.raises(ValueError, match="wrong length"):
+                kernels.hessian_into(variant, out)
+            with pytest.raises(ValueError, match="wrong length"):
+                kernels.hvp_into(x, variant, hv)
+        else:
+            assert kernels.hessian_into(variant, np.zeros((6, 6))) is None  # declined, as compiled._declining's
+            assert kernels.hvp_into(variant, v, hv) is None and kernels.hvp_into(x, variant, hv) is None
     unpickled = pickle.loads(pickle.dumps(x))  # float64, but not float64's own dtype object
-    assert unpickled.dtype is not np.dtype(np.float64) and entry(unpickled, np.zeros((6, 6))) == 0
+    assert unpickled.dtype is not np.dtype(np.float64) and np.isnan(entry(unpickled, np.zeros((6, 6))))
     out = np.zeros((6, 6))
     assert kernels.hessian_into(unpickled, out) is True
     np.testing.assert_array_equal(out, expected)
+    assert kernels.hvp_into(unpickled, v, hv) == expected_value
+    np.testing.assert_array_equal(hv, expected_hv)
 
 
 def test_without_the_array_layout_the_entries_check_in_python(monkeypatch):
@@ -239,5 +253,8 @@ def test_without_the_array_layout_the_entries_check_in_python(monkeypatch):
     kernels = native_kernels(f.source, layout.n, layout.rows, layout.cols)
     out = np.zeros((4, 4))
     assert kernels.hessian_into(x, out) is True and kernels._entry is None
+    hv = np.empty(4)
+    assert kernels.hvp_into(x, np.ones(4), hv) == pytest.approx((x ** 3).sum()) and kernels._hvp_entry is None
+    np.testing.assert_array_equal(hv, 6 * x)
     np.testing.assert_array_equal(out, np.diag(6 * x))
     assert kernels.hessian_into(x.tolist(), out) is None
