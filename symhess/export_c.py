@@ -148,6 +148,45 @@ def special_helpers() -> dict:
         "log_ndtr": "static inline double sh_log_ndtr(double x) {\n"
                     f"    double t = x / {sqrt2};\n"
                     "    return x < -1.0 ? log(sh_erfcx(-t) / 2.0) - t * t : log1p(-erfc(t) / 2.0);\n}",
+        "gamma_log_factor": "static inline double sh_gamma_log_factor(double a, double x) {\n"
+                            "    /* log(x^a e^-x / Gamma(a)) = (a log a - a - lgamma(a)) + a log(x/a) - (x - a) */\n"
+                            f"    static const double stirling[9] = {_array(S.stirling_series())};\n"
+                            "    double d = x - a, w = 1.0 / a, ratio, constant;\n"
+                            "    ratio = x < 0.5 * a ? log(x / a) : log1p(d / a);\n"
+                            f"    constant = a >= {S.STIRLING_FROM!r} ? 0.5 * log(a) - {S.HALF_LOG_2PI!r}"
+                            " - w * sh_horner(stirling, 9, w * w) : a * log(a) - a - lgamma(a);\n"
+                            "    return constant + a * ratio - d;\n}",
+        "incomplete_gamma": "static inline double sh_incomplete_gamma(double a, double x, int upper) {\n"
+                            "    /* P (upper = 0) or Q: P's series below x = a + 1, Q's continued fraction above;"
+                            " for a < 1 below 1.1, Q's series */\n"
+                            f"    static const double lgamma1p[59] = {_array(S.lgamma1p_series())};\n"
+                            "    double factor, term = 1.0, total = 1.0, p, q, tail = 0.0, log_x, shift;\n"
+                            f"    if (!(a > 0.0 && a <= {S.GAMMAINC_MAX_A!r}) || !(x >= 0.0)) return NAN;\n"
+                            "    if (x == 0.0) return upper ? 1.0 : 0.0;\n"
+                            "    if (x == INFINITY) return upper ? 0.0 : 1.0;\n"
+                            "    factor = exp(sh_gamma_log_factor(a, x));\n"
+                            f"    if (x < (a < 1.0 ? {S.GAMMAINC_SMALL_BOUND!r} : a + 1.0)) {{\n"
+                            f"        for (int n = 1; n <= {S.GAMMAINC_SERIES_TERMS}; ++n) {{ term = term * x / (a + n);"
+                            " total = total + term; }\n"
+                            "        p = factor / a * total;\n"
+                            "        if (upper && a < 1.0) {\n"
+                            "            term = 1.0; total = 0.0;\n"
+                            f"            for (int n = 1; n <= {S.GAMMAINC_SMALL_TERMS}; ++n) {{ term = term * -x / n;"
+                            " total = total + term / (a + n); }\n"
+                            "            log_x = log(x);\n"
+                            "            shift = a < 0.5 ? a * sh_horner(lgamma1p, 59, a) : lgamma(1.0 + a);\n"
+                            "            return -expm1(a * log_x - shift) - exp(a * log_x - lgamma(a)) * total;\n"
+                            "        }\n"
+                            "        return upper ? 1.0 - p : p;\n"
+                            "    }\n"
+                            f"    for (int i = 0; i < {S.GAMMAINC_FRACTION_TERMS}; ++i) {{\n"
+                            f"        double k = {S.GAMMAINC_FRACTION_TERMS}.0 - i;\n"
+                            "        tail = k * (k - a) / (x + (2.0 * k + 1.0) - a - tail);\n"
+                            "    }\n"
+                            "    q = factor / (x + 1.0 - a - tail);\n"
+                            "    return upper ? q : 1.0 - q;\n}",
+        "gammainc": "static inline double sh_gammainc(double a, double x) { return sh_incomplete_gamma(a, x, 0); }",
+        "gammaincc": "static inline double sh_gammaincc(double a, double x) { return sh_incomplete_gamma(a, x, 1); }",
     }
 
 
@@ -188,7 +227,9 @@ HELPERS = {
 HELPERS.update(special_helpers())
 
 NEEDS = {"logsumexp": ("maxof",), "digamma": ("horner",), "polygamma": ("horner", "digamma"),
-         "erfinv": ("inverse_erf",), "ndtri": ("inverse_erf",), "log_ndtr": ("erfcx",), "bessel_ie": ("horner",)}
+         "erfinv": ("inverse_erf",), "ndtri": ("inverse_erf",), "log_ndtr": ("erfcx",), "bessel_ie": ("horner",),
+         "incomplete_gamma": ("horner", "gamma_log_factor"), "gammainc": ("incomplete_gamma",),
+         "gammaincc": ("incomplete_gamma",)}
 """Helpers that call other helpers (which come before them in :data:`HELPERS`)."""
 
 VARIADIC = {"maxof", "minof", "logsumexp"}

@@ -48,7 +48,8 @@ LIBM = ("tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh",
 """Three-address function names that are C math library calls of the same name (SymEngine's functions, then
 those of symhess's primitives with ``c_library``; an intrinsic of the same name goes first)."""
 
-SPECIAL = ("erf", "erfc", "lgamma", "digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr", "bessel_ie")
+SPECIAL = ("erf", "erfc", "lgamma", "digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr", "bessel_ie",
+           "gammainc", "gammaincc")
 """Three-address functions whose meaning is :mod:`symhess.special`'s: the C library's ``erf``, ``erfc``,
 ``lgamma`` (Python's own ``lgamma`` is 1e-11 off near 1 and 2), and those the C library lacks,
 ``Emitter._call_<name>`` methods that take the same steps."""
@@ -362,6 +363,86 @@ class Emitter:
         series = self._f("*", series, self._horner(special.bessel_series(n), self._f("*", half, half)))
         value = self._select(self._flag(">=", a, double(special.BESSEL_SWITCH)), asymptotic, series)
         return self._select(self._flag("<", x, ZERO), self._neg(value), value) if n % 2 else value
+
+    def _repeat(self, count: int, state: list, body) -> list:
+        """``for i in range(count): state = body(i, state)`` as an LLVM loop (``i`` a double): symhess.special's
+        loops of fixed length, in the same order; returns the final state."""
+        name, before = f"repeat.{self.count}", self.block
+        phis = [f"%{name}.{j}" for j in range(len(state))]
+        outside, self.lines = self.lines, []
+        updated = body(self.emit(f"sitofp i64 %{name}.i to double"), phis)
+        inside, self.lines = self.lines, outside
+        self.lines += [f"  br label %{name}.header", f"{name}.header:",
+                       f"  %{name}.i = phi i64 [0, %{before}], [%{name}.next, %{name}.body]",
+                       *(f"  {phi} = phi double [{first}, %{before}], [{last}, %{name}.body]"
+                         for phi, first, last in zip(phis, state, updated)),
+                       f"  %{name}.more = icmp slt i64 %{name}.i, {count}",
+                       f"  br i1 %{name}.more, label %{name}.body, label %{name}.end", f"{name}.body:", *inside,
+                       f"  %{name}.next = add i64 %{name}.i, 1", f"  br label %{name}.header", f"{name}.end:"]
+        self.block = f"{name}.end"
+        return phis
+
+    def _gamma_log_factor(self, a, x):
+        d = self._f("-", x, a)
+        ratio = self._select(self._flag("<", x, self._f("*", double(0.5), a)), self.call("log", [self._f("/", x, a)]),
+                             self.call("log1p", [self._f("/", d, a)]))
+        w = self._f("/", ONE, a)
+        stirling = self._f("-", self._f("-", self._f("*", double(0.5), self.call("log", [a])),
+                                        double(special.HALF_LOG_2PI)),
+                           self._f("*", w, self._horner(special.stirling_series(), self._f("*", w, w))))
+        direct = self._f("-", self._f("-", self._f("*", a, self.call("log", [a])), a), self.call("lgamma", [a]))
+        constant = self._select(self._flag(">=", a, double(special.STIRLING_FROM)), stirling, direct)
+        return self._f("-", self._f("+", constant, self._f("*", a, ratio)), d)
+
+    def _gamma_q_small(self, a, x):
+        minus_x = self._neg(x)
+
+        def step(i, state):
+            n = self._f("+", i, ONE)
+            term = self._f("/", self._f("*", state[0], minus_x), n)
+            return [term, self._f("+", state[1], self._f("/", term, self._f("+", a, n)))]
+
+        _, total = self._repeat(special.GAMMAINC_SMALL_TERMS, [ONE, ZERO], step)
+        log_x = self.call("log", [x])
+        lgamma1p = self._select(self._flag("<", a, double(0.5)),
+                                self._f("*", a, self._horner(special.lgamma1p_series(), a)),
+                                self.call("lgamma", [self._f("+", ONE, a)]))
+        first = self._neg(self.call("expm1", [self._f("-", self._f("*", a, log_x), lgamma1p)]))
+        scale = self.call("exp", [self._f("-", self._f("*", a, log_x), self.call("lgamma", [a]))])
+        return self._f("-", first, self._f("*", scale, total))
+
+    def _incomplete_gamma(self, a, x) -> tuple[str, str]:
+        """(P, Q) as symhess.special.incomplete_gamma: both branches computed, one selected."""
+        factor = self.call("exp", [self._gamma_log_factor(a, x)])
+        small = self._flag("<", a, ONE)
+
+        def series_step(i, state):
+            term = self._f("/", self._f("*", state[0], x), self._f("+", a, self._f("+", i, ONE)))
+            return [term, self._f("+", state[1], term)]
+
+        _, total = self._repeat(special.GAMMAINC_SERIES_TERMS, [ONE, ONE], series_step)
+        p_low = self._f("*", self._f("/", factor, a), total)
+        q_low = self._select(small, self._gamma_q_small(a, x), self._f("-", ONE, p_low))
+
+        def fraction_step(i, state):
+            k = self._f("-", double(float(special.GAMMAINC_FRACTION_TERMS)), i)
+            denominator = self._f("+", x, self._f("+", self._f("*", double(2.0), k), ONE))
+            denominator = self._f("-", self._f("-", denominator, a), state[0])
+            return [self._f("/", self._f("*", k, self._f("-", k, a)), denominator)]
+
+        (tail,) = self._repeat(special.GAMMAINC_FRACTION_TERMS, [ZERO], fraction_step)
+        q_high = self._f("/", factor, self._f("-", self._f("-", self._f("+", x, ONE), a), tail))
+        low = self._flag("<", x, self._select(small, double(special.GAMMAINC_SMALL_BOUND), self._f("+", a, ONE)))
+        p, q = self._select(low, p_low, self._f("-", ONE, q_high)), self._select(low, q_low, q_high)
+        infinite, zero = self._flag("==", x, double(math.inf)), self._flag("==", x, ZERO)
+        p, q = self._select(infinite, ONE, p), self._select(infinite, ZERO, q)
+        p, q = self._select(zero, ZERO, p), self._select(zero, ONE, q)
+        valid = self.emit(f"and i1 {self._flag('>', a, ZERO)}, {self._flag('<=', a, double(special.GAMMAINC_MAX_A))}")
+        valid = self.emit(f"and i1 {valid}, {self._flag('>=', x, ZERO)}")
+        return self._select(valid, p, NAN), self._select(valid, q, NAN)
+
+    def _call_gammainc(self, a, x): return self._incomplete_gamma(a, x)[0]
+    def _call_gammaincc(self, a, x): return self._incomplete_gamma(a, x)[1]
 
     def run(self, code: str) -> str:
         statements = parse(code)

@@ -9,8 +9,9 @@ from symhess.llvm import LIBM, LLVM_INTRINSICS, SPECIAL, python_namespace
 from symhess.native import _compile_kernel
 
 UNARY = [*sorted(set(LLVM_INTRINSICS) - {"pow"} | set(LIBM) - {"atan2", "copysign"}), "sign", "softplus",
-         *sorted(set(SPECIAL) - set(LIBM) - {"polygamma", "bessel_ie"})]
-BINARY = ["pow", "atan2", "copysign", "lt", "le", "gt", "ge", "eq", "ne", "minof", "maxof", "logsumexp"]
+         *sorted(set(SPECIAL) - set(LIBM) - {"polygamma", "bessel_ie", "gammainc", "gammaincc"})]
+BINARY = ["pow", "atan2", "copysign", "lt", "le", "gt", "ge", "eq", "ne", "minof", "maxof", "logsumexp", "gammainc",
+          "gammaincc"]
 OTHERS = ["polygamma(0.0, a)", "polygamma(1.0, a)", "polygamma(4.0, a)", "polygamma(1.5, a)",
           "bessel_ie(0.0, a)", "bessel_ie(3.0, a)",
           "select(a, b, d)", "maxof(a)", "maxof(a, b, d)", "minof(a, b, d)", "logsumexp(a, b, d)", "-a", "a / b"]

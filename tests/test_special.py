@@ -73,6 +73,39 @@ def test_scaled_bessel_against_mpmath(n):
     np.testing.assert_allclose([S.bessel_ie(n, x) for x in points], sc.ive(n, points), rtol=1e-13)  # SciPy: less exact
 
 
+GAMMAINC_A = [1e-4, 0.01, 0.1, 0.5, 0.9, 1.0, 1.5, 2.5, 7.3, 10.0, 12.5, 30.0, 100.0, 300.0, 999.9]
+
+
+@pytest.mark.parametrize("a", GAMMAINC_A)
+def test_incomplete_gamma_against_mpmath_and_scipy(a):
+    """P and Q to a few ulp, and to about ``|x - a| + a |log(x/a)|`` ulp away from ``x = a`` (the rounding of
+    ``x^a e^-x``'s exponent; SciPy's error is as large there but for its asymptotic series at large ``a``): where
+    SciPy is exact and ``|x - a| < 30``, within 1e-14 of it."""
+    x = np.concatenate([a * np.exp(RNG.uniform(-4, 4, 40)), a + np.sqrt(a) * RNG.uniform(-4, 4, 40),
+                        [a + 1, 1.1, 1.0999, 0.3, 0.7, a]])
+    x = x[x > 0]
+    with mpmath.workdps(40):
+        for v in x:
+            p, q = float(mpmath.gammainc(a, 0, v, regularized=True)), float(mpmath.gammainc(a, v, mpmath.inf,
+                                                                                             regularized=True))
+            tolerance = 2e-16 * (50 + abs(v - a) + a * abs(math.log(v / a)))
+            for mine, exact, theirs in ((S.gammainc(a, v), p, sc.gammainc(a, v)), (S.gammaincc(a, v), q,
+                                                                                     sc.gammaincc(a, v))):
+                if exact > 1e-300:
+                    assert abs(mine - exact) <= tolerance * exact, (a, v, mine, exact)
+                    if abs(theirs - exact) <= 1e-15 * exact and abs(v - a) < 30:
+                        assert abs(mine - theirs) <= 1e-14 * exact, (a, v, mine, theirs)
+
+
+def test_incomplete_gamma_at_the_edges_follows_scipy():
+    for a in (0.5, 3.0, 1000.0):
+        for x in (0.0, math.inf, math.nan, -1.0, 5e-324, 1e300):
+            for mine, theirs in ((S.gammainc(a, x), sc.gammainc(a, x)), (S.gammaincc(a, x), sc.gammaincc(a, x))):
+                assert mine == theirs or (math.isnan(mine) and math.isnan(theirs)), (a, x, mine, theirs)
+    for a in (0.0, -1.0, 1000.5, math.nan):  # outside what symhess traces (refused there): NaN
+        assert math.isnan(S.gammainc(a, 1.0)) and math.isnan(S.gammaincc(a, 1.0))
+
+
 @pytest.mark.parametrize(("function", "reference", "tolerance"), [
     (S.digamma, mpmath.digamma, 1e-14), (lambda x: S.polygamma(1, x), lambda x: mpmath.polygamma(1, x), 1e-14),
     # the reflection subtracts terms of about 100 near the zeros of psi^(4) at negative x: 1e-13 of the value there
@@ -117,7 +150,9 @@ def test_values_at_the_edges_follow_scipy():
 
 EXPRESSIONS = ["digamma(a)", "polygamma(0.0, a)", "polygamma(1.0, a)", "polygamma(2.0, a)", "polygamma(5.0, a)",
                "erfinv(a)", "ndtri(a)", "erfcx(a)", "log_ndtr(a)", "lgamma(a)", "erfc(a)", "bessel_ie(0.0, a)",
-               "bessel_ie(1.0, a)", "bessel_ie(4.0, a)"]
+               "bessel_ie(1.0, a)", "bessel_ie(4.0, a)", "gammainc(0.3, a)", "gammaincc(0.3, a)", "gammainc(2.5, a)",
+               "gammaincc(17.0, a)", "gammainc(1000.0, a)", "gammaincc(1000.0, a)", "gammainc(a, 3.5)",
+               "gammaincc(a, 0.8)"]
 
 
 def _points(expression):
@@ -146,14 +181,16 @@ def test_llvm_computes_the_python_meaning_exactly(expression):
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
 def test_c_helpers_compute_the_python_meaning(tmp_path):
-    names = {"digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr", "bessel_ie"}
+    names = {"digamma", "polygamma", "erfinv", "ndtri", "erfcx", "log_ndtr", "bessel_ie", "gammainc", "gammaincc"}
     wanted = names | {n for name in names for n in NEEDS.get(name, ())}
+    wanted |= {n for name in wanted for n in NEEDS.get(name, ())}
     lines = ["#include <math.h>", *(HELPERS[h] for h in HELPERS if h in wanted),
              "void run(int which, double order, const double *x, double *out, long count) {",
              "    for (long k = 0; k < count; ++k)",
              "        out[k] = which == 0 ? sh_polygamma(order, x[k]) : which == 1 ? sh_erfinv(x[k])"
              " : which == 2 ? sh_ndtri(x[k]) : which == 3 ? sh_erfcx(x[k]) : which == 4 ? sh_log_ndtr(x[k])"
-             " : which == 5 ? sh_digamma(x[k]) : sh_bessel_ie(order, x[k]);", "}"]
+             " : which == 5 ? sh_digamma(x[k]) : which == 6 ? sh_bessel_ie(order, x[k])"
+             " : which == 7 ? sh_gammainc(order, x[k]) : sh_gammaincc(order, x[k]);", "}"]
     source = tmp_path / "special.c"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     library = tmp_path / "special.so"
@@ -164,7 +201,9 @@ def test_c_helpers_compute_the_python_meaning(tmp_path):
     run.argtypes = [ctypes.c_int, ctypes.c_double, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
     cases = [(0, n, f"polygamma({n}, a)") for n in (0.0, 1.0, 2.0, 5.0)] + \
         [(k + 1, 0.0, f"{name}(a)") for k, name in enumerate(["erfinv", "ndtri", "erfcx", "log_ndtr", "digamma"])] + \
-        [(6, n, f"bessel_ie({n}, a)") for n in (0.0, 1.0, 5.0)]
+        [(6, n, f"bessel_ie({n}, a)") for n in (0.0, 1.0, 5.0)] + \
+        [(7 + upper, a, f"{name}({a}, a)") for upper, name in enumerate(["gammainc", "gammaincc"])
+         for a in (0.3, 2.5, 17.0, 1000.0)]
     namespace = python_namespace()
     for which, order, expression in cases:
         points = np.ascontiguousarray(_points(expression))
@@ -190,6 +229,11 @@ def test_derivatives_of_the_special_functions():
         return np.sum(sc.i0(x) + sc.i0e(2 * x) * x + sc.i1(x) ** 2 + sc.i1e(x - 25) + sc.iv(2, x) + sc.ive(3, 30 * x))
 
     symhess.testing.check_derivatives(bessel, np.array([0.3, -0.7, 1.1, 0.05]))
+
+    def incomplete_gamma(x):  # in x: x^(a-1) e^-x / Gamma(a), and minus that
+        return np.sum(sc.gammainc(2.5, x + 1) * x + sc.gammaincc(0.3, x * x) + sc.gammainc([0.5, 1.0, 7.0, 40.0], 30 * x))
+
+    symhess.testing.check_derivatives(incomplete_gamma, np.array([0.3, 0.7, 1.1, 1.3]))
 
 
 def test_derivative_identities_exactly():

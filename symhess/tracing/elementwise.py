@@ -15,6 +15,7 @@ from symengine.lib.symengine_wrapper import PyFunction, sympy_module
 from sympy.core.add import _addsort
 from sympy.core.mul import _mulsort
 
+from .. import special
 from ..lru import LRU
 from . import primitives as P  # noqa: N812 - one letter keeps the table lines short
 
@@ -255,6 +256,24 @@ BESSEL_TRACED_ORDER = 6
 """Highest Bessel order traced: its Hessian needs two orders more (symhess.special's limit is 8)."""
 
 
+def incomplete_gamma(primitive, a, x):
+    """``gammainc``/``gammaincc(a, x)`` for a constant ``0 < a <= 1000`` (derivatives in ``x`` only)."""
+    a, name = constant(a), primitive.code
+    if a.free_symbols:
+        from .errors import trace_error
+
+        raise trace_error(f"{name}(a, x) with a traced a: its derivatives in a are not elementary functions (they "
+                          "need hypergeometric or Meijer G functions), and symhess differentiates it in x only",
+                          "pass a as constant data (a number, or an array the function reads that is not computed "
+                          "from the differentiated inputs)")
+    if not 0 < float(a) <= special.GAMMAINC_MAX_A:
+        from .errors import trace_error
+
+        raise trace_error(f"{name}(a, x) with a = {a}: symhess computes it for 0 < a <= {special.GAMMAINC_MAX_A:g}",
+                          "pass a in that range (SciPy gives NaN for a < 0, and 1 or 0 for a = 0)")
+    return apply(primitive, a, x)
+
+
 def sigmoid(u):
     return 1 / (1 + se.exp(-constant(u)))
 
@@ -356,6 +375,8 @@ ELEMENTWISE = {
     "lgamma": lambda u: apply(P.Lgamma, u),
     "digamma": lambda u: apply(P.Digamma, u),
     "polygamma": polygamma,
+    "gammainc": lambda a, x: incomplete_gamma(P.Gammainc, a, x),
+    "gammaincc": lambda a, x: incomplete_gamma(P.Gammaincc, a, x),
     "bessel_ie": bessel_ie,
     "i0": lambda u: se.exp(apply(P.Abs, u)) * bessel_ie(0, u),
     "i0e": lambda u: bessel_ie(0, u),

@@ -518,6 +518,40 @@ class BesselIe(Primitive):
 
 
 
+class Gammainc(Primitive):
+    """``P(a, x) = gamma(a, x) / Gamma(a)``, the regularised lower incomplete gamma function, for a constant ``a``:
+    its derivative in ``a`` is no elementary function, so tracing refuses a traced ``a``
+    (:func:`.elementwise.incomplete_gamma`) and ``fdiff`` has only the one in ``x``."""
+
+    nargs = 2
+    code = "gammainc"
+    latex_name = "P"
+
+    @staticmethod
+    def evaluate(a, x):
+        return special.gammainc(a, x)
+
+    def fdiff(self, argindex=2):
+        a, x = self.args
+        if argindex != 2:
+            raise NotImplementedError(f"{type(self).__name__}'s derivative in a is not elementary (a is a constant)")
+        return sp.exp((a - 1) * sp.log(x) - x - Lgamma(a))  # x^(a-1) e^-x / Gamma(a)
+
+
+class Gammaincc(Gammainc):
+    """``Q(a, x) = 1 - P(a, x)``, the regularised upper incomplete gamma function, computed for itself (small Q)."""
+
+    code = "gammaincc"
+    latex_name = "Q"
+
+    @staticmethod
+    def evaluate(a, x):
+        return special.gammaincc(a, x)
+
+    def fdiff(self, argindex=2):
+        return -super().fdiff(argindex)
+
+
 def codes() -> dict:
     """Primitive class name -> the three-address function its calls print as (:mod:`symhess.codegen`)."""
     return {cls.__name__: cls.code for cls in ALL if cls.code}

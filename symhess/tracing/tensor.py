@@ -593,7 +593,8 @@ for _name in METHODS:
 
 ALIASES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2", "asinh": "arcsinh",
            "acosh": "arccosh", "atanh": "arctanh", "absolute": "abs", "negative": "neg", "multiply": "mul",
-           "subtract": "sub", "divide": "div", "true_divide": "div", "clip": "clamp", "fix": "trunc", "sgn": "sign"}
+           "subtract": "sub", "divide": "div", "true_divide": "div", "clip": "clamp", "fix": "trunc", "sgn": "sign",
+           "igamma": "gammainc", "igammac": "gammaincc"}
 """PyTorch's other names of methods, which the torch functions of those names reach too (sgn: for real numbers)."""
 
 for _alias, _name in ALIASES.items():
