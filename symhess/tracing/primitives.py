@@ -517,7 +517,6 @@ class BesselIe(Primitive):
         return rf"e^{{-\left|{u}\right|}} I_{{{n}}}\left({u}\right)"
 
 
-
 class Gammainc(Primitive):
     """``P(a, x) = gamma(a, x) / Gamma(a)``, the regularised lower incomplete gamma function, for a constant ``a``:
     its derivative in ``a`` is no elementary function, so tracing refuses a traced ``a``
