@@ -1,11 +1,13 @@
 """Generated code: deterministic, three-address, runnable as plain Python too."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+import pytest
 import symengine as se
 
 from symhess.codegen import ThreeAddressPrinter
@@ -97,3 +99,25 @@ def test_a_nan_constant_prints_as_nan():
     x = se.Symbol("x")
     lines, result = print_lines(x + se.nan * x ** 2, {x: "x[0]"})
     assert "nan" in "\n".join(lines) + result
+
+
+def test_a_long_sum_is_added_in_several_chains_in_memory_order():
+    """A row of A @ x (64 products) printed as one chain of additions waits 64 times for an addition;
+    in SUM_LANES interleaved chains, with terms in index order, the longest chain is 64 / 16 + 4."""
+    from symhess.codegen import SUM_LANES, ThreeAddressPrinter
+
+    x = se.symbols("x0:64")
+    row = se.Add(*(se.Integer(k + 2) * s for k, s in enumerate(x)))
+    printer = ThreeAddressPrinter({s: f"x[{k}]" for k, s in enumerate(x)})
+    result = printer.doprint(row)
+    depth = {}
+    for line in printer.lines:
+        name, text = (part.strip() for part in line.split("=", 1))
+        depth[name] = 1 + max((depth.get(t, 0) for t in re.findall(r"\bt\d+\b", text)), default=0)
+    assert depth[result] <= 64 // SUM_LANES * 2 + 4 + 2
+    loads = [int(k) for k in re.findall(r"x\[(\d+)\]", "\n".join(printer.lines))]
+    assert loads[:4] == [0, SUM_LANES, 2 * SUM_LANES, 3 * SUM_LANES]  # lane k reads x[k], x[k + 16], ...
+    values = dict(zip(x, np.linspace(-1, 1, 64)))
+    scope = {"x": np.linspace(-1, 1, 64)}
+    exec("\n".join(line.strip() for line in printer.lines), scope)
+    assert scope[result] == pytest.approx(float(row.xreplace(values)), rel=1e-13)
