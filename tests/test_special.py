@@ -3,6 +3,7 @@ their Python meaning, the LLVM kernels and the C export's helpers, and derivativ
 
 import ctypes
 import math
+import re
 import shutil
 import subprocess
 
@@ -213,6 +214,25 @@ def test_c_helpers_compute_the_python_meaning(tmp_path):
         finite = np.isfinite(expected)
         np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-15)  # the same steps; C may fuse
         np.testing.assert_array_equal(out[~finite], expected[~finite])
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on PATH")
+def test_incomplete_gamma_in_the_exported_c(tmp_path):
+    """A literal a, and a of data rows that the repeated term's loop reads from the constants at run time."""
+    from test_export_c import exported
+
+    a, rows = np.linspace(0.5, 30.0, 200), np.linspace(0.1, 40.0, 200)
+
+    def f(x):
+        return np.sum(sc.gammaincc(a, x[0] * rows) * x[1] ** 2) + sc.gammainc(2.5, x[0] * x[1])
+
+    x = np.array([1.1, 2.0])
+    compiled = symhess.compile(f, x)
+    c, value = exported(compiled, tmp_path, "g"), np.empty(1)
+    c.call("value", x, c.defaults(), value)
+    assert value[0] == pytest.approx(f(x), rel=1e-14) and value[0] == pytest.approx(compiled.value(x), rel=1e-15)
+    source = (tmp_path / "g.c").read_text(encoding="utf-8")
+    assert re.search(r"sh_gammainc\(2\.5, t\d+\)", source) and re.search(r"sh_gammaincc\(t\d+, t\d+\)", source)
 
 
 # ----- traced: derivatives --------------------------------------------------------------------------
