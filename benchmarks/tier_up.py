@@ -38,6 +38,7 @@ TAIL = 3.0           # seconds of sampling after the switch
 SETTLE = 1.0         # the steady state: samples from this long after the switch
 HORIZON = 300.0      # give up sampling after this many seconds
 STEADY_CALLS = 2000
+PAIRS = 500          # calls of each tier in turn, after the switch
 
 
 def point(problem) -> np.ndarray:
@@ -84,7 +85,35 @@ def worker(key: str, interval: float, exit_at_once: bool) -> dict:
     settled = [seconds for at, seconds in samples if switched is not None and at > switched + SETTLE]
     return {"returned": returned, "switched": switched, "samples": samples,
             "steady": float(np.median(settled)) if settled else float("nan"), "tight": float(np.median(steady)),
-            "exact": bool(exact), "cache_hit": f.stats["cache_hit"]}
+            "exact": bool(exact), "cache_hit": f.stats["cache_hit"], **side_by_side(f, x, interval)}
+
+
+def side_by_side(f, x, interval: float) -> dict:
+    """Tier 0's ``hessian_into`` against the final kernels', called in turn in the same seconds after
+    the switch (what the machine does meanwhile touches both alike): medians of the ratio, calls
+    spaced by ``interval`` and in a tight loop."""
+    tiers = f._built.module
+    if switched_kernels(f) is None or not hasattr(tiers, "native"):
+        return {}
+    square = f._square
+    pairs = {"spaced": [], "tight": []}
+    for kind, count in (("spaced", PAIRS), ("tight", PAIRS)):
+        for k in range(count):
+            times = []
+            for kernels in ((tiers.native, f._kernels) if k % 2 else (f._kernels, tiers.native)):
+                out = np.zeros(square)
+                before = time.perf_counter()
+                kernels.hessian_into(x, out)
+                times.append(time.perf_counter() - before)
+                if kind == "spaced":
+                    time.sleep(interval)
+            pairs[kind].append(times[0] / times[1] if k % 2 else times[1] / times[0])  # tier 0 over final
+    return {"tier0_spaced": float(np.median(pairs["spaced"])), "tier0_tight": float(np.median(pairs["tight"]))}
+
+
+def switched_kernels(f):
+    """The final kernels' ``hessian_into`` (None for a function with parameters, which has none)."""
+    return getattr(f._kernels, "hessian_into", None) if f._has_points else None
 
 
 def in_new_process(key: str, cache: Path, interval: float, exit_at_once: bool = False) -> dict:
@@ -117,7 +146,8 @@ def summary(result: dict) -> dict:
             "calls_before_switch": int(np.isfinite(during).sum()),
             "median": float(np.median(during) / steady), "p99": float(np.percentile(during, 99) / steady),
             "max": float(np.max(during) / steady), "over_2x": float(np.mean(during > 2 * steady)),
-            "exact": result["exact"], "cache_hit": result["cache_hit"]}
+            "exact": result["exact"], "cache_hit": result["cache_hit"],
+            "tier0_spaced": result.get("tier0_spaced", float("nan")), "tier0_tight": result.get("tier0_tight", float("nan"))}
 
 
 def measure(keys, interval: float) -> dict:
@@ -148,8 +178,8 @@ def _commit() -> str:
 def table(results: dict) -> str:
     lines = ["| problem | cache | `compile` returned (s) | steady state from (s) | steady Hessian (µs) | "
              "tight loop (µs) | calls before | median × | 99th percentile × | max × | calls over 2× | both tiers equal | "
-             "exit waited (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "exit waited (s) | tier 0 ÷ final, spaced | tier 0 ÷ final, tight |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, runs in results.items():
         for state in ("cold", "warm"):
             s = runs[state]["summary"]
@@ -158,7 +188,8 @@ def table(results: dict) -> str:
             lines.append(f"| {key} | {state} | {s['returned']:.2f} | {switched} | {s['steady_us']:.1f} | "
                          f"{s['tight_us']:.1f} | "
                          f"{s['calls_before_switch']} | {s['median']:.2f} | {s['p99']:.2f} | {s['max']:.1f} | "
-                         f"{100 * s['over_2x']:.0f}% | {'yes' if s['exact'] else 'NO'} | {exit_wait} |")
+                         f"{100 * s['over_2x']:.0f}% | {'yes' if s['exact'] else 'NO'} | {exit_wait} | "
+                         f"{s['tier0_spaced']:.2f} | {s['tier0_tight']:.2f} |")
     return "\n".join(lines)
 
 
@@ -174,7 +205,10 @@ def write(results: dict, interval: float, out: Path, seconds: float) -> None:
               "after that (calls spaced out by sleeps find colder caches).\n\n"
               "The multiples are of the per-call cost from `compile`'s return to the switch, relative to the "
               "steady state (the goal: at most 2×). *Exit waited*: a process that compiles "
-              "with an empty cache and returns at once, the time from its last output to its exit.\n\n")
+              "with an empty cache and returns at once, the time from its last output to its exit. "
+              f"*Tier 0 ÷ final*: after the steady state, {PAIRS} calls of tier 0's `hessian_into` and as many of the "
+              "final kernels', in turn (spaced as above, then in a tight loop): the median ratio, which the "
+              "machine's other work touches alike.\n\n")
     (out / "tier_up.md").write_text(header + table(results) + "\n", encoding="utf-8")
     (out / "tier_up.json").write_text(json.dumps({"interval": interval, "results": results}, indent=1),
                                       encoding="utf-8")
