@@ -58,9 +58,11 @@ class Primitive(sp.Function, metaclass=_PrimitiveClass):
         super().__init_subclass__(**kwargs)
         ALL.append(cls)
 
-    @staticmethod
-    def evaluate(*values: float) -> float:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @classmethod
+    def evaluate(cls, *values: float) -> float:
+        """The value at numbers: :mod:`symhess.special`'s function named ``code`` (what the compiled code computes),
+        where a class does not say otherwise."""
+        return getattr(special, cls.code)(*values)
 
     @classmethod
     def eval(cls, *args):
@@ -368,10 +370,6 @@ class Lgamma(Primitive):
     c_library = True
     latex_name = "\\ln\\Gamma"
 
-    @staticmethod
-    def evaluate(u):
-        return special.lgamma(u)
-
     def fdiff(self, argindex=1):
         return Digamma(self.args[0])
 
@@ -386,10 +384,6 @@ class Digamma(Primitive):
     code = "digamma"
     latex_name = "\\psi"
 
-    @staticmethod
-    def evaluate(u):
-        return special.digamma(u)
-
     def fdiff(self, argindex=1):
         return Polygamma(1, self.args[0])
 
@@ -403,10 +397,6 @@ class Polygamma(Primitive):
     nargs = 2
     code = "polygamma"
     latex_name = "\\psi"
-
-    @staticmethod
-    def evaluate(n, u):
-        return special.polygamma(n, u)
 
     def fdiff(self, argindex=2):
         n, u = self.args
@@ -425,10 +415,6 @@ class Erfc(Primitive):
     c_library = True
     latex_name = "erfc"
 
-    @staticmethod
-    def evaluate(u):
-        return special.erfc(u)
-
     def fdiff(self, argindex=1):
         return -2 / sp.sqrt(sp.pi) * sp.exp(-self.args[0] ** 2)
 
@@ -439,10 +425,6 @@ class Erfcx(Primitive):
     nargs = 1
     code = "erfcx"
     latex_name = "erfcx"
-
-    @staticmethod
-    def evaluate(u):
-        return special.erfcx(u)
 
     def fdiff(self, argindex=1):
         u = self.args[0]
@@ -456,10 +438,6 @@ class Erfinv(Primitive):
     code = "erfinv"
     latex_name = "erf^{-1}"
 
-    @staticmethod
-    def evaluate(u):
-        return special.erfinv(u)
-
     def fdiff(self, argindex=1):
         return sp.sqrt(sp.pi) / 2 * sp.exp(Erfinv(self.args[0]) ** 2)
 
@@ -470,10 +448,6 @@ class Ndtri(Primitive):
     nargs = 1
     code = "ndtri"
     latex_name = "\\Phi^{-1}"
-
-    @staticmethod
-    def evaluate(u):
-        return special.ndtri(u)
 
     def fdiff(self, argindex=1):
         return sp.sqrt(2 * sp.pi) * sp.exp(Ndtri(self.args[0]) ** 2 / 2)
@@ -486,10 +460,6 @@ class LogNdtr(Primitive):
     code = "log_ndtr"
     latex_name = "\\log\\Phi"
 
-    @staticmethod
-    def evaluate(u):
-        return special.log_ndtr(u)
-
     def fdiff(self, argindex=1):
         return sp.sqrt(2 / sp.pi) / Erfcx(-self.args[0] / sp.sqrt(2))
 
@@ -500,10 +470,6 @@ class BesselIe(Primitive):
     nargs = 2
     code = "bessel_ie"
     latex_name = "I^e"
-
-    @staticmethod
-    def evaluate(n, u):
-        return special.bessel_ie(n, u)
 
     def fdiff(self, argindex=2):
         n, u = self.args
@@ -526,10 +492,6 @@ class Gammainc(Primitive):
     code = "gammainc"
     latex_name = "P"
 
-    @staticmethod
-    def evaluate(a, x):
-        return special.gammainc(a, x)
-
     def fdiff(self, argindex=2):
         a, x = self.args
         if argindex != 2:
@@ -542,10 +504,6 @@ class Gammaincc(Gammainc):
 
     code = "gammaincc"
     latex_name = "Q"
-
-    @staticmethod
-    def evaluate(a, x):
-        return special.gammaincc(a, x)
 
     def fdiff(self, argindex=2):
         return -super().fdiff(argindex)
