@@ -361,6 +361,8 @@ def _renamed_templates(terms, symbol_sets, positions: dict) -> dict:
         by_size[len(symbols)].append(index)
     found = {}
     for size, members in by_size.items():
+        if not size:  # numbers: nothing to rename
+            continue
         ranks = np.array([[rank[s] for s in symbol_sets[i]] for i in members], dtype=np.int64).reshape(-1, size)
         ranks = np.sort(ranks, axis=1)
         keep = _one_slot_each(ranks)

@@ -283,3 +283,12 @@ def test_one_samples_terms_are_one_term_unless_every_term_reads_the_datum():
     terms = loops._terms(shared, loops.SUM_TERMS)
     merged, _ = loops._by_datum(terms, [t.free_symbols for t in terms], positions)
     assert len(merged) == len(terms) == 24
+
+
+def test_terms_without_symbols_are_not_renamed():
+    """A number among the terms (a sum's constant) has no slots: it is left to the per-term path."""
+    x = se.symbols("x0:3")
+    terms = [se.Integer(3), x[0] * x[1], x[1] * x[2]]
+    positions = {s: ("x", k) for k, s in enumerate(x)}
+    found = loops._renamed_templates(terms, [t.free_symbols for t in terms], positions)
+    assert 0 not in found
