@@ -230,8 +230,9 @@ class _Walk:
         """``(key, value read by the rebuilt function)`` of one value named ``name`` (the guard's ``at``)."""
         guard = self.guard
         if value is None or isinstance(value, (bool, str, bytes, numbers.Number)):
-            guard.require("type({0}) is {kind} and {0} == {value}", at, kind=type(value), value=value)
-            return (type(value).__name__, value), value
+            text = repr(value)  # exact, and tells -0.0 from 0.0 (which compare equal)
+            guard.require("type({0}) is {kind} and repr({0}) == {text}", at, kind=type(value), text=text)
+            return (type(value).__name__, text), value
         if isinstance(value, _CONSTANT_TYPES) or (callable(value) and is_library_function(value)
                                                   and not isinstance(value, types.FunctionType)):
             guard.require("{0} is {value}", at, value=value)

@@ -317,3 +317,11 @@ def test_the_guard_answers_as_the_walk_does(rng, monkeypatch):
     assert True in served and False in served, "the guard was never (or always) used"
     for g in (make(A, A), make(C, C), make(A, C), make(C, A), make(C, C)):  # one array read twice, or two
         check(g)
+
+
+def test_a_number_read_as_minus_zero_is_not_zero():
+    """-0.0 == 0.0, but np.copysign(1, c) tells them apart: the fingerprint keys numbers exactly."""
+    x = np.ones(3)
+    for c, sign in ((0.0, 1), (0.0, 1), (-0.0, -1), (-0.0, -1), (0.0, 1)):
+        f = lambda x, c=c: np.sum(x**2) * np.copysign(1.0, c)  # noqa: E731
+        np.testing.assert_array_equal(symhess.hessian(f, x), sign * 2 * np.eye(3))
