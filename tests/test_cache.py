@@ -421,3 +421,48 @@ def test_eight_processes_compiling_at_once_share_one_cache(tmp_path):
     assert len(list(tmp_path.glob("symhess_*.json"))) == 4
     done = subprocess.run([sys.executable, "-c", SAME_TIME, "5"], env=env, capture_output=True, text=True, timeout=300)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"right": True, "warnings": []}
+
+
+INTERRUPTED = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    from scipy.optimize import rosen
+    import symhess
+    from symhess import cache
+    signal_name, suffix = sys.argv[1], sys.argv[2]
+    real = cache._write_file
+
+    def half_then_signal(path, content):
+        if path.suffix != suffix:
+            return real(path, content)
+        temporary = path.with_name(f".{path.name}.interrupted.tmp")
+        with open(temporary, "wb") as file:  # half written, as a write stopped midway leaves it
+            file.write(content[: len(content) // 2])
+        os.kill(os.getpid(), getattr(signal, signal_name))
+        return real(path, content)  # SIGINT raises KeyboardInterrupt above; SIGKILL never returns
+
+    cache._write_file = half_then_signal
+    symhess.compile(rosen, np.linspace(-0.5, 0.7, 4))
+    print("not interrupted")
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("suffix", [".py", ".json"], ids=["module", "metadata"])
+def test_a_compile_interrupted_in_the_middle_of_a_write_leaves_a_usable_cache(tmp_path, signal_name, suffix):
+    """SIGINT (KeyboardInterrupt) or SIGKILL while the module or the metadata is half written: the
+    next process compiles, with the exact Hessian on both tiers and no warning."""
+    env = dict(os.environ, SYMHESS_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED, signal_name, suffix], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode != 0 and "not interrupted" not in done.stdout  # the signal reached the write
+    (half,) = tmp_path.glob(f".symhess_*{suffix}.interrupted.tmp")
+    assert half.stat().st_size > 0
+    assert not list(tmp_path.glob(f"symhess_*{suffix}"))  # never moved into place
+    if signal_name == "SIGINT":
+        assert "KeyboardInterrupt" in done.stderr
+    done = subprocess.run([sys.executable, "-c", SAME_TIME, "4"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"right": True, "warnings": []}
+    assert len(list(tmp_path.glob("symhess_*.json"))) == 1 and len(list(tmp_path.glob("symhess_*.py"))) == 1

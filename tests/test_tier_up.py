@@ -349,3 +349,42 @@ def test_a_request_that_never_finishes_meets_the_deadline(watchdog, monkeypatch,
     assert not request.wait(60) and request._done.is_set()
     assert "more than 4 s" in request.error
     os.close(writers[1])
+
+
+def test_eight_threads_evaluate_while_six_threads_compile(fresh):
+    """One compiled function evaluated by 8 threads, from tier 0 through the switch, while 6 threads
+    compile 6 other functions: every Hessian and product exact, every compile's too."""
+    f = symhess.compile(rosen, X)
+    compiling, overlapped, failures = threading.Event(), [], []
+
+    def evaluate(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(300):
+            x, v = rng.standard_normal(5), rng.standard_normal(5)
+            during = compiling.is_set()
+            try:
+                np.testing.assert_allclose(f.hessian(x), rosen_hess(x), rtol=1e-12)
+                np.testing.assert_allclose(f.hvp(x, v=v)[1], rosen_hess(x) @ v, rtol=1e-12)
+            except AssertionError as error:
+                failures.append(error)
+            if during:
+                overlapped.append(type(f._kernels).__name__)
+            time.sleep(0.001)
+
+    def build(k):
+        compiling.set()
+        try:
+            g = symhess.compile(lambda x: rosen(x) + k * (x ** 4).sum(), X)
+            np.testing.assert_allclose(g.hessian(X), rosen_hess(X) + np.diag(12 * k * X ** 2), rtol=1e-12)
+        except AssertionError as error:
+            failures.append(error)
+
+    evaluators = [threading.Thread(target=evaluate, args=(seed,)) for seed in range(8)]
+    builders = [threading.Thread(target=build, args=(k,)) for k in range(1, 7)]
+    for thread in evaluators + builders:
+        thread.start()
+    for thread in evaluators + builders:
+        thread.join(600)
+    assert not failures, failures[:3]
+    assert overlapped  # evaluations ran while the other functions compiled
+    assert f.wait_for_jit(300)
