@@ -19,12 +19,13 @@ import numpy as np
 import symengine as se
 from symengine.lib.symengine_wrapper import PyFunction
 
-from . import __version__, progress
+from . import progress
 from .differentiate import Derivatives, direction_slot
 from .expressions import atoms, packed
 from .loops import ROLL_ITEMS, Item, Loop, OuterProduct, Tables, index_text, kernel_items, loop_symbol, roll
 from .simplify import factor_common
 from .tracing.primitives import codes as primitive_codes
+from .version import __version__
 
 FUNCTIONS = {
     "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .llvm import LIBM, LLVM_INTRINSICS, Statement, index_terms, parse
+from .version import __version__
 
 _CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)  # as symhess.native reads them
 _CONSTANTS = re.compile(r"^CONSTANTS = np\.array\((\[.*?\]), dtype=np\.float64\)", re.M)

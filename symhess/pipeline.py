@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import symengine as se
 
-from . import __version__, compile_process, progress
+from . import compile_process, progress
 from .cache import (
     CacheError,
     cache_dir,
@@ -44,6 +44,7 @@ from .lru import LRU
 from .native import Tiers, llvm_lock, native_kernels, saved_in
 from .simplify import resolve_mode, simplify
 from .tracing import Trace
+from .version import __version__
 
 
 @dataclass(frozen=True)

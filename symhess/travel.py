@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .llvm import POINTER, ZERO, function_text
 from .lru import LRU
 from .native import ENTRY_TYPES, NativeKernels, Tiers, llvm_lock, native_kernels
 from .tracing import Trace
+from .version import __version__
 
 MAGIC = b"symhess compiled function\n"
 FORMAT = 1
