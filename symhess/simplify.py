@@ -13,12 +13,12 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
 from dataclasses import replace
 
 import symengine as se
 import sympy as sp
 
+from .codegen import ThreeAddressPrinter
 from .differentiate import Derivatives
 from .expressions import atoms, nodes
 
@@ -128,55 +128,7 @@ class _Full:
         return candidate
 
 
-FACTOR_TERMS = 256
-"""Sums with more terms are left as they are by :func:`factor_common` (its greedy step is quadratic)."""
-
-
-def factor_common(expr, memo: dict):
-    """``expr`` with the factors its sums' terms share taken out, greedily (``a*b*c + a*b*d -
-    a*e`` becomes ``a*(b*(c + d) - e)``): fewer products for the code generator.  Derivatives
-    of pair potentials are sums of such terms (a pair's ``(x_a - x_b) * q`` times several
-    powers of its distance).  ``memo`` holds the subexpressions done so far."""
-    known = memo.get(expr)
-    if known is not None:
-        return known
-    args = tuple(factor_common(a, memo) for a in expr.args)
-    if isinstance(expr, se.Add) and len(args) <= FACTOR_TERMS:
-        result = _factored_sum(list(args))
-    elif args == expr.args:
-        result = expr
-    elif isinstance(expr, (se.Add, se.Mul, se.Pow)):
-        result = type(expr)(*args)
-    else:  # a function call: its arguments replaced in place
-        result = expr.xreplace(dict(zip(expr.args, args)))
-    memo[expr] = result
-    return result
-
-
-def _factored_sum(terms: list):
-    """The sum of ``terms``, the factor most of them share taken out, recursively."""
-    shared = Counter(f for term in terms for f in set(_factors(term)) if not f.is_Number).most_common(1)
-    if not shared or shared[0][1] < 2:
-        return se.Add(*terms)
-    factor = shared[0][0]
-    inside, outside = [], []
-    for term in terms:
-        factors = list(_factors(term))
-        if factor in factors:
-            factors.remove(factor)
-            inside.append(se.Mul(*factors))
-        else:
-            outside.append(term)
-    return factor * _factored_sum(inside) + (_factored_sum(outside) if outside else 0)
-
-
-def _factors(term) -> tuple:
-    return term.args if isinstance(term, se.Mul) else (term,)
-
-
 def _printable(expr) -> bool:
-    from .codegen import ThreeAddressPrinter
-
     names = dict.fromkeys(expr.free_symbols, "s[0]")
     try:
         ThreeAddressPrinter(names).doprint(expr)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import symengine as se
 
-from symhess.codegen import ThreeAddressPrinter
+from symhess.codegen import ThreeAddressPrinter, factor_common
 from symhess.llvm import python_namespace
 
 
@@ -121,3 +121,14 @@ def test_a_long_sum_is_added_in_several_chains_in_memory_order():
     scope = {"x": np.linspace(-1, 1, 64)}
     exec("\n".join(line.strip() for line in printer.lines), scope)
     assert scope[result] == pytest.approx(float(row.xreplace(values)), rel=1e-13)
+
+
+def test_common_factors_come_out_of_sums():
+    """A pair potential's hvp entry: terms sharing the pair's (x_a - x_b) * q and dv factors."""
+    s, q, d, dv, a, b = se.symbols("s q d dv a b")
+    entry = 84 * q * d * s**-8 - 24 * q * d * s**-5 + 3 * dv * s**-4 - 6 * dv * s**-7 + se.sin(a * b + a * s)
+    factored = factor_common(entry, {})
+    assert se.count_ops(factored) < se.count_ops(entry)
+    point = dict(zip((s, q, d, dv, a, b), (1.3, -0.7, 0.4, 2.1, 0.3, -1.1)))
+    assert float(factored.subs(point)) == pytest.approx(float(entry.subs(point)), rel=1e-14)
+    assert factor_common(a + b, {}) == a + b

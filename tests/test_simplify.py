@@ -88,19 +88,6 @@ def test_fast_mode_does_not_multiply_out_products_of_sums_or_shared_subexpressio
         assert not _cheap_to_expand(entry) and _expand_if_smaller(entry) is entry
 
 
-def test_common_factors_come_out_of_sums():
-    """A pair potential's hvp entry: terms sharing the pair's (x_a - x_b) * q and dv factors."""
-    from symhess.simplify import factor_common
-
-    s, q, d, dv, a, b = se.symbols("s q d dv a b")
-    entry = 84 * q * d * s**-8 - 24 * q * d * s**-5 + 3 * dv * s**-4 - 6 * dv * s**-7 + se.sin(a * b + a * s)
-    factored = factor_common(entry, {})
-    assert se.count_ops(factored) < se.count_ops(entry)
-    point = dict(zip((s, q, d, dv, a, b), (1.3, -0.7, 0.4, 2.1, 0.3, -1.1)))
-    assert float(factored.subs(point)) == pytest.approx(float(entry.subs(point)), rel=1e-14)
-    assert factor_common(a + b, {}) == a + b
-
-
 def test_an_interruption_swallowed_by_a_finaliser_rings_again():
     """SymPy's caches hold weak references; their callbacks run wherever an object dies, and
     Python swallows (and reports) an exception raised inside one: the budget's alarm landed
