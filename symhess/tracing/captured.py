@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import numbers
 import types
 from dataclasses import dataclass, field
@@ -114,6 +115,15 @@ def _numeric(value):
         except (TypeError, RuntimeError):  # complex or quantised tensors: not data
             return None
     return None
+
+
+def _stateless_routine(value) -> bool:
+    """A function, not an object that holds state: a torch.nn.Module, a method bound to one or to
+    a random generator (``rng.normal``) are not constants, whatever library they come from."""
+    if not inspect.isroutine(value) or isinstance(value, types.MethodType):
+        return False
+    owner = getattr(value, "__self__", None)
+    return owner is None or isinstance(owner, (types.ModuleType, type))
 
 
 def is_library_function(func) -> bool:
@@ -233,7 +243,7 @@ class _Walk:
             text = repr(value)  # exact, and tells -0.0 from 0.0 (which compare equal)
             guard.require("type({0}) is {kind} and repr({0}) == {text}", at, kind=type(value), text=text)
             return (type(value).__name__, text), value
-        if isinstance(value, _CONSTANT_TYPES) or (callable(value) and is_library_function(value)
+        if isinstance(value, _CONSTANT_TYPES) or (is_library_function(value) and _stateless_routine(value)
                                                   and not isinstance(value, types.FunctionType)):
             guard.require("{0} is {value}", at, value=value)
             return ("id", id(value)), value

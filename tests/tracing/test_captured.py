@@ -325,3 +325,22 @@ def test_a_number_read_as_minus_zero_is_not_zero():
     for c, sign in ((0.0, 1), (0.0, 1), (-0.0, -1), (-0.0, -1), (0.0, 1)):
         f = lambda x, c=c: np.sum(x**2) * np.copysign(1.0, c)  # noqa: E731
         np.testing.assert_array_equal(symhess.hessian(f, x), sign * 2 * np.eye(3))
+
+
+def test_a_torch_module_read_by_the_function_is_read_again():
+    """A torch.nn.Module comes from a library but holds state: an optimiser step changes its weights
+    in place, so it is no constant of the fingerprint (the drop-in reused the first weights)."""
+    import torch
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 1).double()
+
+    def f(x):
+        return (layer(x) ** 2).sum()
+
+    x = torch.ones(3, dtype=torch.float64)
+    for _ in range(3):
+        np.testing.assert_allclose(symhess.hessian(f, x), torch.autograd.functional.hessian(f, x), rtol=1e-12)
+        with torch.no_grad():
+            layer.weight.mul_(2.0)
+    assert reads(torch.sum).key is not None and reads(lambda x: torch.exp(x).sum()).key is not None
