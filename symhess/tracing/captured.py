@@ -39,7 +39,7 @@ LIFTS = ("all", "floats", "none")
 """What may become data, from most to least: every numeric array, floating arrays only, nothing."""
 
 LIBRARIES = {"numpy", "torch", "scipy", "math", "builtins", "symhess", "sympy", "symengine"}
-_CONSTANT_TYPES = (types.ModuleType, types.BuiltinFunctionType, np.ufunc, type)
+_CONSTANT_TYPES = (types.ModuleType, np.ufunc, type)  # builtin functions: see _stateless_routine
 UNKNOWN = object()
 
 
@@ -115,6 +115,12 @@ def _numeric(value):
         except (TypeError, RuntimeError):  # complex or quantised tensors: not data
             return None
     return None
+
+
+def _library_routine(value) -> bool:
+    """A builtin or library routine (not a Python function: those are walked) bound to no state."""
+    return not isinstance(value, types.FunctionType) and _stateless_routine(value) and (
+        isinstance(value, types.BuiltinFunctionType) or is_library_function(value))
 
 
 def _stateless_routine(value) -> bool:
@@ -243,8 +249,7 @@ class _Walk:
             text = repr(value)  # exact, and tells -0.0 from 0.0 (which compare equal)
             guard.require("type({0}) is {kind} and repr({0}) == {text}", at, kind=type(value), text=text)
             return (type(value).__name__, text), value
-        if isinstance(value, _CONSTANT_TYPES) or (is_library_function(value) and _stateless_routine(value)
-                                                  and not isinstance(value, types.FunctionType)):
+        if isinstance(value, _CONSTANT_TYPES) or _library_routine(value):
             guard.require("{0} is {value}", at, value=value)
             return ("id", id(value)), value
         array = _numeric(value)

@@ -344,3 +344,14 @@ def test_a_torch_module_read_by_the_function_is_read_again():
         with torch.no_grad():
             layer.weight.mul_(2.0)
     assert reads(torch.sum).key is not None and reads(lambda x: torch.exp(x).sum()).key is not None
+
+
+def test_a_builtin_method_bound_to_a_dict_is_read_again():
+    """dict.get bound to the user's settings is a builtin, but its dict changes."""
+    settings = {"scale": 2.0}
+    get = settings.get
+    x = np.ones(2)
+    f = lambda x: get("scale") * (x**2).sum()  # noqa: E731
+    np.testing.assert_array_equal(symhess.hessian(f, x), 4.0 * np.eye(2))
+    settings["scale"] = 5.0
+    np.testing.assert_array_equal(symhess.hessian(f, x), 10.0 * np.eye(2))
