@@ -40,6 +40,7 @@ LIFTS = ("all", "floats", "none")
 
 LIBRARIES = {"numpy", "torch", "scipy", "math", "builtins", "symhess", "sympy", "symengine"}
 _CONSTANT_TYPES = (types.ModuleType, np.ufunc, type)  # builtin functions: see _stateless_routine
+_ABSENT = object()
 UNKNOWN = object()
 
 
@@ -115,6 +116,13 @@ def _numeric(value):
         except (TypeError, RuntimeError):  # complex or quantised tensors: not data
             return None
     return None
+
+
+def _library_object(value) -> bool:
+    """A library's module, class or ufunc: the user's own modules and classes hold attributes that
+    change (``Config.scale = 5.0``), so they are not constants."""
+    name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None) or ""
+    return name.split(".")[0] in LIBRARIES or isinstance(value, np.ufunc)
 
 
 def _library_routine(value) -> bool:
@@ -195,7 +203,7 @@ class _Walk:
         defaults = []
         guard.require("len({0}.__defaults__ or ()) == {n}", at, n=len(func.__defaults__ or ()))
         for k, (name, value) in enumerate(zip(_default_names(func), func.__defaults__ or ())):
-            key, new = self.value(value, name, guard.bind("{0}.__defaults__[{k}]", at, k=k))
+            key, new = self.value(value, name, guard.bind("{0}.__defaults__[{k}]", at, k=k), func.__code__)
             parts.append(key)
             defaults.append(new)
         kwdefaults = {}
@@ -211,14 +219,16 @@ class _Walk:
                 guard.give_up()
                 parts.append("empty")
                 continue
-            key, new = self.value(contents, name, guard.bind("{0}.__closure__[{k}].cell_contents", at, k=k))
+            key, new = self.value(contents, name, guard.bind("{0}.__closure__[{k}].cell_contents", at, k=k),
+                                  func.__code__)
             parts.append(key)
             if self.substitutes:
                 new_cell.cell_contents = new
         space = guard.bind("{0}.__globals__", at)
         for name in global_names(func.__code__):
             if name in func.__globals__:
-                key, new = self.value(func.__globals__[name], name, guard.bind("{0}[{name}]", space, name=name))
+                key, new = self.value(func.__globals__[name], name, guard.bind("{0}[{name}]", space, name=name),
+                                      func.__code__)
                 parts.append(UNKNOWN if key is UNKNOWN else (name, key))  # combine() must see it
                 if self.substitutes and new is not func.__globals__[name]:
                     rebuilt.__globals__[name] = new
@@ -242,14 +252,17 @@ class _Walk:
         self.functions[id(func)] = rebuilt
         return rebuilt
 
-    def value(self, value, name: str, at: str = ""):
-        """``(key, value read by the rebuilt function)`` of one value named ``name`` (the guard's ``at``)."""
+    def value(self, value, name: str, at: str = "", code=None):
+        """``(key, value read by the rebuilt function)`` of one value named ``name`` (the guard's ``at``),
+        read by ``code`` (whose attribute names a user's module or class is fingerprinted by)."""
         guard = self.guard
+        if isinstance(value, (types.ModuleType, type)) and not _library_object(value):
+            return self.namespace(value, at, code), value
         if value is None or isinstance(value, (bool, str, bytes, numbers.Number)):
             text = repr(value)  # exact, and tells -0.0 from 0.0 (which compare equal)
             guard.require("type({0}) is {kind} and repr({0}) == {text}", at, kind=type(value), text=text)
             return (type(value).__name__, text), value
-        if isinstance(value, _CONSTANT_TYPES) or _library_routine(value):
+        if (isinstance(value, _CONSTANT_TYPES) and _library_object(value)) or _library_routine(value):
             guard.require("{0} is {value}", at, value=value)
             return ("id", id(value)), value
         array = _numeric(value)
@@ -272,6 +285,29 @@ class _Walk:
             return self.function(value, at)
         guard.give_up()
         return UNKNOWN, value
+
+    def namespace(self, value, at: str, code):
+        """The key of a user's module or class: its identity and the attributes ``code`` may read
+        (their arrays by their bytes: the rebuilt function reads them from the object itself)."""
+        guard = self.guard
+        guard.require("{0} is {value}", at, value=value)
+        if id(value) in self.visiting:
+            return ("recursive", id(value))
+        parts, lift = [("namespace", id(value))], self.lift
+        self.lift = "none"
+        self.visiting.add(id(value))
+        try:
+            for attribute in global_names(code) if code is not None else ():
+                member = getattr(value, attribute, _ABSENT)
+                if member is _ABSENT:
+                    guard.require("not hasattr({0}, {attribute})", at, attribute=attribute)
+                    continue
+                key, _ = self.value(member, attribute, guard.bind("getattr({0}, {attribute})", at, attribute=attribute))
+                parts.append(UNKNOWN if key is UNKNOWN else (attribute, key))
+        finally:
+            self.lift = lift
+            self.visiting.discard(id(value))
+        return self.combine(tuple(parts))
 
     def array(self, value, array: np.ndarray, name: str, at: str = ""):
         known = self.found.get(id(value))

@@ -355,3 +355,32 @@ def test_a_builtin_method_bound_to_a_dict_is_read_again():
     np.testing.assert_array_equal(symhess.hessian(f, x), 4.0 * np.eye(2))
     settings["scale"] = 5.0
     np.testing.assert_array_equal(symhess.hessian(f, x), 10.0 * np.eye(2))
+
+
+class _Config:
+    scale = 2.0
+
+
+def _scaled(x):
+    return _Config.scale * (x**2).sum()
+
+
+def test_a_users_class_or_module_is_fingerprinted_by_the_attributes_read():
+    """A user's class (or module) is not a library's: its attributes the function's code names are
+    part of the fingerprint, so Config.scale = 5.0 is seen (the drop-in kept 2.0, silently)."""
+    import types
+
+    x = np.ones(2)
+    np.testing.assert_array_equal(symhess.hessian(_scaled, x), 4.0 * np.eye(2))
+    _Config.scale = 5.0
+    try:
+        np.testing.assert_array_equal(symhess.hessian(_scaled, x), 10.0 * np.eye(2))
+    finally:
+        _Config.scale = 2.0
+    ops = types.ModuleType("ops")
+    ops.power = 2.0
+    f = lambda x: (x ** ops.power).sum()  # noqa: E731
+    for power in (2.0, 3.0):
+        ops.power = power
+        np.testing.assert_allclose(symhess.hessian(f, x), power * (power - 1) * np.eye(2))
+    assert reads(f).key is not None
