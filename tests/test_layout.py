@@ -1,12 +1,14 @@
 """The package's layout: the modules import each other without cycles.
 
 The graph is read from the sources with ``ast``: a module's top-level ``import`` and
-``from ... import`` statements (relative ones resolved), not the function-local ones that
-load optional dependencies late. ``from . import name`` points at the submodule ``name``
-when there is one, else at the package's ``__init__``.
+``from ... import`` statements (relative ones resolved); ``from . import name`` points at the
+submodule ``name`` when there is one, else at the package's ``__init__``.  Imports inside
+functions are for optional dependencies (torch, SciPy, Dask ...) and for what ``import symhess``
+should not load; one that closes a cycle hides it, and only the known ones below may.
 """
 
 import ast
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,17 +38,32 @@ def imported(module: str, statement: ast.Import | ast.ImportFrom, modules) -> se
     return {name for name in names if name in modules and name != module}
 
 
-def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
-    """Each module and the modules its top-level imports name (``if``/``try`` blocks included)."""
+def parsed(path: Path) -> ast.Module:
+    """``path``'s tree.  CPython 3.11.7 counts the depth of the trees it builds in one place for all
+    threads: a parse that overlaps one in another thread (symhess.native reads generated code with
+    ast.literal_eval while earlier tests' functions tier up) can raise "AST constructor recursion depth
+    mismatch", and is made again."""
+    source = path.read_text(encoding="utf-8")
+    for _ in range(4):
+        try:
+            return ast.parse(source)
+        except SystemError:
+            time.sleep(0.1)
+    return ast.parse(source)
+
+
+def import_graph(modules: dict[str, Path], inner: bool = False) -> dict[str, set[str]]:
+    """Each module and the modules its top-level imports name (``if``/``try`` blocks included);
+    ``inner``: its imports inside functions too."""
     graph = {}
     for module, path in modules.items():
         graph[module] = set()
-        pending = list(ast.parse(path.read_text(encoding="utf-8")).body)
+        pending = list(parsed(path).body)
         while pending:
             node = pending.pop()
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 graph[module] |= imported(module, node, modules)
-            elif isinstance(node, (ast.If, ast.Try)):
+            elif inner or isinstance(node, (ast.If, ast.Try)):
                 pending.extend(ast.iter_child_nodes(node))
     return graph
 
@@ -83,8 +100,26 @@ def test_the_check_finds_cycles_and_relative_imports(tmp_path):
     assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.sub.b"}, "pkg.c": set(), "pkg.sub": set(),
                      "pkg.sub.b": {"pkg.c", "pkg.a"}}
     assert cycles(graph) == [["pkg.a", "pkg.sub.b", "pkg.a"]]
+    assert import_graph(modules, inner=True)["pkg.a"] == {"pkg.sub.b", "pkg.c"}
 
 
 def test_no_import_cycles():
     found = cycles(import_graph(MODULES))
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in found)
+
+
+HIDDEN = [
+    {"symhess.codegen", "symhess.native", "symhess.jit"},
+    {"symhess.compile_process", "symhess.compiled", "symhess.dask_arrays", "symhess.pipeline", "symhess.travel"},
+]
+"""Modules that function-local imports still join in cycles (issue 13): tier 0 reaches the JIT's
+LLVM options and the JIT names modules by codegen's hash; the compile-once object, its pickling
+(``travel``), the pipeline and the separate compiling process need each other."""
+
+
+def test_function_local_imports_hide_only_the_known_cycles():
+    found = cycles(import_graph(MODULES, inner=True))
+    unknown = [cycle for cycle in found if not any(set(cycle) <= known for known in HIDDEN)]
+    assert not unknown, "cycles closed by imports inside functions:\n" + "\n".join(" -> ".join(c) for c in unknown)
+    gone = [known for known in HIDDEN if not any(set(cycle) <= known for cycle in found)]
+    assert not gone, f"no cycle left among {gone}: take them out of HIDDEN"

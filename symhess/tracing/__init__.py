@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import symengine as se
 
+from .arguments import STYLE
 from .captured import LIFTS, reads
 from .errors import TraceError, trace_error
-from .tensor import STYLE, Tensor, as_objects
+from .placeholder import as_objects
+from .tensor import Tensor
 
 _OBJECT_LOOP = re.compile(r"has no callable \w+ method|not supported for the input types")
 _TORCH_DESCRIPTOR = re.compile(r"descriptor '(\w+)' for 'torch\._C\.TensorBase' objects doesn't apply to a 'Tensor'")

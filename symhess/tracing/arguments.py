@@ -7,11 +7,15 @@ symhess does not model into a TraceError that names the function and the argumen
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 
 import numpy as np
 
 from .errors import trace_error
+
+STYLE = contextvars.ContextVar("symhess_trace_style", default=(np.dtype(np.float64), "cpu"))
+"""(dtype, device) that placeholders report while tracing: NumPy's, or torch's for torch inputs."""
 
 
 class _Unset:
@@ -47,8 +51,6 @@ def refuse(name: str, argument: str, fix: str):
 def torch_style() -> bool:
     """Whether the placeholders stand for torch tensors (else NumPy arrays): decides
     what an ambiguous method call (``x.var(0)``) means, as running ``func`` would."""
-    from .tensor import STYLE
-
     return not isinstance(STYLE.get()[0], np.dtype)
 
 

@@ -12,12 +12,8 @@ import symengine as se
 
 from . import primitives as P  # noqa: N812 - short, as in elementwise
 from .elementwise import apply
-
-
-def _tensor():
-    from .tensor import Tensor, as_objects, wrap
-
-    return Tensor, as_objects, wrap
+from .errors import trace_error
+from .placeholder import as_objects, wrap
 
 
 def _normalize_axes(axis, ndim):
@@ -31,7 +27,6 @@ def _normalize_axes(axis, ndim):
 
 def reduce(x, axis, keepdims, combine):
     """Apply ``combine(list_of_terms) -> expr`` along ``axis`` (None: all)."""
-    _, as_objects, wrap = _tensor()
     data = as_objects(x)
     axes = _normalize_axes(axis, data.ndim)
     kept = [a for a in range(data.ndim) if a not in axes]
@@ -64,7 +59,6 @@ def prod(x, axis=None, keepdims=False):
 
 
 def _count(x, axis):
-    _, as_objects, _ = _tensor()
     shape = as_objects(x).shape
     return int(np.prod([shape[a] for a in _normalize_axes(axis, len(shape))], dtype=np.int64))
 
@@ -74,7 +68,6 @@ def mean(x, axis=None, keepdims=False):
 
 
 def var(x, axis=None, keepdims=False, correction=0):
-    _, as_objects, wrap = _tensor()
     centered = wrap(as_objects(x)) - mean(x, axis, keepdims=True)
     return reduce(centered * centered, axis, keepdims,
                   lambda terms: _add(terms) / (len(terms) - correction))
@@ -94,7 +87,6 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def log_softmax(x, axis=-1):
-    _, as_objects, wrap = _tensor()
     return wrap(as_objects(x)) - logsumexp(x, axis, keepdims=True)
 
 
@@ -104,7 +96,6 @@ def softmax(x, axis=-1):
 
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
     """Vector p-norms and the Frobenius norm (PyTorch's ``p``, NumPy's ``ord``)."""
-    _, as_objects, wrap = _tensor()
     t = wrap(as_objects(x))
     if ord in (None, "fro", 2, 2.0):
         return reduce_sum(t * t, axis, keepdims).sqrt()
@@ -116,13 +107,10 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
         return reduce_sum(abs(t), axis, keepdims)
     if isinstance(ord, (int, float)) and ord > 0:
         return reduce_sum(abs(t) ** ord, axis, keepdims) ** (1.0 / ord)
-    from .errors import trace_error
-
     raise trace_error(f"norm with ord={ord!r}", "use ord=None/'fro', 1, 2, inf or a positive p")
 
 
 def squeeze(x, axis=None):
-    _, as_objects, wrap = _tensor()
     data = as_objects(x)
     if axis is None:
         return wrap(np.squeeze(data))
@@ -131,7 +119,6 @@ def squeeze(x, axis=None):
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    _, as_objects, wrap = _tensor()
     data = as_objects(x)
     if data.ndim == 0:
         return wrap(data.reshape(1))
@@ -142,7 +129,6 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 def matmul(a, b):
     """NumPy's ``matmul`` semantics, each output entry one n-ary sum."""
-    _, as_objects, wrap = _tensor()
     a, b = as_objects(a), as_objects(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: Input operand does not have enough dimensions")
@@ -162,7 +148,6 @@ def matmul(a, b):
 
 def dot(a, b):
     """``np.dot``: matmul for up to 2-D, sum over last/second-to-last axes beyond."""
-    _, as_objects, wrap = _tensor()
     a, b = as_objects(a), as_objects(b)
     if a.ndim == 0 or b.ndim == 0:
         return wrap(a * b)
@@ -172,7 +157,6 @@ def dot(a, b):
 
 
 def inner(a, b):
-    _, as_objects, wrap = _tensor()
     a, b = as_objects(a), as_objects(b)
     if a.ndim == 0 or b.ndim == 0:
         return wrap(a * b)
@@ -182,13 +166,10 @@ def inner(a, b):
 
 def einsum(subscripts, *operands):
     """``np.einsum`` by broadcasting every operand over all letters, then one sum."""
-    _, as_objects, wrap = _tensor()
     arrays_ = [as_objects(op) for op in operands]
     inputs, _, output = subscripts.replace(" ", "").partition("->")
     specs = inputs.split(",")
     if "." in subscripts:
-        from .errors import trace_error
-
         raise trace_error("np.einsum with '...'", "write the indices explicitly")
     if not _:
         letters = sorted(set("".join(specs)))
@@ -226,14 +207,12 @@ def _einsum_diagonal(spec, arr):
 
 
 def det(a):
-    _, as_objects, wrap = _tensor()
     data = as_objects(a)
     _square_matrix(data, "det")
     return wrap(se.Matrix(data.tolist()).det())
 
 
 def inv(a):
-    _, as_objects, wrap = _tensor()
     data = as_objects(a)
     _square_matrix(data, "inv")
     inverse = se.Matrix(data.tolist()).inv()
@@ -242,8 +221,6 @@ def inv(a):
 
 
 def _square_matrix(data, name):
-    from .errors import trace_error
-
     if data.ndim != 2 or data.shape[0] != data.shape[1]:
         raise trace_error(f"np.linalg.{name} of an array of shape {data.shape}",
                           "pass one square matrix (batches are not supported)")

@@ -18,6 +18,7 @@ from sympy.core.mul import _mulsort
 from .. import special
 from ..lru import LRU
 from . import primitives as P  # noqa: N812 - one letter keeps the table lines short
+from .errors import trace_error
 
 
 def constant(value):
@@ -195,8 +196,6 @@ def clamp(u, low=None, high=None):
 def power(a, b):
     a, b = constant(a), constant(b)
     if a.is_Number and a < 0 and b.free_symbols:
-        from .errors import trace_error
-
         raise trace_error(f"a negative constant ({a}) raised to a traced power: not real for most "
                           "exponents, and its derivative in the exponent (log of a negative number) never",
                           "raise abs(base) to the power and apply the sign separately, if that is meant")
@@ -231,8 +230,6 @@ def polygamma(n, u):
     """``psi^(n)(u)`` for a constant integer order ``n >= 0`` (0: digamma)."""
     n = constant(n)
     if n.free_symbols or not n.is_Integer or n < 0:
-        from .errors import trace_error
-
         what = "a traced order" if n.free_symbols else f"the order n={n}"
         raise trace_error(f"polygamma with {what}: symhess differentiates polygamma(n, x) in x for a constant "
                           "integer n >= 0 only", "pass n as a Python integer")
@@ -243,8 +240,6 @@ def bessel_ie(n, u):
     """``exp(-|u|) I_n(u)`` for a constant integer order ``0 <= n <= 6`` (derivatives reach ``n + 2``)."""
     n = constant(n)
     if n.free_symbols or not n.is_Integer or not 0 <= n <= BESSEL_TRACED_ORDER:
-        from .errors import trace_error
-
         what = "a traced order" if n.free_symbols else f"the order {n}"
         raise trace_error(f"a modified Bessel function with {what}: symhess traces integer orders 0 to "
                           f"{BESSEL_TRACED_ORDER} (i0, i0e, i1, i1e, scipy.special.iv/ive with such an order)",
@@ -260,15 +255,11 @@ def incomplete_gamma(primitive, a, x):
     """``gammainc``/``gammaincc(a, x)`` for a constant ``0 < a <= 1000`` (derivatives in ``x`` only)."""
     a, name = constant(a), primitive.code
     if a.free_symbols:
-        from .errors import trace_error
-
         raise trace_error(f"{name}(a, x) with a traced a: its derivatives in a are not elementary functions (they "
                           "need hypergeometric or Meijer G functions), and symhess differentiates it in x only",
                           "pass a as constant data (a number, or an array the function reads that is not computed "
                           "from the differentiated inputs)")
     if not 0 < float(a) <= special.GAMMAINC_MAX_A:
-        from .errors import trace_error
-
         raise trace_error(f"{name}(a, x) with a = {a}: symhess computes it for 0 < a <= {special.GAMMAINC_MAX_A:g}",
                           "pass a in that range (SciPy gives NaN for a < 0, and 1 or 0 for a = 0)")
     return apply(primitive, a, x)
@@ -286,8 +277,6 @@ def divide(a, b):
     """``a / b``; a divisor that is exactly zero has no derivatives worth compiling: say so."""
     b = constant(b)
     if b == 0:
-        from .errors import trace_error
-
         raise trace_error("division by a value that is exactly zero (symbolically: "
                           f"{b} after simplification)",
                           "check the formula; if it may divide by zero at some inputs, guard it "
@@ -424,3 +413,9 @@ METHODS = tuple(name for name in ELEMENTWISE if name not in NOT_METHODS)
 """Entries that are also the tensor method of that name (:mod:`.tensor` makes those it does not write by hand),
 its in-place form ``x.<name>_()``, and the torch functions of that name (:mod:`.torch_api`)."""
 
+ALIASES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2", "asinh": "arcsinh",
+           "acosh": "arccosh", "atanh": "arctanh", "absolute": "abs", "negative": "neg", "multiply": "mul",
+           "subtract": "sub", "divide": "div", "true_divide": "div", "clip": "clamp", "fix": "trunc", "sgn": "sign",
+           "igamma": "gammainc", "igammac": "gammaincc"}
+"""PyTorch's other names of tensor methods (:mod:`.tensor` sets them), which the torch functions of those names
+reach too (sgn: for real numbers)."""

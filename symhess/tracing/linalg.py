@@ -12,20 +12,9 @@ import symengine as se
 
 from . import arrays
 from .errors import trace_error
+from .placeholder import as_objects, wrap
 
 MAX_SIZE = 4
-
-
-def _objects(value):
-    from .tensor import as_objects
-
-    return as_objects(value)
-
-
-def _wrap(value):
-    from .tensor import wrap
-
-    return wrap(value)
 
 
 def _square(data, name):
@@ -57,12 +46,12 @@ def _det(matrix):
 
 
 def det(a):
-    data = _objects(a)
+    data = as_objects(a)
     _square(data, "det")
     result = np.empty(data.shape[:-2], dtype=object)
     for index in np.ndindex(*data.shape[:-2]):
         result[index] = _det(data[index])
-    return _wrap(result)
+    return wrap(result)
 
 
 def _inverse(matrix):
@@ -72,25 +61,25 @@ def _inverse(matrix):
 
 
 def inv(a):
-    data = _objects(a)
+    data = as_objects(a)
     _square(data, "inv")
-    return _wrap(_batched(data, _inverse, data.shape[-2:]))
+    return wrap(_batched(data, _inverse, data.shape[-2:]))
 
 
 def inv_ex(a, *, check_errors=False, out=None):
-    return inv(a), _wrap(np.zeros(_objects(a).shape[:-2], dtype=object) + se.Integer(0))
+    return inv(a), wrap(np.zeros(as_objects(a).shape[:-2], dtype=object) + se.Integer(0))
 
 
 def solve(a, b, *, left=True, out=None):
     """``A^{-1} B`` (``left``) or ``B A^{-1}``; a vector B when its shape is A's without the last dim."""
-    data = _objects(a)
+    data = as_objects(a)
     _square(data, "solve")
     inverse = inv(a)
-    rhs = _objects(b)
+    rhs = as_objects(b)
     if not left:
         return arrays.matmul(rhs, inverse)
     if rhs.ndim == 1 or rhs.shape == data.shape[:-1]:
-        return arrays.matmul(inverse, _wrap(rhs[..., None])).reshape(rhs.shape) if rhs.ndim > 1 else \
+        return arrays.matmul(inverse, wrap(rhs[..., None])).reshape(rhs.shape) if rhs.ndim > 1 else \
             arrays.matmul(inverse, rhs)
     return arrays.matmul(inverse, rhs)
 
@@ -107,7 +96,7 @@ def logdet(a):
 
 def cholesky(a, *, upper=False, out=None):
     """From the lower triangle of the symmetrised matrix (PyTorch's gradient is symmetric too)."""
-    data = _objects(a)
+    data = as_objects(a)
     _square(data, "cholesky")
 
     def factor(matrix):
@@ -120,21 +109,21 @@ def cholesky(a, *, upper=False, out=None):
                 low[i, j] = (sym[i, j] - se.Add(*[low[i, k] * low[j, k] for k in range(j)])) / low[j, j]
         return low.T.copy() if upper else low
 
-    return _wrap(_batched(data, factor, data.shape[-2:]))
+    return wrap(_batched(data, factor, data.shape[-2:]))
 
 
 def matrix_power(a, n):
-    data = _objects(a)
+    data = as_objects(a)
     if data.ndim < 2 or data.shape[-1] != data.shape[-2]:
         raise trace_error(f"matrix_power of an array of shape {data.shape}", "pass square matrices")
     n = int(n)
     if n < 0:
         return matrix_power(inv(a), -n)
     size = data.shape[-1]
-    result = _wrap(np.broadcast_to(np.eye(size, dtype=object) * se.Integer(1), data.shape).copy())
+    result = wrap(np.broadcast_to(np.eye(size, dtype=object) * se.Integer(1), data.shape).copy())
     for index in np.ndindex(*result.data.shape):
         result.data[index] = se.Integer(1) if index[-1] == index[-2] else se.Integer(0)
-    base = _wrap(data)
+    base = wrap(data)
     while n:
         if n & 1:
             result = arrays.matmul(result, base)
@@ -147,26 +136,39 @@ def matrix_power(a, n):
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):  # noqa: A002
     if out is not None:
         raise trace_error("linalg.vector_norm(..., out=...)", "assign the result instead")
-    t = _wrap(_objects(x))
+    t = wrap(as_objects(x))
     if ord == 0:
         return arrays.reduce_sum((t != 0).detach(), dim, keepdim)
     return arrays.norm(t, ord, dim, keepdim)
 
 
-def matrix_norm(a, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):  # noqa: A002
-    from .numpy_api import _norm
+def numpy_norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
+    """NumPy's rule: a 2-D input (or a pair of axes) takes matrix norms, not vector p-norms."""
+    data = as_objects(x)
+    axes = tuple(range(data.ndim)) if axis is None else axis
+    if ord in (None, "fro") or not (isinstance(axes, tuple) and len(axes) == 2):
+        return arrays.norm(x, ord, axis, keepdims)
+    if ord not in (1, -1, np.inf, -np.inf):
+        raise trace_error(f"np.linalg.norm of a matrix with ord={ord!r} (singular values)",
+                          "use ord=None/'fro', 1, -1, inf or -inf")
+    rows, cols = axes if abs(ord) == 1 else axes[::-1]  # 1: largest column sum, inf: row sum
+    sums = arrays.reduce_sum(abs(wrap(data)), rows, keepdims=True)
+    result = (arrays.amax if ord > 0 else arrays.amin)(sums, cols, keepdims=True)
+    return result if keepdims else arrays.squeeze(result, axes)
 
+
+def matrix_norm(a, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):  # noqa: A002
     if ord in ("nuc", 2, -2):
         raise trace_error(f"matrix_norm with ord={ord!r} (singular values have no closed form)",
                           "use ord='fro', 1, -1, inf or -inf")
-    data = _objects(a)
+    data = as_objects(a)
     axes = tuple(d % data.ndim for d in dim)
-    return _norm(_wrap(data), None if ord == "fro" else ord, axes, keepdim)
+    return numpy_norm(wrap(data), None if ord == "fro" else ord, axes, keepdim)
 
 
 def linalg_norm(a, ord=None, dim=None, keepdim=False, *, out=None, dtype=None):  # noqa: A002
     """``torch.linalg.norm``: a matrix norm for two dims (or a 2-D input without dim), else a vector norm."""
-    data = _objects(a)
+    data = as_objects(a)
     if (dim is None and data.ndim == 2 and ord is not None) or (isinstance(dim, (tuple, list)) and len(dim) == 2):
         return matrix_norm(a, "fro" if ord is None else ord, tuple(dim) if dim is not None else (-2, -1), keepdim)
     if ord is None:

@@ -8,31 +8,24 @@ import math
 
 import numpy as np
 
-from . import arrays
+from . import arrays, variance, views
 from .errors import trace_error
+from .placeholder import Placeholder, as_objects, elementwise, wrap
 
 
 def _t(value):
-    from .tensor import Tensor, as_objects, wrap
-
-    return value if isinstance(value, Tensor) else wrap(as_objects(value))
+    return value if isinstance(value, Placeholder) else wrap(as_objects(value))
 
 
 def _where(cond, a, b):
-    from .tensor import elementwise
-
     return elementwise("where", cond, a, b)
 
 
 def _e(name, *operands):
-    from .tensor import elementwise
-
     return elementwise(name, *operands)
 
 
 def _inplace(name, x, result, inplace):
-    from . import views
-
     return views.update(x, result, f"F.{name}(..., inplace=True)") if inplace else result
 
 
@@ -325,19 +318,15 @@ def _class_weights(weight, target, classes):
 
 
 def _constant_array(value, name):
-    from .tensor import Tensor
-
-    if isinstance(value, Tensor):
+    if isinstance(value, Placeholder):
         raise trace_error(f"{name} with traced class indices (targets)", "pass the targets as constants")
     return np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,  # noqa: A002
              reduction="mean"):
-    from .tensor import Tensor, wrap
-
     x = _t(input)
-    if isinstance(weight, Tensor):
+    if isinstance(weight, Placeholder):
         raise trace_error("nll_loss with traced class weights", "pass weight as a constant")
     labels = _constant_array(target, "nll_loss").astype(np.int64)
     data = x.data if x.ndim > 1 else x.data[None]
@@ -357,13 +346,11 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,  # noqa: A002
                   reduction="mean", label_smoothing=0.0):
-    from .tensor import Tensor
-
     x = _t(input)
     dim = 1 if x.ndim > 1 else 0
     logp = x.log_softmax(dim)
     reduction = _legacy(size_average, reduce, reduction)
-    labels = _constant_array(target, "cross_entropy") if not isinstance(target, Tensor) else None
+    labels = _constant_array(target, "cross_entropy") if not isinstance(target, Placeholder) else None
     if labels is not None and labels.dtype.kind in "iu":
         if label_smoothing:
             raise trace_error("cross_entropy with class indices and label_smoothing", "pass class probabilities")
@@ -446,8 +433,6 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
 # ----- more torch.* ------------------------------------------------------------------------
 def var_mean(name):
     def call(input, *args, **kwargs):  # noqa: A002
-        from . import variance
-
         x = _t(input)
         value = variance.torch_var(f"torch.{name}", x, args, kwargs)
         dim, keepdim = _dim_keepdim(args, kwargs)
@@ -467,8 +452,6 @@ def _dim_keepdim(args, kwargs):
 def cumprod(input, dim, *, dtype=None, out=None):  # noqa: A002
     import symengine as se
 
-    from .tensor import as_objects, wrap
-
     if out is not None:
         raise trace_error("torch.cumprod(..., out=...)", "assign the result instead")
     data = as_objects(input)
@@ -484,8 +467,6 @@ def cumprod(input, dim, *, dtype=None, out=None):  # noqa: A002
 
 
 def logcumsumexp(input, dim, *, out=None):  # noqa: A002
-    from .tensor import as_objects, wrap
-
     data = as_objects(input)
     if data.ndim == 0:
         return wrap(data.copy())
@@ -613,8 +594,6 @@ def corrcoef(input):  # noqa: A002
 
 def linalg_vander(x, *, N=None):
     """``torch.linalg.vander``: powers ``x^0 .. x^(N-1)`` along a new last dimension."""
-    from .tensor import wrap
-
     values = _t(x)
     count = values.shape[-1] if N is None else N
     if count <= 1:

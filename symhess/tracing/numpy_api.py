@@ -7,11 +7,14 @@ functions that only move elements run NumPy itself on the object array.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-from . import arrays, ordering, variance
+from . import arrays, linalg, nn, ordering, special_functions, variance
 from .elementwise import ELEMENTWISE
 from .errors import trace_error
+from .placeholder import Placeholder, as_objects, clamped, elementwise, rounded, wrap
 
 UFUNCS = {
     **{getattr(np, name): name for name in ELEMENTWISE if isinstance(getattr(np, name, None), np.ufunc)},
@@ -25,8 +28,6 @@ REDUCERS = {np.add: arrays.reduce_sum, np.multiply: arrays.prod,
 
 
 def ufunc_call(ufunc, method, inputs, kwargs):
-    from .tensor import elementwise, wrap
-
     if kwargs.get("out") is not None:
         raise trace_error(f"numpy.{ufunc.__name__}(..., out=...) writes into a preallocated array",
                           f"assign the result instead: y = np.{ufunc.__name__}(...)")
@@ -46,14 +47,12 @@ def ufunc_call(ufunc, method, inputs, kwargs):
         axis = kwargs.get("axis", 0)
         return REDUCERS[ufunc](inputs[0], axis, kwargs.get("keepdims", False))
     if method == "accumulate" and ufunc is np.add:
-        return wrap(np.cumsum(_objects(inputs[0]), axis=kwargs.get("axis", 0)))
+        return wrap(np.cumsum(as_objects(inputs[0]), axis=kwargs.get("axis", 0)))
     raise trace_error(f"numpy.{ufunc.__name__}.{method}", "use the plain call or np.sum / np.prod")
 
 
 def ufunc_name(ufunc) -> str:
     """Where a ufunc comes from, by identity (scipy.special's ufuncs carry no module)."""
-    import sys
-
     if getattr(np, ufunc.__name__, None) is ufunc:
         return f"numpy.{ufunc.__name__}"
     for module in ("scipy.special",):
@@ -67,8 +66,6 @@ def ufunc_name(ufunc) -> str:
 
 def scipy_ufuncs() -> dict:
     """scipy.special's ufuncs that symhess traces (when SciPy is loaded), ufunc -> implementation."""
-    import sys
-
     special = sys.modules.get("scipy.special")
     if special is None:
         return {}
@@ -80,9 +77,6 @@ _SCIPY: dict = {}
 
 def _scipy_table(special) -> dict:
     if not _SCIPY:
-        from . import nn, special_functions
-        from .tensor import elementwise
-
         _SCIPY.update({
             special.expit: lambda x: elementwise("sigmoid", x),
             special.logit: lambda x: nn.logit(x),
@@ -92,12 +86,6 @@ def _scipy_table(special) -> dict:
             **special_functions.scipy_table(special),
         })
     return _SCIPY
-
-
-def _objects(value):
-    from .tensor import as_objects
-
-    return as_objects(value)
 
 
 def _supported():
@@ -112,10 +100,8 @@ def _name(func):
 
 def _structural(func):
     """Run NumPy's own function on the object arrays: for shape-only functions."""
-    from .tensor import Tensor, wrap
-
     def unwrap(value):
-        if isinstance(value, Tensor):
+        if isinstance(value, Placeholder):
             return value.data
         if isinstance(value, (list, tuple)):
             return type(value)(unwrap(v) for v in value)
@@ -156,8 +142,6 @@ def _no_out(out, name):
 
 
 def _where(cond, a=None, b=None):
-    from .tensor import elementwise
-
     if a is None or b is None:
         raise trace_error("np.where(cond) with one argument returns indices of traced values",
                           "use np.where(cond, a, b)")
@@ -165,55 +149,28 @@ def _where(cond, a=None, b=None):
 
 
 def _round(a, decimals=0, out=None):
-    from .tensor import rounded, wrap
-
     _no_out(out, "round")
-    return rounded(wrap(_objects(a)), decimals)
+    return rounded(wrap(as_objects(a)), decimals)
 
 
 def _clip(a, a_min=None, a_max=None, out=None, **kwargs):
-    from .tensor import _clamp
-
     _no_out(out, "clip")
     a_min = kwargs.get("min", a_min)
     a_max = kwargs.get("max", a_max)
-    return _clamp(a, a_min, a_max)
+    return clamped(a, a_min, a_max)
 
 
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     _no_out(out, "trace")
-    from .tensor import as_objects, wrap
-
     return arrays.reduce_sum(wrap(np.diagonal(as_objects(a), offset, axis1, axis2)), -1)
-
-
-def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
-    """NumPy's rule: a 2-D input (or a pair of axes) takes matrix norms, not vector p-norms."""
-    from .tensor import as_objects, wrap
-
-    data = as_objects(x)
-    axes = tuple(range(data.ndim)) if axis is None else axis
-    if ord in (None, "fro") or not (isinstance(axes, tuple) and len(axes) == 2):
-        return arrays.norm(x, ord, axis, keepdims)
-    if ord not in (1, -1, np.inf, -np.inf):
-        raise trace_error(f"np.linalg.norm of a matrix with ord={ord!r} (singular values)",
-                          "use ord=None/'fro', 1, -1, inf or -inf")
-    rows, cols = axes if abs(ord) == 1 else axes[::-1]  # 1: largest column sum, inf: row sum
-    sums = arrays.reduce_sum(abs(wrap(data)), rows, keepdims=True)
-    result = (arrays.amax if ord > 0 else arrays.amin)(sums, cols, keepdims=True)
-    return result if keepdims else arrays.squeeze(result, axes)
 
 
 def _outer(a, b, out=None):
     _no_out(out, "outer")
-    from .tensor import as_objects, wrap
-
     return wrap(np.multiply.outer(as_objects(a).reshape(-1), as_objects(b).reshape(-1)))
 
 
 def _tensordot(a, b, axes=2):
-    from .tensor import as_objects, wrap
-
     a, b = as_objects(a), as_objects(b)
     if isinstance(axes, int):
         axes_a, axes_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
@@ -233,21 +190,16 @@ def _conversion(func):
     ``ndmin=``), run on the object array, so that writes reach what NumPy would share."""
 
     def run(a, dtype=None, *args, like=None, **kwargs):
-        from .tensor import Tensor, as_objects, wrap
-
         if dtype is not None and np.dtype(dtype).kind != "f":
             raise trace_error(f"converting traced values to {np.dtype(dtype)}",
                               "keep traced values floating point")
-        data = a.data if isinstance(a, Tensor) else as_objects(a)
+        data = a.data if isinstance(a, Placeholder) else as_objects(a)
         return wrap(func(data, None, *args, **kwargs))
 
     return run
 
 
 def _cumprod(a, axis=None, dtype=None, out=None):
-    from . import nn
-    from .tensor import as_objects, wrap
-
     _no_out(out, "cumprod")
     data = as_objects(a)
     return nn.cumprod(wrap(data.reshape(-1)) if axis is None else wrap(data), 0 if axis is None else axis)
@@ -255,8 +207,6 @@ def _cumprod(a, axis=None, dtype=None, out=None):
 
 def _polyval(p, x):
     """Horner's rule, as NumPy."""
-    from .tensor import as_objects, wrap
-
     coefficients = as_objects(p)
     result = wrap(np.zeros_like(as_objects(x)) + coefficients[0]) if coefficients.size else 0 * wrap(as_objects(x))
     for c in coefficients[1:]:
@@ -265,8 +215,6 @@ def _polyval(p, x):
 
 
 def _vander(x, N=None, increasing=False):
-    from .tensor import as_objects, wrap
-
     data = as_objects(x)
     n = data.shape[0] if N is None else N
     powers = range(n) if increasing else range(n - 1, -1, -1)
@@ -274,38 +222,26 @@ def _vander(x, N=None, increasing=False):
 
 
 def _det(a):
-    from . import linalg
-
     return linalg.det(a)
 
 
 def _inv(a):
-    from . import linalg
-
     return linalg.inv(a)
 
 
 def _solve(a, b):
-    from . import linalg
-
     return linalg.solve(a, b)
 
 
 def _slogdet(a):
-    from . import linalg
-
     return linalg.slogdet(a)
 
 
 def _cholesky(a, upper=False):
-    from . import linalg
-
     return linalg.cholesky(a, upper=upper)
 
 
 def _matrix_power(a, n):
-    from . import linalg
-
     return linalg.matrix_power(a, n)
 
 
@@ -315,7 +251,7 @@ FUNCTIONS = {
     np.mean: _reduction(arrays.mean, "mean"), np.max: _reduction(arrays.amax, "max"),
     np.min: _reduction(arrays.amin, "min"), np.amax: _reduction(arrays.amax, "amax"),
     np.amin: _reduction(arrays.amin, "amin"), np.var: _var, np.std: _std,
-    np.linalg.norm: _norm, np.trace: _trace,
+    np.linalg.norm: linalg.numpy_norm, np.trace: _trace,
     # elementwise functions that are not ufuncs
     np.where: _where, np.clip: _clip, np.round: _round, np.around: _round,
     # linear algebra
@@ -347,8 +283,6 @@ for _func in STRUCTURAL:
 
 
 def _flat(value):
-    from .tensor import as_objects
-
     return as_objects(value).reshape(-1)
 
 
@@ -364,6 +298,4 @@ def function_call(func, args, kwargs):
 
 
 def _plain_call(func, args, kwargs):
-    from .tensor import Tensor
-
-    return func(*(a.data if isinstance(a, Tensor) else a for a in args), **kwargs)
+    return func(*(a.data if isinstance(a, Placeholder) else a for a in args), **kwargs)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 import symengine as se
 
+from .arrays import amax, amin
 from .elementwise import compare, where
 from .errors import trace_error
+from .placeholder import Placeholder, ValuesIndices, as_objects, wrap
 
 MAX_ROW = 256
 """Longest row sorted (the ranks take ``n**2`` comparisons)."""
@@ -40,8 +42,6 @@ def _sorted_rows(rows: np.ndarray, descending: bool) -> np.ndarray:
 
 def sort_values(x, dim: int = -1, descending: bool = False):
     """The values of ``torch.sort(x, dim, descending)`` as a Tensor."""
-    from .tensor import as_objects, wrap
-
     data = as_objects(x)
     if data.ndim == 0:
         return wrap(data.copy())
@@ -52,8 +52,6 @@ def sort_values(x, dim: int = -1, descending: bool = False):
 
 
 def _pair(values, name):
-    from .tensor import ValuesIndices
-
     return ValuesIndices(values, name)
 
 
@@ -63,8 +61,6 @@ def _dim(x, dim):
 
 def _take(values, dim, index, keepdim):
     """``values`` at position ``index`` (int or slice) of ``dim``."""
-    from .tensor import wrap
-
     data = values.data
     if data.ndim == 0:
         return wrap(data.copy())
@@ -90,8 +86,6 @@ def torch_msort(input, *, out=None):  # noqa: A002
 
 def torch_topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):  # noqa: A002
     _no_out("torch.topk", out)
-    from .tensor import as_objects, wrap
-
     x = wrap(as_objects(input))
     dim = _dim(x, -1 if dim is None else dim)
     values = sort_values(x, dim, descending=bool(largest))
@@ -100,8 +94,6 @@ def torch_topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):  # noq
 
 def torch_kthvalue(input, k, dim=-1, keepdim=False, *, out=None):  # noqa: A002
     _no_out("torch.kthvalue", out)
-    from .tensor import as_objects, wrap
-
     x = wrap(as_objects(input))
     dim = _dim(x, dim)
     values = sort_values(x, dim)
@@ -114,8 +106,6 @@ def torch_kthvalue(input, k, dim=-1, keepdim=False, *, out=None):  # noqa: A002
 def torch_median(input, dim=None, keepdim=False, *, out=None):  # noqa: A002
     """PyTorch's median is the lower of the two middle values (no average)."""
     _no_out("torch.median", out)
-    from .tensor import as_objects, wrap
-
     x = wrap(as_objects(input))
     if any(_is_nan(e) for e in x.data.reshape(-1)):
         raise trace_error("torch.median / torch.nanmedian of constant NaN values among traced ones (median "
@@ -142,9 +132,7 @@ def torch_mode(input, dim=-1, keepdim=False, *, out=None):  # noqa: A002
 
 def quantile(x, q, dim=None, keepdim=False, interpolation="linear", name="torch.quantile"):
     """``torch.quantile`` / ``np.quantile``: between the sorted values at ``q (n - 1)``."""
-    from .tensor import Tensor, as_objects, wrap
-
-    if isinstance(q, Tensor):
+    if isinstance(q, Placeholder):
         raise trace_error(f"{name} with a traced q", "pass q as a constant")
     qs = np.asarray(q.detach().cpu().numpy() if hasattr(q, "detach") else q, dtype=np.float64)
     data = as_objects(x)
@@ -184,9 +172,6 @@ def quantile(x, q, dim=None, keepdim=False, interpolation="linear", name="torch.
 
 def cumulative_extreme(x, dim, name):
     """Values of ``cummax``/``cummin``: the running maximum (minimum) along ``dim``."""
-    from .arrays import amax, amin
-    from .tensor import as_objects, wrap
-
     data = as_objects(x)
     if data.ndim == 0:
         return _pair(wrap(data.copy()), f"torch.{name}")
@@ -198,8 +183,6 @@ def cumulative_extreme(x, dim, name):
 
 
 def aminmax(input, *, dim=None, keepdim=False, out=None):  # noqa: A002
-    from .arrays import amax, amin
-
     _no_out("torch.aminmax", out)
     return amin(input, dim, keepdim), amax(input, dim, keepdim)
 
@@ -207,8 +190,6 @@ def aminmax(input, *, dim=None, keepdim=False, out=None):  # noqa: A002
 def numpy_sort(a, axis=-1, kind=None, order=None, stable=None):
     if order is not None:
         raise trace_error("np.sort(..., order=...)", "sort plain arrays")
-    from .tensor import as_objects, wrap
-
     if axis is None:
         return sort_values(wrap(as_objects(a).reshape(-1)), 0)
     return sort_values(a, axis)

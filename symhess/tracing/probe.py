@@ -21,7 +21,9 @@ import functools
 import numpy as np
 import symengine as se
 
+from .elementwise import constant
 from .errors import trace_error
+from .placeholder import Placeholder, wrap
 
 MAX_COEFFICIENTS = 20_000_000
 """Largest ``inputs x outputs`` probed (the dense Jacobian is built column by column)."""
@@ -125,17 +127,13 @@ def table() -> dict:
 
 
 def _constant_weight(args, kwargs):
-    from .tensor import Tensor
-
     weight = kwargs.get("weight", args[2] if len(args) > 2 else None)
-    return "lerp with a traced weight is not affine" if isinstance(weight, Tensor) else None
+    return "lerp with a traced weight is not affine" if isinstance(weight, Placeholder) else None
 
 
 def _leaves(value, found, path):
     """Record where placeholders sit in an argument (inside lists and tuples)."""
-    from .tensor import Tensor
-
-    if isinstance(value, Tensor):
+    if isinstance(value, Placeholder):
         found.append(path)
     elif isinstance(value, (list, tuple)):
         for k, item in enumerate(value):
@@ -143,9 +141,7 @@ def _leaves(value, found, path):
 
 
 def _replace(value, path, slots, values):
-    from .tensor import Tensor
-
-    if isinstance(value, Tensor):
+    if isinstance(value, Placeholder):
         return values[slots[path]]
     if isinstance(value, (list, tuple)):
         items = [_replace(item, (*path, k), slots, values) for k, item in enumerate(value)]
@@ -167,8 +163,6 @@ def _as_double(value):
 def affine_call(func, name: str, spec: Spec, args, kwargs):
     """``func(*args, **kwargs)`` with placeholders, from PyTorch's own numbers."""
     import torch
-
-    from .tensor import wrap
 
     paths = []
     for k, a in enumerate(args):
@@ -248,8 +242,6 @@ def affine_call(func, name: str, spec: Spec, args, kwargs):
 
 
 def _number(value: float):
-    from .elementwise import constant
-
     return constant(value)
 
 

@@ -8,18 +8,16 @@ import math
 
 import numpy as np
 
+from .elementwise import ELEMENTWISE, METHODS
 from .errors import trace_error
+from .placeholder import Placeholder, as_objects, elementwise, wrap
 
 
 def _t(value):
-    from .tensor import Tensor, as_objects, wrap
-
-    return value if isinstance(value, Tensor) else wrap(as_objects(value))
+    return value if isinstance(value, Placeholder) else wrap(as_objects(value))
 
 
 def _e(name, *operands):
-    from .tensor import elementwise
-
     return elementwise(name, *operands)
 
 
@@ -74,8 +72,6 @@ def method(name: str, function: str):
 def torch_table(torch) -> dict:
     """torch function -> implementation on placeholders: ``torch.special.<name>`` of each elementwise entry that
     has one, as the tensor method (``torch.special.erfcx(x)`` is ``x.erfcx()``), and the others."""
-    from .elementwise import METHODS
-
     special = torch.special
     return {
         **{getattr(special, name): method(f"special.{name}", name) for name in METHODS if hasattr(special, name)},
@@ -90,8 +86,6 @@ def torch_table(torch) -> dict:
 def scipy_table(special) -> dict:
     """scipy.special ufunc -> implementation on placeholders: the ufunc of each elementwise entry's name, and
     the others."""
-    from .elementwise import ELEMENTWISE
-
     return {
         **{getattr(special, name): _entry(name) for name in ELEMENTWISE if isinstance(getattr(special, name, None),
                                                                                     np.ufunc)},

@@ -3,103 +3,34 @@
 ``Tensor`` holds a NumPy object array of scalar expressions.  Python operators,
 PyTorch-style methods and NumPy's ``__array_ufunc__`` / ``__array_function__``
 protocols all translate through the tables in :mod:`.elementwise` and
-:mod:`.numpy_api`; the placeholder itself never computes a number.
+:mod:`.numpy_api`; the placeholder itself never computes a number.  The operations
+those methods call take and return placeholders through :mod:`.placeholder`, which holds
+the base class they know and the conversions, so that none of them imports this module.
 """
 
 from __future__ import annotations
 
-import contextvars
 import dis
 import sys
 
 import numpy as np
-import symengine as se
 
-from . import arrays, special_functions, variance, views
-from .arguments import torch_style
-from .elementwise import ARITY, ELEMENTWISE, METHODS, constant, graph_inputs, mark_requires_grad
-from .errors import trace_error
+from . import arrays, numpy_api, probe, special_functions, torch_api, variance, views
+from .arguments import STYLE, torch_style
+from .elementwise import ALIASES, ARITY, METHODS, graph_inputs, mark_requires_grad
+from .errors import UnsupportedAttributeError, trace_error, user_line
+from .placeholder import (
+    Placeholder,
+    ValuesIndices,
+    clamped,
+    elementwise,
+    is_torch_tensor,
+    rounded,
+    wrap,
+    zero_dim,
+)
 
-STYLE = contextvars.ContextVar("symhess_trace_style", default=(np.dtype(np.float64), "cpu"))
-"""(dtype, device) that placeholders report while tracing: NumPy's, or torch's for torch inputs."""
-
-
-def as_objects(value) -> np.ndarray:
-    """Any traced or constant array-like as an object array of scalar expressions."""
-    if isinstance(value, Tensor):
-        return value.data
-    if _is_torch_tensor(value):
-        value = value.detach().cpu().double().numpy()
-    if isinstance(value, np.ndarray) and value.dtype != object:
-        if value.dtype.kind not in "biuf":
-            raise trace_error(f"a constant array of dtype {value.dtype}",
-                              "use real (float or integer) constants")
-        return _constant_array(value)
-    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype == object):
-        array = np.array(value, dtype=object)
-        flat = array.reshape(-1)
-        for k, item in enumerate(flat):
-            flat[k] = _scalar(item)
-        return array
-    return _zero_dim(_scalar(value))
-
-
-def _constant_array(value: np.ndarray) -> np.ndarray:
-    flat = np.array([constant(v) for v in value.reshape(-1).tolist()] or [], dtype=object)
-    return flat.reshape(value.shape)
-
-
-def _scalar(item):
-    if isinstance(item, Tensor):
-        if item.data.size != 1:
-            raise trace_error(f"a traced array of shape {item.shape} used where one number is expected",
-                              "index it down to a single element")
-        return item.data.reshape(-1)[0]
-    if isinstance(item, np.ndarray):
-        if item.size != 1:
-            raise trace_error("a nested array inside an array of traced values",
-                              "build arrays with np.stack / np.concatenate")
-        return _scalar(item.reshape(-1)[0])
-    if isinstance(item, se.Basic):
-        return item
-    if _is_torch_tensor(item):
-        return _scalar(item.detach().cpu().double().numpy())
-    try:
-        return constant(item)
-    except (TypeError, ValueError):
-        raise trace_error(f"a value of type {type(item).__name__} mixed with traced values",
-                          "use numbers, NumPy arrays or traced tensors") from None
-
-
-def _is_torch_tensor(value) -> bool:
-    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
-
-
-def _zero_dim(item) -> np.ndarray:
-    array = np.empty((), dtype=object)
-    array[()] = item
-    return array
-
-
-def wrap(result) -> Tensor:
-    """Wrap an object array (or one scalar expression) as a Tensor."""
-    if isinstance(result, Tensor):
-        return result
-    if not isinstance(result, np.ndarray):
-        return Tensor(_zero_dim(_scalar(result)))
-    if result.dtype != object:
-        return Tensor(as_objects(result))
-    return Tensor(result)
-
-
-_UFUNCS = {name: np.frompyfunc(fn, ARITY[name], 1) for name, fn in ELEMENTWISE.items()}
 _MARK = np.frompyfunc(mark_requires_grad, 1, 1)
-
-
-def elementwise(name: str, *operands) -> Tensor:
-    """Apply a table entry elementwise with NumPy broadcasting."""
-    result = _UFUNCS[name](*(as_objects(op) for op in operands))
-    return wrap(result if isinstance(result, np.ndarray) else _zero_dim(result))
 
 
 class _Size(int):
@@ -138,10 +69,10 @@ def _refuse(what: str, fix: str):
     return method
 
 
-class Tensor:
+class Tensor(Placeholder):
     """A symbolic placeholder tensor (see module docstring)."""
 
-    __slots__ = ("data",)
+    __slots__ = ()
     __array_priority__ = 1000.0
     __hash__ = None
 
@@ -151,19 +82,12 @@ class Tensor:
             raise AttributeError(name)
         method = _torch_method(name)
         if method is not None:
-            from .torch_api import torch_call
-
-            return lambda *args, **kwargs: torch_call(method, (self, *args), kwargs)
-        from .errors import UnsupportedAttributeError, user_line
-
+            return lambda *args, **kwargs: torch_api.torch_call(method, (self, *args), kwargs)
         raise UnsupportedAttributeError(
             f"symhess cannot trace this: placeholder tensors have no method or attribute {name!r}\n"
             f"  at {user_line()}\n"
             "  fix: write it with traced operations (operators, NumPy functions, torch-style methods; "
             "see the docs page 'What can be traced'), or pass the value in as a constant")
-
-    def __init__(self, data: np.ndarray):
-        self.data = data
 
     # ----- metadata ---------------------------------------------------------
     shape = property(lambda self: self.data.shape, lambda self, shape: views.reshaped(self, _view_as(self.data, shape)))
@@ -255,26 +179,20 @@ class Tensor:
                               "leave the dtype out (np.asarray(x)) so that the values stay symbolic")
         out = np.empty(self.data.shape, dtype=object)
         for index in np.ndindex(*self.data.shape):
-            out[index] = Tensor(_zero_dim(self.data[index]) if copy else self.data[(*index, ...)])
+            out[index] = Tensor(zero_dim(self.data[index]) if copy else self.data[(*index, ...)])
         out.flags.writeable = bool(copy)
         return out
 
     # ----- NumPy protocols ----------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from .numpy_api import ufunc_call
-
-        return ufunc_call(ufunc, method, inputs, kwargs)
+        return numpy_api.ufunc_call(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        from .numpy_api import function_call
-
-        return function_call(func, args, kwargs)
+        return numpy_api.function_call(func, args, kwargs)
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        from .torch_api import torch_call
-
-        return torch_call(func, args, kwargs)
+        return torch_api.torch_call(func, args, kwargs)
 
     # ----- indexing -----------------------------------------------------------
     def __getitem__(self, index):
@@ -363,7 +281,7 @@ class Tensor:
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
         if min is None and max is None:
             raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
-        return _clamp(self, min, max)
+        return clamped(self, min, max)
 
 
     def add(self, other, alpha=1): return self + other * alpha
@@ -400,7 +318,7 @@ class Tensor:
     def to(self, *args, **kwargs):
         """PyTorch: ``self`` unless the dtype changes or ``copy=True``."""
         given = (*args, kwargs.get("dtype"), kwargs.get("other"))
-        dtypes = [a.dtype if isinstance(a, Tensor) or _is_torch_tensor(a) else a for a in given]
+        dtypes = [a.dtype if isinstance(a, Tensor) or is_torch_tensor(a) else a for a in given]
         dtypes = [d for d in dtypes if _is_dtype(d)]
         if kwargs.get("copy", False):
             return self.clone()
@@ -591,11 +509,6 @@ for _name in METHODS:
     if _name not in vars(Tensor):  # written by hand above: another signature (polygamma, round, clamp, ...)
         setattr(Tensor, _name, _elementwise_method(_name))
 
-ALIASES = {"asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2", "asinh": "arcsinh",
-           "acosh": "arccosh", "atanh": "arctanh", "absolute": "abs", "negative": "neg", "multiply": "mul",
-           "subtract": "sub", "divide": "div", "true_divide": "div", "clip": "clamp", "fix": "trunc", "sgn": "sign",
-           "igamma": "gammainc", "igammac": "gammaincc"}
-"""PyTorch's other names of methods, which the torch functions of those names reach too (sgn: for real numbers)."""
 
 for _alias, _name in ALIASES.items():
     setattr(Tensor, _alias, getattr(Tensor, _name))
@@ -617,8 +530,8 @@ for _name in (*METHODS, *ALIASES, "sub", "mul", "div", "pow", "neg", "mvlgamma")
     if _name != "detach":  # PyTorch's detach_() cuts a tensor out of the graph, not its values
         setattr(Tensor, f"{_name}_", _in_place(_name))
 
-Tensor.clamp_min_ = lambda self, min: views.update(self, _clamp(self, min, None), "clamp_min_()")  # noqa: A006
-Tensor.clamp_max_ = lambda self, max: views.update(self, _clamp(self, None, max), "clamp_max_()")  # noqa: A006
+Tensor.clamp_min_ = lambda self, min: views.update(self, clamped(self, min, None), "clamp_min_()")  # noqa: A006
+Tensor.clamp_max_ = lambda self, max: views.update(self, clamped(self, None, max), "clamp_max_()")  # noqa: A006
 Tensor.zero_ = lambda self: views.update(self, 0, "zero_()")
 Tensor.fill_ = lambda self, value: views.update(self, value, "fill_()")
 Tensor.copy_ = lambda self, src, non_blocking=False: views.update(self, src, "copy_()")
@@ -627,19 +540,6 @@ Tensor.t_ = lambda self: views.reshaped(self, self.t().data)
 Tensor.transpose_ = lambda self, dim0, dim1: views.reshaped(self, np.swapaxes(self.data, dim0, dim1))
 Tensor.squeeze_ = lambda self, dim=None: views.reshaped(self, self.squeeze(dim).data)
 Tensor.unsqueeze_ = lambda self, dim: views.reshaped(self, self.unsqueeze(dim).data)
-
-
-def rounded(x, decimals):
-    """Round half to even at ``decimals`` digits, as both libraries: ``round(x * 10**d) / 10**d``."""
-    if not isinstance(decimals, (int, np.integer)) or isinstance(decimals, bool):
-        raise trace_error(f"round(..., decimals={decimals!r})", "pass decimals as a Python integer")
-    if decimals == 0:
-        return elementwise("round", x)
-    if decimals > 0:
-        scale = 10 ** int(decimals)
-        return elementwise("round", x * scale) / scale
-    scale = 10 ** -int(decimals)
-    return elementwise("round", x / scale) * scale
 
 
 def _softmax_dim(x, dim):
@@ -663,8 +563,6 @@ def _torch_method(name: str):
     """``torch.Tensor.<name>`` when the inputs are torch tensors and symhess translates it."""
     if "torch" not in sys.modules or not torch_style():
         return None
-    from . import probe, torch_api
-
     torch = sys.modules["torch"]
     if not callable(getattr(torch.Tensor, name, None)):
         return None
@@ -699,65 +597,6 @@ def _is_dtype(value) -> bool:
     return isinstance(value, np.dtype) or (type(value).__module__ == "torch" and type(value).__name__ == "dtype")
 
 
-class Unavailable:
-    """What stands for a result that depends on the traced values' order (``indices`` of
-    ``x.max(dim)``): it can be unpacked and dropped, any use raises a TraceError."""
-
-    __slots__ = ("_fix", "_what")
-
-    def __init__(self, what: str, fix: str):
-        self._what, self._fix = what, fix
-
-    def _refuse(self, *args, **kwargs):
-        raise trace_error(f"{self._what} depend on the order of the traced values", self._fix)
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        self._refuse()
-
-    def __repr__(self):
-        return f"<{self._what}: not traceable>"
-
-    __getitem__ = __index__ = __int__ = __float__ = __bool__ = __len__ = __iter__ = __array__ = _refuse
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __neg__ = __pow__ = __matmul__ = _refuse
-    __hash__ = None
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self._refuse()
-
-    def __array_ufunc__(self, *args, **kwargs):
-        self._refuse()
-
-    def __array_function__(self, *args, **kwargs):
-        self._refuse()
-
-
-class ValuesIndices(tuple):
-    """PyTorch's ``(values, indices)`` named tuple (``x.max(dim)``, ``torch.sort``, ``topk``, ...):
-    the values are traced; the indices depend on the order of the traced values, so any use of
-    them raises a TraceError (unpacking ``values, _ = x.max(0)`` is fine)."""
-
-    def __new__(cls, values: Tensor, name: str):
-        indices = Unavailable(f"the indices of {name}", f"use only the values ({name}(...).values or "
-                              f"{name}(...)[0]); index with constant positions instead")
-        self = super().__new__(cls, (values, indices))
-        self._name = name
-        return self
-
-    values = property(lambda self: tuple.__getitem__(self, 0))
-    indices = property(lambda self: tuple.__getitem__(self, 1))
-
-
-def _clamp(x, low, high) -> Tensor:
-    if high is None:
-        return elementwise("clamp_min", x, low)
-    if low is None:
-        return elementwise("clamp_max", x, high)
-    return elementwise("clamp", x, low, high)
-
-
 def _axis(dim, axis):
     return axis if dim is None else dim
 
@@ -782,6 +621,6 @@ def _plain_index_item(item):
     if isinstance(item, Tensor):
         raise trace_error("indexing with a traced value (a mask or index computed from the inputs)",
                           "use np.where(cond, a, b) instead of boolean masks of traced values")
-    if _is_torch_tensor(item):
+    if is_torch_tensor(item):
         return item.detach().cpu().numpy()
     return item

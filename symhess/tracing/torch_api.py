@@ -13,10 +13,12 @@ import functools
 
 import numpy as np
 
-from . import arrays, linalg, nn, ordering, special_functions, variance, views
-from .elementwise import METHODS
+from . import arrays, linalg, nn, ordering, probe, special_functions, variance, views
+from .arguments import STYLE
+from .elementwise import ALIASES, METHODS
 from .errors import trace_error
-from .tensor import ALIASES
+from .numpy_api import _tensordot as numpy_tensordot
+from .placeholder import Placeholder, as_objects, elementwise, wrap
 
 METHOD_NAMES = {
     "pow", "clamp", "sum", "mean", "prod", "amax", "amin", "logsumexp", "softmax", "log_softmax", "norm", "cumsum",
@@ -29,36 +31,26 @@ METHOD_NAMES = {
     "mvlgamma", "zero_", *METHODS, *ALIASES,
 }
 """torch functions and ``torch.Tensor`` methods forwarded to the placeholder method of that name: those above, each
-elementwise entry (:data:`.elementwise.METHODS`) and PyTorch's other names of them (:data:`.tensor.ALIASES`)."""
+elementwise entry (:data:`.elementwise.METHODS`) and PyTorch's other names of them (:data:`.elementwise.ALIASES`)."""
 
 
 def _placeholder(value):
-    from .tensor import Tensor, as_objects, wrap
-
-    return value if isinstance(value, Tensor) else wrap(as_objects(value))
+    return value if isinstance(value, Placeholder) else wrap(as_objects(value))
 
 
 def _cat(tensors, dim=0, out=None):
-    from .tensor import as_objects, wrap
-
     return wrap(np.concatenate([as_objects(t) for t in tensors], axis=dim))
 
 
 def _stack(tensors, dim=0, out=None):
-    from .tensor import as_objects, wrap
-
     return wrap(np.stack([as_objects(t) for t in tensors], axis=dim))
 
 
 def _elementwise(name, *operands):
-    from .tensor import elementwise
-
     return elementwise(name, *operands)
 
 
 def _where(condition, input=None, other=None):  # noqa: A002 - PyTorch's names
-    from .tensor import elementwise
-
     if input is None or other is None:
         raise trace_error("torch.where(condition) returns indices of traced values",
                           "use torch.where(condition, input, other)")
@@ -84,8 +76,6 @@ def _variance(name):
 
 def _softplus(input, beta=1.0, threshold=20.0):  # noqa: A002
     """PyTorch's: ``x`` itself where ``beta * x > threshold``, and the derivative follows that branch."""
-    from .tensor import elementwise
-
     x = _placeholder(input)
     scaled = x * beta
     smooth = elementwise("softplus", scaled)
@@ -94,8 +84,6 @@ def _softplus(input, beta=1.0, threshold=20.0):  # noqa: A002
 
 def _logsigmoid(input):  # noqa: A002
     """``-softplus(-x)`` with no threshold (PyTorch's logsigmoid has none)."""
-    from .tensor import elementwise
-
     return -elementwise("softplus", -_placeholder(input))
 
 
@@ -120,8 +108,6 @@ def _l1_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 def _bce_with_logits(input, target, weight=None, size_average=None, reduce=None,  # noqa: A002
                      reduction="mean", pos_weight=None):
-    from .tensor import elementwise
-
     if pos_weight is not None:
         raise trace_error("binary_cross_entropy_with_logits(pos_weight=...)", "leave pos_weight out")
     x = _placeholder(input)
@@ -150,14 +136,10 @@ def _silu(x):
 
 
 def _leaky_relu(x, negative_slope=0.01):
-    from .tensor import elementwise
-
     return elementwise("where", x > 0, x, x * negative_slope)
 
 
 def _elu(x, alpha=1.0):
-    from .tensor import elementwise
-
     return elementwise("where", x > 0, x, (x.expm1()) * alpha)
 
 
@@ -204,8 +186,6 @@ def _bmm(input, mat2, *, out=None):  # noqa: A002
 
 def _cross(input, other, dim=None, *, out=None):  # noqa: A002
     """``torch.cross``: without dim, the first dimension of size 3 (PyTorch's deprecated default)."""
-    from .tensor import as_objects, wrap
-
     _no_out("cross", out)
     a, b = np.broadcast_arrays(as_objects(input), as_objects(other))
     if dim is None:
@@ -219,8 +199,6 @@ def _cross(input, other, dim=None, *, out=None):  # noqa: A002
 
 
 def _tensordot(a, b, dims=2, out=None):
-    from .numpy_api import _tensordot as numpy_tensordot
-
     _no_out("tensordot", out)
     if isinstance(dims, (list, tuple)):
         dims = tuple(list(d) if isinstance(d, (list, tuple)) else [d] for d in dims)
@@ -343,8 +321,6 @@ def table() -> dict:
 
 def torch_call(func, args, kwargs):
     """Translate one torch function call that involves a placeholder, with PyTorch's semantics."""
-    from .tensor import STYLE
-
     dtype, device = STYLE.get()
     if isinstance(dtype, np.dtype):  # NumPy inputs: torch.flatten(x) still views, x[0] is 0-d
         import torch
@@ -363,12 +339,8 @@ def _torch_call(func, args, kwargs):
         return impl(*args, **kwargs)
     name = getattr(func, "__name__", "")
     if name in METHOD_NAMES and args:
-        from .tensor import Tensor
-
         _no_out(name, kwargs.pop("out", None))
-        return getattr(Tensor, name)(_placeholder(args[0]), *args[1:], **kwargs)
-    from . import probe
-
+        return getattr(_placeholder(args[0]), name)(*args[1:], **kwargs)
     spec = probe.table().get(func)
     if spec is not None:
         return probe.affine_call(func, f"torch.{name}", spec, args, kwargs)

@@ -13,6 +13,7 @@ import numpy as np
 from . import arrays
 from .arguments import UNSET, bind, dims, refuse, signature, torch_style
 from .errors import trace_error
+from .placeholder import as_objects
 
 
 def _torch_signature(dim=None, unbiased=UNSET, keepdim=False, *, correction=UNSET, out=None):
@@ -92,8 +93,6 @@ def _number(name, argument, value):
 
 def _finish(name, x, axis, keepdims, correction):
     """The variance (or its square root for ``std``) with the divisor ``n - correction``."""
-    from .tensor import as_objects
-
     n = arrays._count(x, axis)
     if n - correction <= 0:  # both libraries divide by max(0, n - correction): inf or nan
         raise trace_error(f"{name} with correction {correction} of {n} reduced element(s) "

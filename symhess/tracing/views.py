@@ -19,7 +19,9 @@ import weakref
 
 import numpy as np
 
+from .arguments import torch_style
 from .errors import trace_error
+from .placeholder import as_objects
 
 _UNSHARED: list[tuple[weakref.ref, weakref.ref, str]] = []
 """Pairs of storage the library shares but symhess copied (``detach``), while both live."""
@@ -59,8 +61,6 @@ def check_writable(tensor, what: str) -> None:
 
 def assign(tensor, index, value) -> None:
     """``tensor[index] = value``, into the storage that views of ``tensor`` share."""
-    from .tensor import as_objects
-
     check_writable(tensor, "an assignment x[...] = value")
     value = as_objects(value)
     tensor.data[index] = value[()] if value.ndim == 0 else value
@@ -68,9 +68,6 @@ def assign(tensor, index, value) -> None:
 
 def update(tensor, result, what: str):
     """An in-place operation: ``result`` (computed out of place) written over ``tensor``."""
-    from .arguments import torch_style
-    from .tensor import as_objects
-
     check_writable(tensor, what)
     values = as_objects(result)
     try:

@@ -18,8 +18,8 @@ from symhess import export_c, llvm
 from symhess.tracing import Tensor
 from symhess.tracing.elementwise import ARITY, ELEMENTWISE, METHODS, NOT_METHODS
 from symhess.tracing.numpy_api import UFUNCS, scipy_ufuncs
+from symhess.tracing.placeholder import elementwise
 from symhess.tracing.primitives import ALL
-from symhess.tracing.tensor import elementwise
 
 X = np.array([0.15, 0.4, 0.65, 0.9])   # in every entry's domain (log, arcsin, erfinv, ndtri, ...)
 Y = np.array([0.7, 1.3, 0.35, 2.2])

@@ -9,7 +9,7 @@ from tracing_helpers import evaluate
 
 from symhess.tracing import Tensor, input_names, placeholders, trace_function
 from symhess.tracing.elementwise import constant
-from symhess.tracing.tensor import as_objects, wrap
+from symhess.tracing.placeholder import as_objects, wrap
 
 
 @pytest.fixture
