@@ -326,10 +326,21 @@ class NativeKernels:
         self._entry = None             # ENTRY's, made with the dense kernel (or the values kernel) when points
         self._hvp_entry = None         # HVP_ENTRY's, made with the hvp kernel when points
         self._points = points
+        self._retired = []             # what adopt replaced
         self.REPEATED_TERMS = repeated_terms
         self.upgrade = None            # () -> the Numba module, set by Tiers
         if points:                     # as the module: entries with few arguments when there are no parameters
             self.hessian_into, self.hvp_into = self._hessian_into, self._hvp_into
+
+    def adopt(self, linked: NativeKernels) -> None:
+        """Serve every call from now on with the kernels of ``linked`` (LLVM's optimised machine code,
+        :class:`symhess.travel.TravelKernels`): the compile-once object's calls while Numba's kernels
+        are compiled.  The engines replaced are kept: one disposed of while Numba compiled in another
+        thread crashed the process."""
+        self._retired.append((self._functions, self._scatter, self._entry, self._hvp_entry))
+        self._adopted = linked  # owns the machine code
+        self._functions = dict(linked._functions)
+        self._scatter, self._entry, self._hvp_entry = linked._scatter, linked._entry, linked._hvp_entry
 
     def prepare(self) -> NativeKernels:
         """Compile (or load) every kernel but the Hessian values when the dense kernel exists (only

@@ -272,18 +272,23 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, ti
         return Tiers(native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare(),
                      lambda: _optimised(source, path, layout, timings))
     entries = 4 if "\ndef hessian_into(" in source else 5
+    native = native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare()
 
     def numba_module():
         start = time.perf_counter()
-        if not _numba_cached(path, entries):
-            request = compile_process.SERVER.submit(path, layout.source_key)
-            if not request.wait():
-                if compile_process.SERVER.exiting:
-                    raise RuntimeError("symhess: the interpreter exited before Numba compiled the kernels")
-                last = (request.error.strip().splitlines() or ["no reason given"])[-1]
-                warnings.warn(f"symhess: the separate process compiling the Numba kernels of {path.name} failed "
-                              f"({last}); compiling them in this process instead (tier 0 serves the calls meanwhile, "
-                              "more slowly)", RuntimeWarning, stacklevel=1)
+        cached = _numba_cached(path, entries)
+        optimised = _ask_optimised(path, layout, ask=not cached)  # before Numba's kernels: the child answers it first
+        request = None if cached else compile_process.SERVER.submit(path, layout.source_key)
+        linked = _linked_optimised(source, path, layout, *optimised)
+        if linked is not None:
+            native.adopt(linked)  # tier 0's calls run LLVM's optimised code until Numba's kernels are loaded
+        if request is not None and not request.wait():
+            if compile_process.SERVER.exiting:
+                raise RuntimeError("symhess: the interpreter exited before Numba compiled the kernels")
+            last = (request.error.strip().splitlines() or ["no reason given"])[-1]
+            warnings.warn(f"symhess: the separate process compiling the Numba kernels of {path.name} failed "
+                          f"({last}); compiling them in this process instead (tier 0 serves the calls "
+                          "meanwhile, more slowly)", RuntimeWarning, stacklevel=1)
         with gentle():  # calls on tier 0 meanwhile wait for the interpreter lock at most ~50 us
             initialise_numba()
             refresh_numba()
@@ -293,7 +298,7 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, ti
         timings["numba_jit"] = time.perf_counter() - start
         return module
 
-    return Tiers(native_kernels(source, layout.n, layout.rows, layout.cols, saved).prepare(), numba_module)
+    return Tiers(native, numba_module)
 
 
 def _optimised(source: str, path, layout: Layout, timings: dict):
@@ -307,24 +312,44 @@ def _optimised(source: str, path, layout: Layout, timings: dict):
     from .travel import TravelKernels, host_target, machine_code, module_text
 
     start = time.perf_counter()
+    code, request = _ask_optimised(path, layout)
+    kernels = _linked_optimised(source, path, layout, code, request)
+    if kernels is None:
+        if compile_process.SERVER.exiting:
+            raise RuntimeError("symhess: the interpreter exited before LLVM optimised the kernels")
+        warnings.warn(f"symhess: the separate process optimising the kernels of {path.name} failed "
+                      f"({(request.error.strip().splitlines() or ['no reason given'])[-1]}); optimising "
+                      "them in this process instead", RuntimeWarning, stacklevel=1)
+        kernels = native_kernels(source, layout.n, layout.rows, layout.cols, kind=TravelKernels)
+        kernels._m = layout.m  # the batch loops' parameter rows
+        with gentle():
+            kernels.link(machine_code(module_text(kernels), host_target()))
+    timings["numba_jit"] = time.perf_counter() - start
+    return kernels
+
+
+def _ask_optimised(path, layout: Layout, ask: bool = True):
+    """``(object file, None)`` when LLVM's optimised machine code of the module ``path`` is in the
+    cache, else ``(None, the separate process's request for it)`` (``(None, None)`` unless ``ask``)."""
     where = optimised_path(path)
     code = unsealed(where)
+    if code is not None or not ask:
+        return code, None
+    return None, compile_process.SERVER.submit(path, layout.source_key, (layout.n, layout.m, len(layout.rows), where))
+
+
+def _linked_optimised(source: str, path, layout: Layout, code, request):
+    """The kernels of the object file ``code`` (or of the one ``request`` makes), linked; None without one."""
+    from .travel import TravelKernels
+
+    if code is None and request is not None and request.wait():
+        code = unsealed(optimised_path(path))
     if code is None:
-        request = compile_process.SERVER.submit(path, layout.source_key, (layout.n, layout.m, len(layout.rows), where))
-        code = unsealed(where) if request.wait() else None
+        return None
     kernels = native_kernels(source, layout.n, layout.rows, layout.cols, kind=TravelKernels)
     kernels._m = layout.m  # the batch loops' parameter rows
     with gentle():
-        if code is None:
-            if compile_process.SERVER.exiting:
-                raise RuntimeError("symhess: the interpreter exited before LLVM optimised the kernels")
-            warnings.warn(f"symhess: the separate process optimising the kernels of {path.name} failed "
-                          f"({(request.error.strip().splitlines() or ['no reason given'])[-1]}); optimising "
-                          "them in this process instead", RuntimeWarning, stacklevel=1)
-            code = machine_code(module_text(kernels), host_target())
-        kernels.link(code)
-    timings["numba_jit"] = time.perf_counter() - start
-    return kernels
+        return kernels.link(code)
 
 
 def optimised_path(module):

@@ -38,8 +38,8 @@ def test_calls_do_not_wait_for_the_numba_compilation(fresh, monkeypatch):
     still returns at once, from tier 0, with the exact numbers; then the kernels move to Numba's."""
     requests = []
 
-    def submit(path, key):
-        requests.append(compile_process.Request(path, key))
+    def submit(path, key, machine_code=None):
+        requests.append(compile_process.Request(path, key, machine_code))
         return requests[-1]
 
     monkeypatch.setattr(compile_process.SERVER, "submit", submit)
@@ -54,13 +54,43 @@ def test_calls_do_not_wait_for_the_numba_compilation(fresh, monkeypatch):
     assert requests and not f.wait_for_jit(0.2)  # the background thread is still waiting for the process
     np.testing.assert_allclose(results[0], rosen_hess(X), rtol=1e-13)
     np.testing.assert_allclose(results[5], rosen_hess(X), rtol=1e-13)
-    requests[0].finish(True)  # "compiled": Numba's cache is empty, so the thread compiles the kernels itself
+    for request in requests:  # "compiled": no optimised object file, and Numba's cache is empty, so the
+        request.finish(True)  # thread compiles Numba's kernels itself
     assert f.wait_for_jit(120)
     assert type(f._kernels).__name__ == "module"
     after = [f.hessian(X), f.gradient(X), f.value(X), f.hvp(X, v=V)[1], f.hessian_values(X),
              f.hessian_sparse(X).toarray()]
     for tier_zero, numba in zip(results, after):
         np.testing.assert_array_equal(tier_zero, numba)  # both tiers: the same numbers
+
+
+def test_llvm_s_optimised_code_serves_while_numba_s_kernels_are_compiled(fresh, monkeypatch):
+    """The separate process answers LLVM's optimised object file first; the background thread links
+    it into tier 0, whose calls run it (the same numbers) until Numba's kernels are loaded."""
+    real, held = compile_process.SERVER.submit, []
+
+    def submit(path, key, machine_code=None):
+        if machine_code is not None:
+            return real(path, key, machine_code)
+        held.append(compile_process.Request(path, key))  # Numba's kernels: held back by the test
+        return held[-1]
+
+    monkeypatch.setattr(compile_process.SERVER, "submit", submit)
+    f = symhess.compile(rosen, X)
+    native = f._built.module.native
+    first = [f.hessian(X), f.hvp(X, v=V)[1], f.gradient(X)]
+    own = native._entry
+    deadline = time.monotonic() + 120
+    while getattr(native, "_adopted", None) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert native._adopted is not None and native._entry is native._adopted._entry is not own  # linked into tier 0
+    assert held and not f.wait_for_jit(0.1)  # Numba's kernels not there yet
+    assert f._kernels is native
+    for before, after in zip(first, [f.hessian(X), f.hvp(X, v=V)[1], f.gradient(X)]):
+        np.testing.assert_array_equal(after, before)
+    held[0].finish(True)
+    assert f.wait_for_jit(120) and type(f._kernels).__name__ == "module"
+    np.testing.assert_array_equal(f.hessian(X), first[0])
 
 
 def test_the_separate_process_fills_numba_s_cache(fresh):
