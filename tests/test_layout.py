@@ -5,9 +5,11 @@ The graph is read from the sources with ``ast``: a module's top-level ``import``
 submodule ``name`` when there is one, else at the package's ``__init__``.  Imports inside
 functions are for optional dependencies (torch, SciPy, Dask ...) and for what ``import symhess``
 should not load; one that closes a cycle hides it, and only the known ones below may.
+docs/design.md's layout places every module once, and each arrow of its call path is an import.
 """
 
 import ast
+import re
 import time
 from pathlib import Path
 
@@ -123,3 +125,29 @@ def test_function_local_imports_hide_only_the_known_cycles():
     assert not unknown, "cycles closed by imports inside functions:\n" + "\n".join(" -> ".join(c) for c in unknown)
     gone = [known for known in HIDDEN if not any(set(cycle) <= known for cycle in found)]
     assert not gone, f"no cycle left among {gone}: take them out of HIDDEN"
+
+
+def layout_section() -> str:
+    text = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    start = text.index("## Layout and one call's path")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def short_name(module: str) -> str:
+    return module if module == "symhess" else module.removeprefix("symhess.")
+
+
+def test_the_design_notes_place_every_module_once():
+    rows = [line for line in layout_section().splitlines() if line.startswith("| ") and "`" in line]
+    named = [name for row in rows for name in re.findall(r"`([\w.]+)`", row.split("|")[2])]
+    assert sorted(named) == sorted(short_name(module) for module in MODULES)
+
+
+def test_every_arrow_of_the_call_path_is_an_import():
+    section = layout_section()
+    path = section[section.index("```text"):section.index("```", section.index("```text") + 3)]
+    arrows = re.findall(r"^(\S+) +-> +(\S+)", path, re.M)
+    graph = {short_name(module): {short_name(m) for m in found} for module, found in import_graph(MODULES).items()}
+    assert len(arrows) >= 10
+    missing = [f"{a} -> {b}" for a, b in arrows if b not in graph.get(a, ())]
+    assert not missing, f"arrows in docs/design.md that are no top-level import: {missing}"
