@@ -20,7 +20,8 @@ import numpy as np
 import symengine as se
 from symengine.lib.symengine_wrapper import PyFunction
 
-from . import progress
+from . import llvm, progress
+from . import native as native_tier  # codegen.native is a function of its own
 from .differentiate import Derivatives, direction_slot
 from .expressions import atoms, packed
 from .loops import ROLL_ITEMS, Item, Loop, OuterProduct, Tables, index_text, kernel_items, loop_symbol, roll
@@ -732,10 +733,8 @@ def backend_fingerprint() -> str:
     """Hash of the modules that turn three-address code into machine code (``llvm``, ``native``):
     in the module's header, so that machine code cached for a module (Numba's, tier 0's) is never
     reused by a symhess that would compile the same source differently."""
-    from . import llvm, native
-
     digest = hashlib.sha256()
-    for module in (llvm, native):
+    for module in (llvm, native_tier):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -838,8 +837,3 @@ def generate_jacobian(outputs, variables, parameters, entries: dict) -> str:
     kernel = Kernel("jacobian", ("x", "p", "y", "j"), stores, se.Integer(0))
     lines = header(len(variables), len(entries)) + kernel_source(kernel, kernel_body(kernel, names))
     return "\n".join(lines) + "\n"
-
-
-def source_key(source: str) -> str:
-    """Content hash of generated source: the name of its cache file."""
-    return hashlib.sha256(source.encode()).hexdigest()[:24]

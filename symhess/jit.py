@@ -13,6 +13,7 @@ out-of-order CPU the kernels ran as fast without them (``benchmarks/``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import sys
 import threading
@@ -20,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .cache import cache_dir, read_verified, seal, unsealed, write_once
-from .codegen import source_key
 from .lru import LRU
 
 
@@ -112,6 +112,11 @@ def streams_left_alone_by_numba_errors() -> None:
             return f"{color or ''}{style or ''}{msg}{Style.RESET_ALL}"
 
         scheme._markup = markup
+
+
+def source_key(source: str) -> str:
+    """Content hash of generated source: the name of its module file."""
+    return hashlib.sha256(source.encode()).hexdigest()[:24]
 
 
 def module_path(key: str, directory: Path | None = None) -> Path:

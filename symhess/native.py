@@ -22,6 +22,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .cache import redirected, seal, unsealed, write_once
+from .jit import fast_code_generation
 from .llvm import NAN, POINTER, ZERO, function_text
 
 _CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)
@@ -262,8 +263,6 @@ def _compile_kernel(name: str, arguments: tuple, code: str, path, also: str = ""
     """(engine, ctypes function) of one kernel: its machine code from ``path`` if saved, else from LLVM;
     ``also``: IR of more functions compiled with it (the engine has their addresses)."""
     import llvmlite.binding as llvm
-
-    from .jit import fast_code_generation
 
     data = unsealed(redirected(path)) if path is not None else None  # None if missing or discarded
     with llvm_lock(first_tier=True):

@@ -35,10 +35,10 @@ from .cache import (
     write_once,
 )
 from .cache import digest as cache_digest
-from .codegen import generate, native, source_key
+from .codegen import generate, native
 from .differentiate import differentiate, with_sums
 from .expressions import exact_text
-from .jit import gentle, initialise_numba, load, module_path, refresh_numba
+from .jit import gentle, initialise_numba, load, module_path, refresh_numba, source_key
 from .loops import sum_groups
 from .lru import LRU
 from .native import Tiers, llvm_lock, native_kernels, saved_in

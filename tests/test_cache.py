@@ -17,7 +17,7 @@ from scipy.optimize import rosen, rosen_hess
 
 import symhess
 from symhess import cache, jit, pipeline
-from symhess.codegen import source_key
+from symhess.jit import source_key
 
 X = np.linspace(-0.5, 0.7, 4)
 EXACT = rosen_hess(X)

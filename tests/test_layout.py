@@ -111,12 +111,10 @@ def test_no_import_cycles():
 
 
 HIDDEN = [
-    {"symhess.codegen", "symhess.native", "symhess.jit"},
     {"symhess.compile_process", "symhess.compiled", "symhess.dask_arrays", "symhess.pipeline", "symhess.travel"},
 ]
-"""Modules that function-local imports still join in cycles (issue 13): tier 0 reaches the JIT's
-LLVM options and the JIT names modules by codegen's hash; the compile-once object, its pickling
-(``travel``), the pipeline and the separate compiling process need each other."""
+"""Modules that function-local imports still join in cycles (issue 13): the compile-once object,
+its pickling and saving (``travel``), the pipeline and the separate compiling process need each other."""
 
 
 def test_function_local_imports_hide_only_the_known_cycles():
