@@ -19,6 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cache, display
+from .compiled import compile_with
+from .export_c import check_name, export
+from .pipeline import Options
+from .tracing import TraceError
+
 SECTIONS = ("expression", "gradient", "hessian", "sparsity", "source", "stats")
 DEFAULT_SECTIONS = ("expression", "gradient", "hessian", "sparsity", "stats")
 
@@ -183,8 +189,6 @@ def fail(message: str, status: int) -> int:
 
 def describe(error: BaseException) -> str:
     """One line: the error, its message and the line of the user's code that raised it."""
-    from .tracing import TraceError
-
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     if isinstance(error, TraceError):
         return "; ".join(lines).removeprefix("symhess ")
@@ -417,10 +421,6 @@ def run(args) -> int:
         return run_cache(args)
     if args.command == "export":
         return run_export(args)
-    from . import display
-    from .compiled import compile_with
-    from .pipeline import Options
-
     with progress(args), importable_siblings(args.target):
         with contextlib.redirect_stdout(sys.stderr):  # the user's module may print; stdout is for the report
             func, shapes = function_and_shapes(args)
@@ -446,10 +446,6 @@ def run(args) -> int:
 
 
 def run_export(args) -> int:
-    from .compiled import compile_with
-    from .export_c import check_name, export
-    from .pipeline import Options
-
     with importable_siblings(args.target), contextlib.redirect_stdout(sys.stderr):
         func, shapes = function_and_shapes(args)
         name = args.name or getattr(func, "__name__", "f")
@@ -647,8 +643,6 @@ def add_plot(report: str, fmt: str, path: str) -> str:
 
 # ----- symhess cache --------------------------------------------------------------------------
 def run_cache(args) -> int:
-    from . import cache
-
     directory = cache.configured_dir()
     if directory.exists() and not directory.is_dir():
         raise CommandError(f"the cache directory {directory} is not a directory (see ${cache.ENV_VAR})", status=1)

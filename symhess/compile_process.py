@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+from .jit import import_file, initialise_numba
+
 RESTARTS = 2
 """Children that may die in one process before every compilation stays in the process."""
 
@@ -290,7 +292,6 @@ def serve() -> None:
             time.sleep(HEARTBEAT)
 
     threading.Thread(target=beat, daemon=True).start()
-    from .jit import import_file, initialise_numba
     from .pipeline import compile_kernels, write_machine_code
 
     initialise_numba()

@@ -15,10 +15,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 import symengine as se
 
+from .buffer import Buffer
 from .convert import is_tensor, kernel_vector, result_dtype, to_float64, trace_style
+from .display import latex, plot_sparsity, repr_latex
+from .export_c import export
 from .expressions import atoms
-from .pipeline import POINT_SIGNATURES, Options, build, derive
-from .tracing import trace_function
+from .pipeline import POINT_SIGNATURES, Options, build, derive, split_variables
+from .simplify import MODES
+from .sparse import ScipyCallbacks, csr_layout, csr_matrix
+from .tracing import TraceError, trace_function
 from .tracing.elementwise import constant
 
 _FLOAT64 = np.dtype(np.float64)
@@ -83,8 +88,6 @@ def compile_with(func, example_inputs, wrt, options: Options) -> Compiled:
         if not is_tensor(value):
             raise TypeError(f"example input {k} is a {type(value).__name__}; pass a NumPy array, "
                             "a number or a torch tensor")
-    from .simplify import MODES
-
     if options.simplify not in MODES:
         raise ValueError(f"simplify={options.simplify!r} is not one of {', '.join(map(repr, MODES))}")
     wrt_indices = normalize_wrt(wrt, len(example_inputs))
@@ -107,8 +110,6 @@ def _require_deterministic(func, shapes, trace, style) -> None:
 
     Only before compiling from scratch: a cached trace passed this check when it was compiled.
     """
-    from .tracing import TraceError
-
     again = trace_function(func, shapes, style=style, lift=trace.lift)
     if [d.name for d in trace.data] != [d.name for d in again.data] or any(
             a.shape != b.shape or any(x != y and _nan_free(x) != _nan_free(y) for x, y in zip(a.reshape(-1), b.reshape(-1)))
@@ -473,8 +474,6 @@ class Compiled:
         """Preallocated float64 inputs and outputs with calls of no arguments, the fastest way to
         evaluate from a Python loop: ``b = f.buffer(); b.x[:] = x; b.hessian()`` writes ``b.H``
         (see :class:`symhess.buffer.Buffer`).  Waits for the Numba kernels."""
-        from .buffer import Buffer
-
         self.wait_for_jit()
         layout = self._built.layout
         buffer = Buffer(self._kernels, layout.n, layout.m, layout.rows, layout.cols)
@@ -487,16 +486,12 @@ class Compiled:
         if batch:
             raise ValueError(f"hessian_sparse takes one point, got a batch of shape {batch}: "
                              "use hessian_values for batches (one row of values per point)")
-        from .sparse import csr_matrix
-
         values = np.empty(len(self._built.layout.rows))
         self._kernels.hessian(x, p, values)
         return csr_matrix(self._csr_layout(), values)
 
     def _csr_layout(self):
         if getattr(self, "_csr", None) is None:
-            from .sparse import csr_layout
-
             layout = self._built.layout
             self._csr = csr_layout(layout.n, layout.rows, layout.cols)
         return self._csr
@@ -507,8 +502,6 @@ class Compiled:
         ``parameters`` are the non-differentiated inputs, fixed for the optimisation;
         ``sparse=True`` makes ``hess`` return a ``scipy.sparse.csr_array`` (for ``trust-constr``).
         """
-        from .sparse import ScipyCallbacks
-
         if len(parameters) != len(self._params):
             names = ", ".join(self._specs[i].name for i in self._params) or "none"
             raise TypeError(f"scipy() takes the {len(self._params)} runtime parameter(s) ({names}), "
@@ -534,8 +527,6 @@ class Compiled:
     def variables(self):
         """The differentiated scalars, in the order of gradient and Hessian rows."""
         import sympy as sp
-
-        from .pipeline import split_variables
 
         return tuple(sp.Symbol(str(s)) for s in split_variables(self._trace, self.wrt)[0])
 
@@ -620,27 +611,19 @@ class Compiled:
 
     def latex(self, full: bool = False) -> str:
         """LaTeX of the function, its gradient and its Hessian (large ones cut, with a note, unless ``full``)."""
-        from .display import latex
-
         return latex(self, full)
 
     def _repr_latex_(self):
-        from .display import repr_latex
-
         return repr_latex(self)
 
     def plot_sparsity(self, ax=None):
         """Spy plot of the Hessian's structural non-zeros on ``ax`` (needs matplotlib: ``symhess[plot]``)."""
-        from .display import plot_sparsity
-
         return plot_sparsity(self, ax)
 
     def export(self, directory, name: str = "f"):
         """Write ``name.h`` and ``name.c`` into ``directory``: standalone C (only ``math.h``, no allocation) of the
         value, gradient, Hessian values in :meth:`hessian_structure` order and hvp; the header documents the
         layout of ``x`` and ``data``.  Returns the two paths (see :mod:`symhess.export_c`)."""
-        from .export_c import export
-
         return export(self, directory, name)
 
     # ----- travel: saving, loading and pickling carry the machine code (symhess.travel) ---

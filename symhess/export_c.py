@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import special as S  # noqa: N812 - S.name, as the C helpers name them
 from .llvm import LIBM, LLVM_INTRINSICS, Statement, index_terms, parse
 from .version import __version__
 
@@ -38,8 +39,6 @@ def _array(values) -> str:
 
 def special_helpers() -> dict:
     """C helpers of :mod:`symhess.special`'s functions, step for step (its coefficients printed exactly)."""
-    from . import special as S  # noqa: N812
-
     pi, sqrt2 = repr(math.pi), repr(math.sqrt(2.0))
     return {
         "horner": "static inline double sh_horner(const double *c, int count, double z) {\n"

@@ -23,6 +23,7 @@ from symengine.lib.symengine_wrapper import PyFunction
 
 from . import progress
 from .expressions import atoms, packed
+from .tracing.primitives import ALL
 
 MIN_RUN = 8          # shorter runs are not worth a loop
 SPLIT_TERMS = 8      # sums with more terms are accumulated term by term
@@ -503,8 +504,6 @@ def _sum_group(key, run, offset: int) -> SumGroup:
 
 def _from_native(expr):
     """A native template with SymEngine function symbols turned back into symhess primitives."""
-    from .tracing.primitives import ALL
-
     classes = {("Abs_" if cls.__name__ == "Abs" else cls.__name__): cls for cls in ALL}
     calls = [call for call in atoms(expr, se.FunctionSymbol)
              if call.get_name() in classes or call.get_name().startswith("signed.")]

@@ -23,6 +23,7 @@ import symengine as se
 from .compiled import Compiled, _require_deterministic, compile_trace
 from .convert import is_tensor, kernel_vector, to_float64, trace_style
 from .pipeline import Options
+from .sparse import csr_layout, csr_matrix
 from .tracing import Trace, input_names, placeholders, trace_function
 
 __all__ = ["NLP", "compile_nlp", "minimize_ipopt"]
@@ -231,15 +232,11 @@ class NLP:
     # ----- SciPy -------------------------------------------------------------------------
     def _symmetric_layout(self):
         if self._symmetric is None:
-            from .sparse import csr_layout
-
             self._symmetric = csr_layout(self.n, self._hessian_cols, self._hessian_rows)
         return self._symmetric
 
     def lagrangian_hessian_sparse(self, x, lagrange, obj_factor=1.0):
         """The full symmetric σ∇²f + Σ λᵢ∇²gᵢ as a ``scipy.sparse.csr_array`` (n × n, sparse)."""
-        from .sparse import csr_matrix
-
         return csr_matrix(self._symmetric_layout(), self.hessian(x, np.zeros(self.m) if lagrange is None else lagrange,
                                                                  obj_factor))
 

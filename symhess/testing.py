@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .compiled import compile as compile_function
+
 __all__ = ["check_derivatives", "numerical_gradient", "numerical_hessian"]
 
 
@@ -85,10 +87,8 @@ def check_derivatives(func, *inputs, rtol=1e-5, atol=1e-6, seed=0, **compile_opt
     Raises:
         AssertionError: a derivative differs, with both values in the message.
     """
-    import symhess
-
     inputs = tuple(np.asarray(x, dtype=np.float64) for x in inputs)
-    compiled = symhess.compile(func, *inputs, **compile_options)
+    compiled = compile_function(func, *inputs, **compile_options)
     flat, z0 = _flat_function(func, inputs)
     n = z0.size
     _assert_close("value", float(np.asarray(compiled.value(*inputs)).reshape(-1)[0]), flat(z0), 1e-10, 1e-12)

@@ -39,7 +39,7 @@ import numpy as np
 from .llvm import POINTER, ZERO, function_text
 from .lru import LRU
 from .native import ENTRY_TYPES, NativeKernels, Tiers, llvm_lock, native_kernels
-from .tracing import Trace
+from .tracing import Datum, Trace, placeholders
 from .version import __version__
 
 MAGIC = b"symhess compiled function\n"
@@ -480,7 +480,6 @@ def loads(data: bytes, where: str = "the pickled compiled function"):
     source when this CPU cannot run any of it, with a :class:`TravelWarning`)."""
     from .compiled import Compiled, InputSpec
     from .pipeline import Built, Layout, Options, restored_module
-    from .tracing import Datum, placeholders
 
     header, parts = _read(bytes(data), where)
     source = parts["source"].decode()

@@ -149,3 +149,12 @@ def test_every_arrow_of_the_call_path_is_an_import():
     assert len(arrows) >= 10
     missing = [f"{a} -> {b}" for a, b in arrows if b not in graph.get(a, ())]
     assert not missing, f"arrows in docs/design.md that are no top-level import: {missing}"
+
+
+def test_symhess_modules_are_imported_at_the_top():
+    """Imports inside functions are of other libraries (symhess's own load with ``import symhess``),
+    but for the known cycles'."""
+    top, every = import_graph(MODULES), import_graph(MODULES, inner=True)
+    inside = sorted(f"{module} -> {name}" for module in every for name in every[module] - top[module]
+                    if not any({module, name} <= known for known in HIDDEN))
+    assert not inside, f"symhess modules imported inside functions: {inside}"
