@@ -1,11 +1,12 @@
-"""The package's layout: the modules import each other without cycles.
+"""The package's layout: the modules import each other without cycles, at the top.
 
 The graph is read from the sources with ``ast``: a module's top-level ``import`` and
 ``from ... import`` statements (relative ones resolved); ``from . import name`` points at the
 submodule ``name`` when there is one, else at the package's ``__init__``.  Imports inside
-functions are for optional dependencies (torch, SciPy, Dask ...) and for what ``import symhess``
-should not load; one that closes a cycle hides it, and only the known ones below may.
-docs/design.md's layout places every module once, and each arrow of its call path is an import.
+functions are of optional libraries (torch, Dask, matplotlib, ...): one of a symhess module
+would hide a cycle or the layout, and only the modules of the known cycle (:data:`HIDDEN`)
+still have them.  docs/design.md's layout places every module once, and each arrow of its
+call path is an import.
 """
 
 import ast
@@ -23,6 +24,12 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+HIDDEN = [
+    {"symhess.compile_process", "symhess.compiled", "symhess.dask_arrays", "symhess.pipeline", "symhess.travel"},
+]
+"""Modules that function-local imports still join in cycles (issue 13): the compile-once object,
+its pickling and saving (``travel``), the pipeline and the separate compiling process need each other."""
 
 
 def imported(module: str, statement: ast.Import | ast.ImportFrom, modules) -> set[str]:
@@ -110,13 +117,6 @@ def test_no_import_cycles():
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in found)
 
 
-HIDDEN = [
-    {"symhess.compile_process", "symhess.compiled", "symhess.dask_arrays", "symhess.pipeline", "symhess.travel"},
-]
-"""Modules that function-local imports still join in cycles (issue 13): the compile-once object,
-its pickling and saving (``travel``), the pipeline and the separate compiling process need each other."""
-
-
 def test_function_local_imports_hide_only_the_known_cycles():
     found = cycles(import_graph(MODULES, inner=True))
     unknown = [cycle for cycle in found if not any(set(cycle) <= known for known in HIDDEN)]
@@ -152,8 +152,8 @@ def test_every_arrow_of_the_call_path_is_an_import():
 
 
 def test_symhess_modules_are_imported_at_the_top():
-    """Imports inside functions are of other libraries (symhess's own load with ``import symhess``),
-    but for the known cycles'."""
+    """Imports inside functions are of other libraries (symhess's own modules import those late
+    themselves), but for the known cycle's."""
     top, every = import_graph(MODULES), import_graph(MODULES, inner=True)
     inside = sorted(f"{module} -> {name}" for module in every for name in every[module] - top[module]
                     if not any({module, name} <= known for known in HIDDEN))
