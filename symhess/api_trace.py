@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 
 from .convert import to_float64
 from .tracing import trace_function
@@ -20,8 +21,6 @@ def trace(func, *example_inputs):
 
 
 def _to_sympy(array):
-    import sympy as sp
-
     if array.size == 1 and array.ndim <= 1:
         return array.reshape(-1)[0]._sympy_()
     return sp.ImmutableDenseNDimArray([e._sympy_() for e in array.reshape(-1)], array.shape)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import sympy as sp
 
 from . import cache, display
 from .compiled import compile_with
@@ -299,8 +300,6 @@ def dtypes(given: list[str], count: int) -> list[str]:
 
 def expression_function(formula: str, variables: str | None):
     """A function of scalar inputs computing ``formula`` with NumPy (traced like any function)."""
-    import sympy as sp
-
     try:
         parsed = sp.sympify(formula, locals={v: sp.Symbol(v) for v in (variables or "").split(",") if v})
     except (sp.SympifyError, SyntaxError, TypeError):

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import symengine as se
 import sympy as sp
 
 SHOW_ENTRIES = 8
@@ -358,8 +359,6 @@ def new_figure():
 # ----- stats and source -------------------------------------------------------------
 def operation_counts(f) -> dict:
     """Operations of the value, gradient and Hessian together, before and after CSE."""
-    import symengine as se
-
     derivs = _derivatives(f)
     expressions = [derivs.value, *derivs.gradient, *derivs.hessian.values()]
     replacements, reduced = se.cse(expressions)

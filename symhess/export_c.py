@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import sympy as sp
 
 from . import special as S  # noqa: N812 - S.name, as the C helpers name them
 from .llvm import LIBM, LLVM_INTRINSICS, Statement, index_terms, parse
@@ -190,8 +191,6 @@ def special_helpers() -> dict:
 
 
 def _bernoulli_over_factorial() -> list[float]:
-    import sympy as sp
-
     return [float(sp.bernoulli(2 * j) / sp.factorial(2 * j)) for j in range(12, 0, -1)]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import symengine as se
+from numba import types
 
 from . import compile_process, progress
 from .cache import (
@@ -388,8 +389,6 @@ def _numba_cached(path, entries: int) -> bool:
 
 
 def _point_signatures():
-    from numba import types
-
     vector = types.float64[::1]  # other inputs are made contiguous (and writeable) before the call
     return (vector, types.float64[:, ::1]), (vector, vector, vector)
 
@@ -404,8 +403,6 @@ def compile_kernels(module, layout: Layout | None = None) -> None:
     A process that later finds this module in the cache skips this: Numba then loads
     each kernel's machine code from its own cache when the kernel is first called.
     """
-    from numba import types
-
     vector = types.float64[::1]
     if hasattr(module, "hessian_into"):  # no parameters: these entries serve every path
         entries = ((module.value, (vector,) * 2), (module.gradient, (vector,) * 3),

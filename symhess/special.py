@@ -30,8 +30,13 @@ by ``tests/test_special.py`` (about 1e-15 relative, away from the zeros of the f
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import math
+
+import mpmath
+import sympy as sp
 
 DIGAMMA_SHIFT = 10
 """digamma is shifted by recurrence until its argument is at least this."""
@@ -56,8 +61,6 @@ DIGAMMA_ROOT_RADIUS = 0.25
 def digamma_root_series() -> tuple[float, ...]:
     """Taylor coefficients of digamma at :data:`DIGAMMA_ROOT`, degree 26 .. 0 (Horner order):
     ``psi^(k)(r) / k! = (-1)^(k+1) zeta(k+1, r)``, and ``psi(r)`` itself (about -9.2e-17)."""
-    import mpmath
-
     with mpmath.workdps(40):
         root = mpmath.mpf(DIGAMMA_ROOT)
         terms = [mpmath.digamma(root)] + [(-1) ** (k + 1) * mpmath.zeta(k + 1, root) for k in range(1, 27)]
@@ -67,8 +70,6 @@ def digamma_root_series() -> tuple[float, ...]:
 @functools.cache
 def digamma_series() -> tuple[float, ...]:
     """``B_2k / (2k)`` for k = 7 .. 1 (Horner order): psi(y) ~ log y - 1/(2y) - sum_k B_2k/(2k y^2k)."""
-    import sympy as sp
-
     return tuple(float(sp.bernoulli(2 * k) / (2 * k)) for k in range(7, 0, -1))
 
 
@@ -81,8 +82,6 @@ def polygamma_shift(n: int) -> int:
 @functools.cache
 def polygamma_tail(n: int) -> tuple[float, ...]:
     """Euler-Maclaurin coefficients ``B_2j/(2j)! * s (s+1) ... (s+2j-2)``, s = n + 1, j = 12 .. 1 (Horner order)."""
-    import sympy as sp
-
     s = n + 1
     return tuple(float(sp.bernoulli(2 * j) / sp.factorial(2 * j) * sp.rf(s, 2 * j - 1)) for j in range(12, 0, -1))
 
@@ -90,8 +89,6 @@ def polygamma_tail(n: int) -> tuple[float, ...]:
 @functools.cache
 def cotangent_derivative(n: int) -> tuple[float, ...]:
     """Coefficients (highest first) of ``P_n`` with ``d^n/dx^n cot(pi x) = pi^n P_n(cot(pi x))``."""
-    import sympy as sp
-
     c = sp.Symbol("c")
     p = c
     for _ in range(n):
@@ -171,9 +168,6 @@ def polygamma(n: float, x: float) -> float:
 def libm(name: str):
     """The C math library's ``name`` (what the compiled code calls), else Python's ``math.<name>``:
     Python's own ``lgamma`` is 1e-11 wrong near its zeros 1 and 2, where the C library's is exact."""
-    import ctypes
-    import ctypes.util
-
     path = ctypes.util.find_library("m")
     function = getattr(ctypes.CDLL(path), name, None) if path else None
     if function is None:
@@ -324,8 +318,6 @@ HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 def lgamma1p_series() -> tuple[float, ...]:
     """``lgamma(1 + a) = a * horner(., a)`` for ``|a| < 1/2``: ``-gamma`` and ``(-1)^k zeta(k) / k``, k = 59 .. 1
     (Horner order); ``lgamma(1 + a)`` itself would round ``1 + a`` (1e-13 relative at a = 1e-3)."""
-    import mpmath
-
     with mpmath.workdps(40):
         terms = [-mpmath.euler] + [(-1) ** k * mpmath.zeta(k) / k for k in range(2, 60)]
         return tuple(float(t) for t in reversed(terms))
@@ -335,8 +327,6 @@ def lgamma1p_series() -> tuple[float, ...]:
 def stirling_series() -> tuple[float, ...]:
     """``B_2k / (2k (2k - 1))`` for k = 9 .. 1 (Horner order in ``1/a^2``): ``lgamma(a) - (a - 1/2) log a + a
     - log(2 pi)/2 = horner(., 1/a^2) / a``, to 1e-19 from a = 10."""
-    import sympy as sp
-
     return tuple(float(sp.bernoulli(2 * k) / (2 * k * (2 * k - 1))) for k in range(9, 0, -1))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import os
 import sys
 
@@ -27,8 +28,6 @@ def user_line() -> str:
     while frame is not None:
         path = os.path.abspath(frame.f_code.co_filename)
         if not path.startswith(_SKIP):
-            import linecache
-
             text = linecache.getline(path, frame.f_lineno).strip()
             return f"{path}:{frame.f_lineno}: {text}" if text else f"{path}:{frame.f_lineno}"
         frame = frame.f_back
@@ -72,8 +71,6 @@ def _scipy_special_function(frame, walk=True):
 
 
 def _line(frame) -> str:
-    import linecache
-
     if frame is None:
         return "<unknown line>"
     path = os.path.abspath(frame.f_code.co_filename)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import symengine as se
 
 from . import arrays, variance, views
 from .errors import trace_error
@@ -450,8 +451,6 @@ def _dim_keepdim(args, kwargs):
 
 
 def cumprod(input, dim, *, dtype=None, out=None):  # noqa: A002
-    import symengine as se
-
     if out is not None:
         raise trace_error("torch.cumprod(..., out=...)", "assign the result instead")
     data = as_objects(input)
