@@ -15,10 +15,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import io
+import os
+import pickle
 import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+import llvmlite.binding as llvm
+from numba.core import errors
+from numba.core.caching import IndexDataCacheFile
+from numba.core.compiler_lock import global_compiler_lock
+from numba.core.dispatcher import Dispatcher
+from numba.core.registry import cpu_target
 
 from .cache import cache_dir, read_verified, seal, unsealed, write_once
 from .lru import LRU
@@ -38,8 +48,6 @@ LLVM_OPTIONS = ("-enable-misched=false", "-enable-post-misched=false", "-post-RA
 
 @functools.cache
 def fast_code_generation() -> None:
-    import llvmlite.binding as llvm
-
     for option in LLVM_OPTIONS:
         llvm.set_option("symhess", option)
 
@@ -52,8 +60,6 @@ def initialise_numba() -> None:
     initialises them deadlocks with another thread initialising them, such as the user's
     first ``@numba.njit`` while the background compilation runs.
     """
-    from numba.core.registry import cpu_target
-
     streams_left_alone_by_numba_errors()
     cpu_target.target_context, cpu_target.typing_context  # noqa: B018 - for their side effect
 
@@ -62,9 +68,6 @@ def refresh_numba() -> None:
     """Numba's one-time set-up of a process (imports of its registries, about a second), done
     before its first compilation or cache load would do it; call it outside ``native.llvm_lock``,
     after :func:`initialise_numba`."""
-    from numba.core.compiler_lock import global_compiler_lock
-    from numba.core.registry import cpu_target
-
     with global_compiler_lock:
         cpu_target.target_context.refresh()
 
@@ -102,8 +105,6 @@ def streams_left_alone_by_numba_errors() -> None:
     streams they saw at ``init``.  From the background thread that undid the main thread's
     redirections (``contextlib.redirect_stdout``, pytest's capture): prints went to a stream
     replaced long before.  The same text, made without touching the streams, replaces it."""
-    from numba.core import errors
-
     scheme = errors.termcolor()
     if hasattr(scheme, "_markup"):  # colorama is installed: Numba's HighlightColorScheme
         from colorama import Style
@@ -170,9 +171,6 @@ def seal_numba_caches(module, key: str) -> None:
     its files carry the hash of their contents (:func:`cache.seal`); a file that fails its
     check is discarded with a warning, and Numba compiles that kernel again.
     """
-    from numba.core.caching import IndexDataCacheFile
-    from numba.core.dispatcher import Dispatcher
-
     sealed = _sealed_cache_file()
     for value in list(vars(module).values()):
         cache_file = getattr(getattr(value, "_cache", None), "_cache_file", None) if isinstance(value, Dispatcher) else None
@@ -183,12 +181,6 @@ def seal_numba_caches(module, key: str) -> None:
 
 @functools.cache
 def _sealed_cache_file():
-    import io
-    import os
-    import pickle
-
-    from numba.core.caching import IndexDataCacheFile
-
     class SealedCacheFile(IndexDataCacheFile):
         """Numba's index and data files with symhess's seal, keyed on the source hash (Numba 0.59+)."""
 

@@ -19,7 +19,10 @@ import re
 import struct
 from dataclasses import dataclass
 
+import llvmlite.binding as llvm
 from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from . import special
 from .tracing.primitives import library_functions
@@ -575,10 +578,6 @@ def symbol_of(arguments: tuple[str, ...], code: str) -> str:
 def kernel(arguments: tuple[str, ...], code: str):
     """A Numba intrinsic ``f(*arrays) -> float64`` that runs the three-address ``code``: a call
     of the function :func:`function_text` writes, linked in as a library of its own."""
-    import llvmlite.binding as llvm
-    from numba import types
-    from numba.extending import intrinsic
-
     symbol = symbol_of(arguments, code)
     text = functools.cache(lambda: function_text(symbol, arguments, code))  # only when Numba compiles
 
