@@ -28,10 +28,13 @@ import collections
 import contextlib
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from .jit import import_file, initialise_numba
@@ -263,10 +266,6 @@ def _register_exit() -> None:
 def serve() -> None:
     """The child's loop: compile each requested module's kernels into Numba's cache, answer, repeat;
     exit when the standard input closes."""
-    import queue
-    import signal
-    import traceback
-
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent; it kills this at exit
     answers = sys.stdout.buffer

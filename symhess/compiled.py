@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import symengine as se
+import sympy as sp
 
 from .buffer import Buffer
 from .convert import is_tensor, kernel_vector, result_dtype, to_float64, trace_style
@@ -518,16 +519,12 @@ class Compiled:
     @property
     def symbols(self):
         """The placeholder symbols per input (SymPy), shaped like the inputs."""
-        import sympy as sp
-
         return tuple(np.vectorize(lambda s: sp.Symbol(str(s)), otypes=[object])(s)
                      if s.size else s for s in self._trace.symbols)
 
     @property
     def variables(self):
         """The differentiated scalars, in the order of gradient and Hessian rows."""
-        import sympy as sp
-
         return tuple(sp.Symbol(str(s)) for s in split_variables(self._trace, self.wrt)[0])
 
     @property
@@ -561,15 +558,11 @@ class Compiled:
     @property
     def gradient_expression(self):
         """The gradient (after simplification) as a SymPy column matrix over ``variables``."""
-        import sympy as sp
-
         return sp.ImmutableMatrix([g._sympy_() for g in self.shown_derivatives().gradient])
 
     @property
     def hessian_expression(self):
         """The Hessian (after simplification) as a symmetric SymPy matrix (sparse when large)."""
-        import sympy as sp
-
         derivs = self.shown_derivatives()
         n = len(derivs.variables)
         entries = {}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import symengine as se
+import sympy as sp
 from symengine.lib.symengine_wrapper import PyFunction
 
 from . import progress
@@ -509,7 +510,6 @@ def _from_native(expr):
              if call.get_name() in classes or call.get_name().startswith("signed.")]
     if not calls:
         return expr
-    import sympy as sp
 
     def convert(call):
         name = call.get_name()

@@ -19,6 +19,7 @@ import threading
 import time
 from contextlib import contextmanager
 
+import llvmlite.binding as llvm
 import numpy as np
 
 from .cache import redirected, seal, unsealed, write_once
@@ -76,8 +77,6 @@ def llvm_lock(first_tier: bool = False):
 @functools.cache
 def _host():
     """(cpu name, cpu features) for the target machines, LLVM initialised once."""
-    import llvmlite.binding as llvm
-
     with llvm_lock():
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
@@ -86,8 +85,6 @@ def _host():
 
 def _target_machine():
     """A new target machine: each execution engine owns (and frees) its own."""
-    import llvmlite.binding as llvm
-
     cpu, features = _host()
     return llvm.Target.from_default_triple().create_target_machine(
         cpu=cpu, features=features, opt=0, reloc="static", codemodel="jitdefault")
@@ -262,8 +259,6 @@ def entry_text(symbol: str, target: str, arguments: tuple[str, ...] | None, n: i
 def _compile_kernel(name: str, arguments: tuple, code: str, path, also: str = ""):
     """(engine, ctypes function) of one kernel: its machine code from ``path`` if saved, else from LLVM;
     ``also``: IR of more functions compiled with it (the engine has their addresses)."""
-    import llvmlite.binding as llvm
-
     data = unsealed(redirected(path)) if path is not None else None  # None if missing or discarded
     with llvm_lock(first_tier=True):
         fast_code_generation()

@@ -34,7 +34,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import llvmlite.binding as llvm
 import numpy as np
+import symengine as se
+from symengine.lib.symengine_wrapper import load_basic
 
 from .llvm import POINTER, ZERO, function_text
 from .lru import LRU
@@ -85,8 +88,6 @@ class Target:
 
 @functools.cache
 def _llvm():
-    import llvmlite.binding as llvm
-
     with llvm_lock():
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
@@ -422,9 +423,6 @@ class LoadedTrace(Trace):
     def outputs(self):
         outputs = self.__dict__.get("_outputs")
         if outputs is None:
-            import symengine as se
-            from symengine.lib.symengine_wrapper import load_basic
-
             kind, data = self.expression
             output = np.empty(self.shape, dtype=object)
             output[...] = load_basic(data) if kind == "expression" else se.sympify(data.decode())
