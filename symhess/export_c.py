@@ -9,7 +9,6 @@ or one helper of :data:`HELPERS`: the C reads like the code Numba compiles, loop
 
 from __future__ import annotations
 
-import ast
 import math
 import re
 from pathlib import Path
@@ -18,11 +17,9 @@ import numpy as np
 import sympy as sp
 
 from . import special as S  # noqa: N812 - S.name, as the C helpers name them
-from .llvm import LIBM, LLVM_INTRINSICS, Statement, index_terms, parse
+from .llvm import LIBM, LLVM_INTRINSICS, Statement, index_terms, module_kernels, parse
 from .version import __version__
 
-_CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)  # as symhess.native reads them
-_CONSTANTS = re.compile(r"^CONSTANTS = np\.array\((\[.*?\]), dtype=np\.float64\)", re.M)
 _LOAD = re.compile(r"^(\w+)\[(.+)\]$")
 _BINARY = re.compile(r"^(\S+) ([-+*/]) (\S+)$")
 _CALL = re.compile(r"^(\w+)\((.*)\)$")
@@ -415,10 +412,7 @@ def _count(statements) -> int:
 # ----- the files -----------------------------------------------------------------------------
 def kernels(source: str) -> tuple[dict, np.ndarray]:
     """``{name: (arguments, code)}`` of a generated module's three-address kernels, and its constants."""
-    codes = {name.lower(): (tuple(a.strip() for a in arguments.split(",")), code)
-             for name, arguments, code in _CODE.findall(source)}
-    constants = np.array(ast.literal_eval(_CONSTANTS.search(source).group(1)), dtype=np.float64)
-    return codes, constants
+    return module_kernels(source)
 
 
 def check_name(name: str) -> str:

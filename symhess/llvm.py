@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
@@ -511,6 +512,21 @@ class Statement:
     kind: str
     parts: tuple
     body: list | None = None
+
+
+_KERNEL_CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)
+_CONSTANTS = re.compile(r"^CONSTANTS = np\.array\(\[(.*?)\], dtype=np\.float64\)", re.M)
+
+
+def module_kernels(source: str) -> tuple[dict, np.ndarray]:
+    """``{name: (arguments, code)}`` of a generated module's three-address kernels, and its
+    constants (written by ``repr`` of a list of floats: read back exactly by ``float``, without
+    ``ast``, whose parser CPython 3.11.7 cannot run in two threads at once)."""
+    codes = {name.lower(): (tuple(a.strip() for a in arguments.split(",")), code)
+             for name, arguments, code in _KERNEL_CODE.findall(source)}
+    listed = _CONSTANTS.search(source).group(1).strip()
+    constants = np.array([float(value) for value in listed.split(",")] if listed else [], dtype=np.float64)
+    return codes, constants
 
 
 def parse(code: str) -> list[Statement]:

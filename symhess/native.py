@@ -10,7 +10,6 @@ compiled them (:class:`Tiers`); what tier 0 lacks (batches) waits for Numba.
 
 from __future__ import annotations
 
-import ast
 import ctypes
 import functools
 import re
@@ -24,10 +23,8 @@ import numpy as np
 
 from .cache import redirected, seal, unsealed, write_once
 from .jit import fast_code_generation
-from .llvm import NAN, POINTER, ZERO, function_text
+from .llvm import NAN, POINTER, ZERO, function_text, module_kernels
 
-_CODE = re.compile(r'^(\w+)_CODE = """\ndef \w+\(([^)]*)\):\n(.*?)^"""', re.S | re.M)
-_CONSTANTS = re.compile(r"^CONSTANTS = np\.array\((\[.*?\]), dtype=np\.float64\)", re.M)
 _REPEATED = re.compile(r"^REPEATED_TERMS = (\d+)", re.M)
 _FLOAT64 = np.dtype(np.float64)
 _NO_PARAMETERS = np.zeros(0)
@@ -96,9 +93,7 @@ def native_kernels(source: str, n: int, rows, cols, saved=None, kind=None) -> Na
     ``saved(name)``: where that kernel's machine code is kept (loaded from there if present), or None;
     ``kind``: a subclass of :class:`NativeKernels` to make (:mod:`symhess.travel`'s links machine code).
     """
-    codes = {name.lower(): (tuple(a.strip() for a in arguments.split(",")), code)
-             for name, arguments, code in _CODE.findall(source)}
-    constants = np.array(ast.literal_eval(_CONSTANTS.search(source).group(1)), dtype=np.float64)
+    codes, constants = module_kernels(source)
     return (kind or NativeKernels)(codes, constants, n, np.asarray(rows), np.asarray(cols),
                          int(_REPEATED.search(source).group(1)), "def hessian_into(" in source, saved)
 

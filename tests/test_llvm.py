@@ -97,3 +97,23 @@ def test_nested_loops_with_tabled_indices_run_as_in_python():
     assert returned == pytest.approx(namespace["k"](x, c, expected), rel=1e-14)
     np.testing.assert_allclose(out, expected, rtol=1e-14)
     assert np.count_nonzero(expected) == 10
+
+
+def test_a_modules_constants_are_read_exactly_without_the_ast_parser(monkeypatch):
+    """The constants table comes back bit for bit (nan, infinities, -0.0, subnormals), and without
+    ast: CPython 3.11.7's AST builder counts depth in one place for all threads, so a background
+    tier-up reading a module beside a parse in the user's thread raised "AST constructor recursion
+    depth mismatch" in one of them."""
+    import ast
+
+    from symhess.llvm import module_kernels
+
+    values = [0.1, -0.0, float("nan"), float("inf"), -float("inf"), 5e-324, 1.7976931348623157e308, 3.0]
+    source = (f"CONSTANTS = np.array({values!r}, dtype=np.float64)  # tables\n\n"
+              'VALUE_CODE = """\ndef value(x, p, c):\n    return x[0]\n"""\n')
+    monkeypatch.setattr(ast, "literal_eval", lambda *a: (_ for _ in ()).throw(AssertionError("ast used")))
+    codes, constants = module_kernels(source)
+    assert codes == {"value": (("x", "p", "c"), "    return x[0]\n")}
+    np.testing.assert_array_equal(constants.view(np.int64), np.array(values).view(np.int64))
+    empty = module_kernels("CONSTANTS = np.array([], dtype=np.float64)\n")[1]
+    assert empty.shape == (0,) and empty.dtype == np.float64
