@@ -7,6 +7,8 @@ Formulas grow factorially with the size, so square matrices are limited to
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import symengine as se
 
@@ -84,9 +86,13 @@ def solve(a, b, *, left=True, out=None):
     return arrays.matmul(inverse, rhs)
 
 
+SlogdetResult = collections.namedtuple("SlogdetResult", ["sign", "logabsdet"])
+"""What NumPy's and PyTorch's slogdet return: ``.logabsdet`` works as with them."""
+
+
 def slogdet(a):
     d = det(a)
-    return d.sign().detach(), abs(d).log()
+    return SlogdetResult(d.sign().detach(), abs(d).log())
 
 
 def logdet(a):
