@@ -599,3 +599,38 @@ def linalg_vander(x, *, N=None):
         raise RuntimeError("N must be greater than 1.")
     columns = [values.data * 0 + 1] + [values.data ** k for k in range(1, count)]
     return wrap(np.stack(columns, axis=-1))
+
+
+def max_pool(dimensions: int, with_indices: bool = False):
+    """``F.max_pool1d/2d/3d``: windows by ``unfold``, each window's largest value (its derivative
+    goes to the first largest, as PyTorch's max pooling sends it).  ``with_indices``: the
+    ``return_indices=True`` form, refused."""
+    name = f"max_pool{dimensions}d"
+
+    def call(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+             return_indices=False):
+        if return_indices or with_indices:
+            raise trace_error(f"F.{name}(..., return_indices=True): the indices depend on the traced values",
+                              "use the pooled values only")
+        if _sizes(padding, dimensions) != (0,) * dimensions or _sizes(dilation, dimensions) != (1,) * dimensions \
+                or ceil_mode:
+            raise trace_error(f"F.{name} with padding, dilation or ceil_mode is not supported",
+                              "pad with F.pad(x, ..., value=-inf) first and pool with padding=0, dilation=1")
+        kernel = _sizes(kernel_size, dimensions)
+        steps = _sizes(kernel_size if stride is None or stride == [] else stride, dimensions)
+        x = input
+        first = x.ndim - dimensions
+        for k in range(dimensions):  # each unfold appends a window axis at the end
+            x = x.unfold(first + k, kernel[k], steps[k])
+        x = x.reshape(*x.shape[:x.ndim - dimensions], math.prod(kernel))
+        return x.max(-1).values
+
+    return call
+
+
+def _sizes(value, dimensions: int) -> tuple:
+    """A pooling argument as one int per spatial dimension."""
+    if isinstance(value, int):
+        return (value,) * dimensions
+    value = tuple(int(v) for v in value)
+    return value * dimensions if len(value) == 1 else value

@@ -36,6 +36,9 @@ W = _t(np.linspace(0.5, 1.7, 6))
     lambda x: (x.reshape(2, 3).max(1)[0] ** 3).sum() + (torch.min(x.reshape(3, 2), 0).values ** 2).sum(),
     lambda x: (torch.quantile(x, 0.3) ** 2),
     lambda x: (torch.cummax(x, 0).values ** 2 * W).sum(),
+    lambda x: (torch.nn.functional.max_pool1d(x[None, None], 2) ** 3).sum()
+              + (torch.nn.functional.max_pool2d(x.reshape(1, 2, 3), (2, 2), stride=1) ** 2).sum()
+              + (torch.max_pool1d(x.reshape(2, 3), 3, 1) * W[:2, None]).sum() ** 2,
 ])
 def test_order_statistics(f):
     _same_hessian(f, X)
@@ -105,6 +108,8 @@ def test_torch_functions(f):
 @pytest.mark.parametrize(("f", "message"), [
     (lambda x: torch.nn.functional.rrelu(x, training=True).sum(), r"rrelu\(..., training=True\) draws a random"),
     (lambda x: torch.cov(x.reshape(2, 3), fweights=torch.tensor([1, 2, 1])).sum(), "torch.cov with fweights"),
+    (lambda x: torch.nn.functional.max_pool1d(x[None], 2, padding=1).sum(), "max_pool1d with padding"),
+    (lambda x: torch.nn.functional.max_pool1d(x[None], 2, return_indices=True)[0].sum(), "return_indices"),
 ])
 def test_random_and_weighted_variants_are_refused(f, message):
     with pytest.raises(TraceError, match=message):
