@@ -143,12 +143,19 @@ def test_scipy_special_python_functions_name_the_traced_method(call, name, inste
     assert callable(method), caught.value
 
 
-jax = pytest.importorskip("jax")
-jax.config.update("jax_enable_x64", True)
 special = pytest.importorskip("scipy.special")
 
 
-def test_scipy_special_ufuncs_against_jax():
+@pytest.fixture
+def jax():
+    """JAX in 64 bits, the reference of the tests that take it. Not a module-level importorskip:
+    that skipped every test of this file where JAX is not installed (CI), the PyTorch ones too."""
+    module = pytest.importorskip("jax")
+    module.config.update("jax_enable_x64", True)
+    return module
+
+
+def test_scipy_special_ufuncs_against_jax(jax):
     import jax.numpy as jnp
     import jax.scipy.special as js
 
@@ -165,7 +172,7 @@ def test_scipy_special_ufuncs_against_jax():
     np.testing.assert_allclose(symhess.hessian(f, x), jax.hessian(g)(x), rtol=1e-8, atol=1e-10)
 
 
-def test_scipy_special_functions_of_statistics_against_jax():
+def test_scipy_special_functions_of_statistics_against_jax(jax):
     import jax.numpy as jnp
     import jax.scipy.special as js
 
@@ -178,7 +185,7 @@ def test_scipy_special_functions_of_statistics_against_jax():
     np.testing.assert_allclose(symhess.hessian(f, x), jax.hessian(lambda x: f(x, js, jnp))(x), rtol=1e-8, atol=1e-10)
 
 
-def test_incomplete_gamma_in_x_against_jax():
+def test_incomplete_gamma_in_x_against_jax(jax):
     import jax.numpy as jnp
     import jax.scipy.special as js
 
@@ -217,7 +224,7 @@ def test_unsupported_scipy_function_names_its_module():
         symhess.hessian(lambda x: special.j0(x).sum(), X)
 
 
-def test_numpy_functions_against_jax():
+def test_numpy_functions_against_jax(jax):
     import jax.numpy as jnp
 
     m = np.array([[2.0, 0.3], [0.3, 1.5]])
