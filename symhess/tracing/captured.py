@@ -209,7 +209,8 @@ class _Walk:
         kwdefaults = {}
         guard.require("tuple({0}.__kwdefaults__ or ()) == {names}", at, names=tuple(func.__kwdefaults__ or ()))
         for name, value in (func.__kwdefaults__ or {}).items():
-            key, kwdefaults[name] = self.value(value, name, guard.bind("{0}.__kwdefaults__[{name}]", at, name=name))
+            key, kwdefaults[name] = self.value(value, name, guard.bind("{0}.__kwdefaults__[{name}]", at, name=name),
+                                               func.__code__)
             parts.append(key)
         for k, (name, cell, new_cell) in enumerate(zip(func.__code__.co_freevars, func.__closure__ or (),
                                                        rebuilt.__closure__ or ())):
@@ -262,7 +263,7 @@ class _Walk:
             text = repr(value)  # exact, and tells -0.0 from 0.0 (which compare equal)
             guard.require("type({0}) is {kind} and repr({0}) == {text}", at, kind=type(value), text=text)
             return (type(value).__name__, text), value
-        if (isinstance(value, _CONSTANT_TYPES) and _library_object(value)) or _library_routine(value):
+        if isinstance(value, _CONSTANT_TYPES) or _library_routine(value):  # the user's own: namespace() above
             guard.require("{0} is {value}", at, value=value)
             return ("id", id(value)), value
         array = _numeric(value)
@@ -270,7 +271,7 @@ class _Walk:
             return self.array(value, array, name, at)
         if isinstance(value, (tuple, list)):
             guard.require("type({0}) is {kind} and len({0}) == {n}", at, kind=type(value), n=len(value))
-            pairs = [self.value(v, f"{name}_{k}", guard.bind("{0}[{k}]", at, k=k)) for k, v in enumerate(value)]
+            pairs = [self.value(v, f"{name}_{k}", guard.bind("{0}[{k}]", at, k=k), code) for k, v in enumerate(value)]
             key = self.combine((type(value).__name__, tuple(k for k, _ in pairs)))
             if not self.substitutes or all(new is old for (_, new), old in zip(pairs, value)):
                 return key, value
@@ -290,6 +291,9 @@ class _Walk:
         """The key of a user's module or class: its identity and the attributes ``code`` may read
         (their arrays by their bytes: the rebuilt function reads them from the object itself)."""
         guard = self.guard
+        if code is None:  # no code says which attributes are read (a partial's argument): walked at each call
+            guard.give_up()
+            return UNKNOWN
         guard.require("{0} is {value}", at, value=value)
         if id(value) in self.visiting:
             return ("recursive", id(value))
@@ -297,12 +301,13 @@ class _Walk:
         self.lift = "none"
         self.visiting.add(id(value))
         try:
-            for attribute in global_names(code) if code is not None else ():
+            for attribute in global_names(code):
                 member = getattr(value, attribute, _ABSENT)
                 if member is _ABSENT:
                     guard.require("not hasattr({0}, {attribute})", at, attribute=attribute)
                     continue
-                key, _ = self.value(member, attribute, guard.bind("getattr({0}, {attribute})", at, attribute=attribute))
+                key, _ = self.value(member, attribute, guard.bind("getattr({0}, {attribute})", at, attribute=attribute),
+                                    code)
                 parts.append(UNKNOWN if key is UNKNOWN else (attribute, key))
         finally:
             self.lift = lift

@@ -384,3 +384,10 @@ def test_a_users_class_or_module_is_fingerprinted_by_the_attributes_read():
         ops.power = power
         np.testing.assert_allclose(symhess.hessian(f, x), power * (power - 1) * np.eye(2))
     assert reads(f).key is not None
+    in_a_tuple = (lambda configs: lambda x: configs[0].scale * (x**2).sum())((_Config,))
+    for scale in (2.0, 3.0):  # read through a tuple: the attributes its code names are still read
+        _Config.scale = scale
+        try:
+            np.testing.assert_array_equal(symhess.hessian(in_a_tuple, x), 2 * scale * np.eye(2))
+        finally:
+            _Config.scale = 2.0
