@@ -413,11 +413,12 @@ def element_positions(names: dict) -> dict:
     return {symbol: (text[:text.index("[")], int(text[text.index("[") + 1:-1])) for symbol, text in names.items()}
 
 
-def symbol_names(derivs: Derivatives) -> dict:
-    names = {s: f"x[{k}]" for k, s in enumerate(derivs.variables)}
-    names.update({s: f"p[{k}]" for k, s in enumerate(derivs.parameters)})
-    names.update({s: f"v[{k}]" for k, s in enumerate(derivs.direction)})
-    return names
+def symbol_positions(derivs: Derivatives) -> dict:
+    """``{symbol: (array, index)}``: the variables in ``x``, the parameters in ``p``, the direction in ``v``."""
+    positions = {s: ("x", k) for k, s in enumerate(derivs.variables)}
+    positions.update({s: ("p", k) for k, s in enumerate(derivs.parameters)})
+    positions.update({s: ("v", k) for k, s in enumerate(derivs.direction)})
+    return positions
 
 
 STRAIGHT_ITEMS = 4000   # kernels with more items are rolled without printing them straight to compare
@@ -792,8 +793,8 @@ def native_derivatives(derivs: Derivatives) -> Derivatives:
 def generate(derivs: Derivatives) -> str:
     """The complete module source for ``derivs``."""
     derivs = native_derivatives(derivs)
-    names = symbol_names(derivs)
-    positions = element_positions(names)
+    positions = symbol_positions(derivs)
+    names = {symbol: f"{array}[{index}]" for symbol, (array, index) in positions.items()}
     lines = header(len(derivs.variables), len(derivs.hessian))
     tables = Tables(constant_table(derivs.sums))
     sources = []
