@@ -164,9 +164,8 @@ def roll(items: list[Item], positions: dict) -> tuple[list[Item], list[Loop]]:
 def _template(item: Item, positions: dict):
     """(grouping key, index vector): equal keys mean equal formulas up to the indices."""
     symbols = sorted(item.expr.free_symbols, key=positions.__getitem__)
-    _slots(len(symbols))
     try:
-        template = item.expr.xreplace(dict(zip(symbols, _SLOTS)))
+        template = item.expr.xreplace(dict(zip(symbols, _slots(len(symbols)))))
     except (RuntimeError, TypeError, NotImplementedError):  # a function SymEngine cannot rebuild
         return None, None
     arrays = tuple(positions[s][0] for s in symbols)
@@ -419,11 +418,10 @@ def _lifted_template(expr, positions: dict, look=(True, True)):
     symbols = sorted(expr.free_symbols, key=positions.__getitem__)
     floats = any(isinstance(a, se.RealDouble) for a in found)
     numbers = list(dict.fromkeys(_floats(expr, positions))) if floats else []
-    _slots(len(symbols))
     while len(_CONSTANTS) < len(numbers):
         _CONSTANTS.append(se.Symbol(f"const.{len(_CONSTANTS)}"))
     try:
-        template = expr.xreplace({**dict(zip(symbols, _SLOTS)), **dict(zip(numbers, _CONSTANTS))})
+        template = expr.xreplace({**dict(zip(symbols, _slots(len(symbols)))), **dict(zip(numbers, _CONSTANTS))})
     except (RuntimeError, TypeError, NotImplementedError):
         return None, None, None
     key = (template, tuple(positions[s][0] for s in symbols), len(numbers))
