@@ -262,16 +262,16 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
     """
     # a data row's y * (x . w) stays one term (not one per feature); a mean's 1/B * (...) is distributed
     terms = _terms(value, SUM_TERMS) if isinstance(value, (se.Add, se.Mul)) else []
-    symbol_sets = [term.free_symbols for term in terms]
-    terms, symbol_sets = _by_datum(terms, symbol_sets, positions)
-    sizes = [len(symbols) for symbols in symbol_sets]
+    ranks, order = _ranked(terms, positions)
+    terms, ranks = _by_datum(terms, ranks, order, positions)
+    sizes = [len(row) for row in ranks]
     big_terms = len(terms) >= MIN_RUN and max(sizes) >= BIG_TERM
     entries = sum(k * (k + 1) // 2 for k in sizes)  # what differentiating term by term would write
     if len(terms) < SUM_TERMS and not big_terms and not (len(terms) >= MIN_RUN and entries >= SUM_ENTRIES):
         return [], value
     groups = defaultdict(list)
     rest = []
-    templated = _renamed_templates(terms, symbol_sets, positions)
+    templated = _renamed_templates(terms, ranks, order, positions)
     look = (False, False)
     if len(templated) < len(terms):  # terms to template one by one
         found = atoms(value, se.Function, se.RealDouble)  # one walk of the whole value: which questions
@@ -308,13 +308,29 @@ MERGED_TERMS = 4
 """Terms that read one datum are one term when at most this many do (a sample's terms)."""
 
 
-def _by_datum(terms, symbol_sets, positions: dict):
+def _ranked(terms, positions: dict):
+    """Each term's symbols as their ranks in position order (a sorted integer array), and the
+    symbols by rank: the searches below compare integers, not symbols (whose hashes are calls)."""
+    order = sorted(positions, key=positions.__getitem__)
+    rank = {symbol: k for k, symbol in enumerate(order)}
+    return [np.sort(np.fromiter((rank[s] for s in term.free_symbols), np.int64)) for term in terms], order
+
+
+def _by_datum(terms, ranks, order, positions: dict):
     """The terms that read the same data (``log(1 + exp(X[s] @ w))`` and ``-y[s] * (X[s] @ w)``:
     one sample's loss) added into one term, when few terms read it: one template per sample
-    instead of two, and its loop reads the row once."""
-    data = {symbol for symbol, (array, _) in positions.items() if array == "p"}
-    if not data:
-        return terms, symbol_sets
+    instead of two, and its loop reads the row once.  ``ranks``: see :func:`_ranked`."""
+    is_datum = np.array([positions[s][0] == "p" for s in order], dtype=bool)
+    if not ranks or not is_datum.any():
+        return terms, ranks
+    reader = np.repeat(np.arange(len(terms)), [len(row) for row in ranks])
+    read = np.concatenate(ranks)
+    kept = is_datum[read]
+    reader, read = reader[kept], read[kept]
+    by_datum = np.lexsort((reader, read))  # each datum's readers, the first one first
+    reader, read = reader[by_datum], read[by_datum]
+    starts = np.flatnonzero(np.r_[True, read[1:] != read[:-1]])
+    first = np.repeat(reader[starts], np.diff(np.r_[starts, len(read)]))
     parent = list(range(len(terms)))
 
     def root(k):
@@ -323,29 +339,25 @@ def _by_datum(terms, symbol_sets, positions: dict):
             k = parent[k]
         return k
 
-    reader: dict = {}
-    for k, symbols in enumerate(symbol_sets):
-        for datum in symbols & data:
-            first = reader.setdefault(datum, k)
-            if first != k:
-                parent[root(k)] = root(first)
+    for k, other in np.unique(np.stack([reader, first], axis=1)[reader != first], axis=0).tolist():
+        parent[root(k)] = root(other)
     members = defaultdict(list)
     for k in range(len(terms)):
         members[root(k)].append(k)
     if len(members) == len(terms):
-        return terms, symbol_sets
-    merged, merged_sets = [], []
+        return terms, ranks
+    merged, merged_ranks = [], []
     for group in members.values():
         if len(group) > MERGED_TERMS:  # a datum every term reads (a bias): the terms stay apart
             merged += [terms[k] for k in group]
-            merged_sets += [symbol_sets[k] for k in group]
+            merged_ranks += [ranks[k] for k in group]
         else:
             merged.append(se.Add(*(terms[k] for k in group)))
-            merged_sets.append(set().union(*(symbol_sets[k] for k in group)))
-    return merged, merged_sets
+            merged_ranks.append(np.unique(np.concatenate([ranks[k] for k in group])))
+    return merged, merged_ranks
 
 
-def _renamed_templates(terms, symbol_sets, positions: dict) -> dict:
+def _renamed_templates(terms, ranks, order, positions: dict) -> dict:
     """``{index: (key, vector, [])}`` as :func:`_lifted_template` gives them, for the terms whose
     template has no floating-point number, primitive call or odd or even call, renamed to their
     slots in one SymEngine pass per group of terms instead of one per term.
@@ -353,31 +365,29 @@ def _renamed_templates(terms, symbol_sets, positions: dict) -> dict:
     A term names its symbols ``slot.0, slot.1, ...`` in position order.  The copies of one
     formula (``log(1 + exp(X[s] @ w))`` for every sample ``s``) share one renaming when no
     symbol takes two slots: a datum of one copy, or a variable every copy reads in the same place.
+    ``ranks``, ``order``: see :func:`_ranked`.
     """
-    order = sorted(positions, key=positions.__getitem__)
-    rank = {symbol: k for k, symbol in enumerate(order)}
     arrays, indices = [positions[s][0] for s in order], [positions[s][1] for s in order]
     by_size = defaultdict(list)
-    for index, symbols in enumerate(symbol_sets):
-        by_size[len(symbols)].append(index)
+    for index, row in enumerate(ranks):
+        by_size[len(row)].append(index)
     found = {}
     for size, members in by_size.items():
         if not size:  # numbers: nothing to rename
             continue
-        ranks = np.array([[rank[s] for s in symbol_sets[i]] for i in members], dtype=np.int64).reshape(-1, size)
-        ranks = np.sort(ranks, axis=1)
-        keep = _one_slot_each(ranks)
-        members, ranks = [i for i, kept in zip(members, keep) if kept], ranks[keep]
+        rows = np.stack([ranks[i] for i in members])
+        keep = _one_slot_each(rows)
+        members, rows = [i for i, kept in zip(members, keep) if kept], rows[keep]
         if not members:
             continue
         slots = _slots(size) * len(members)
-        renaming = {order[r]: slot for r, slot in zip(ranks.reshape(-1).tolist(), slots)}
+        renaming = {order[r]: slot for r, slot in zip(rows.reshape(-1).tolist(), slots)}
         try:
             templates = packed([terms[i] for i in members]).xreplace(renaming).args
         except (RuntimeError, TypeError, NotImplementedError):
             continue
         plain = {template: _plain_template(template) for template in set(templates)}
-        for index, row, template in zip(members, ranks.tolist(), templates):
+        for index, row, template in zip(members, rows.tolist(), templates):
             if plain[template]:
                 key = (template, tuple(arrays[r] for r in row), 0)
                 found[index] = key, (0, *(indices[r] for r in row)), []

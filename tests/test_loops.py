@@ -257,7 +257,7 @@ def test_terms_renamed_together_get_the_templates_of_terms_renamed_alone(monkeyp
         return sorted((str(g.template), g.arrays, g.positions, g.count, g.constants) for g in found), rest
 
     terms = [loops._terms(value, loops.SUM_TERMS) for value in values]
-    renamed = [loops._renamed_templates(t, [term.free_symbols for term in t], positions) for t in terms]
+    renamed = [loops._renamed_templates(t, *loops._ranked(t, positions), positions) for t in terms]
     assert [len(r) for r in renamed] == [60, 0, 0]  # the logistic rows together; the others each alone
     for value in values:
         together = groups_of(value)
@@ -281,7 +281,7 @@ def test_one_samples_terms_are_one_term_unless_every_term_reads_the_datum():
     assert [group.count for group in groups] == [12] and rest == 0
     shared = se.Add(*(se.log(1 + se.exp(zk + bias[0])) + bias[1] * zk**2 for zk in z))
     terms = loops._terms(shared, loops.SUM_TERMS)
-    merged, _ = loops._by_datum(terms, [t.free_symbols for t in terms], positions)
+    merged, _ = loops._by_datum(terms, *loops._ranked(terms, positions), positions)
     assert len(merged) == len(terms) == 24
 
 
@@ -290,5 +290,5 @@ def test_terms_without_symbols_are_not_renamed():
     x = se.symbols("x0:3")
     terms = [se.Integer(3), x[0] * x[1], x[1] * x[2]]
     positions = {s: ("x", k) for k, s in enumerate(x)}
-    found = loops._renamed_templates(terms, [t.free_symbols for t in terms], positions)
+    found = loops._renamed_templates(terms, *loops._ranked(terms, positions), positions)
     assert 0 not in found
