@@ -658,6 +658,24 @@ def hessian_dense(x, p):
 SCATTER = '''
 ROWS = np.array({rows}, dtype=np.int64)
 COLS = np.array({cols}, dtype=np.int64)
+TRIANGLE = {triangle}  # ROWS, COLS: the whole upper triangle row by row (scattered without them)
+
+
+@numba.njit(**_JIT)
+def scatter(h, out):
+    """The upper triangle's values ``h`` into both triangles of the zeroed ``out``: a dense triangle
+    by two nested loops (half the time of reading the tables: 5 against 10 us at N = 114)."""
+    if TRIANGLE:
+        k = 0
+        for i in range(N):
+            for j in range(i, N):
+                out[i, j] = h[k]
+                out[j, i] = h[k]
+                k += 1
+    else:
+        for k in range(NNZ):
+            out[ROWS[k], COLS[k]] = h[k]
+            out[COLS[k], ROWS[k]] = h[k]
 
 
 @numba.njit(parallel=True, **_BATCH)
@@ -669,9 +687,7 @@ def hessian_dense_batch(X, P):
         out[b] = 0.0  # zeroed by the thread that fills it, while in cache: one pass over memory
         values = np.empty(NNZ)
         _hessian(X[b], P[b % P.shape[0]], values, CONSTANTS)
-        for k in range(NNZ):
-            out[b, ROWS[k], COLS[k]] = values[k]
-            out[b, COLS[k], ROWS[k]] = values[k]
+        scatter(values, out[b])
     return out
 '''
 
@@ -688,9 +704,7 @@ def hessian_dense_batch(X, P):
 FILL_SCATTER = """
     h = np.empty(NNZ)  # the upper triangle's values, scattered to both triangles of the zeroed out
     _hessian({x}, {p}, h, CONSTANTS)
-    for k in range(NNZ):
-        out[ROWS[k], COLS[k]] = h[k]
-        out[COLS[k], ROWS[k]] = h[k]"""
+    scatter(h, out)"""
 
 FILL_DIRECT = """
     _hessian_full({x}, {p}, out.reshape(N * N), CONSTANTS)  # the non-zeros of both triangles"""
@@ -812,7 +826,10 @@ def generate(derivs: Derivatives) -> str:
               "", *sources]
     direct = _writes_dense(derivs)
     fill = (FILL_DIRECT if direct else FILL_SCATTER).strip("\n")
-    batch = DIRECT if direct else SCATTER.format(rows=[i for i, _ in derivs.hessian], cols=[j for _, j in derivs.hessian])
+    rows, cols = [i for i, _ in derivs.hessian], [j for _, j in derivs.hessian]
+    n = len(derivs.variables)
+    triangle = len(rows) == n * (n + 1) // 2 and [tuple(a) for a in np.triu_indices(n)] == [tuple(rows), tuple(cols)]
+    batch = DIRECT if direct else SCATTER.format(rows=rows, cols=cols, triangle=triangle)
     templates = [batch, DENSE.format(fill=fill.format(x="x", p="p"))]
     if not derivs.parameters:
         templates.append(POINT.format(fill=fill.format(x="x", p="NO_PARAMETERS")))

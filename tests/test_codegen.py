@@ -132,3 +132,34 @@ def test_common_factors_come_out_of_sums():
     point = dict(zip((s, q, d, dv, a, b), (1.3, -0.7, 0.4, 2.1, 0.3, -1.1)))
     assert float(factored.subs(point)) == pytest.approx(float(entry.subs(point)), rel=1e-14)
     assert factor_common(a + b, {}) == a + b
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_a_whole_triangle_is_scattered_without_tables(dense):
+    """A Hessian whose non-zeros are the whole upper triangle (a sum over 200 data rows, rolled into a
+    loop) is scattered by nested loops (``TRIANGLE``); the tables stay for the others (a chain of
+    250 variables).  Both give the Hessian of the formula, on every tier."""
+    import symhess
+
+    A = np.random.default_rng(3).normal(size=(200, 3))
+    x = np.array([0.3, -0.2, 0.5]) if dense else np.random.default_rng(4).uniform(-1, 1, 250)
+    if dense:
+        def func(x):
+            return np.sum((A @ x) ** 4)
+        expected = 12 * A.T @ ((A @ x) ** 2 * A.T).T
+    else:
+        def func(x):
+            return np.sum(x[:-1] ** 3 * x[1:]) + x[0] ** 2  # a band: not the whole triangle
+        n = x.size
+        expected = np.zeros((n, n))
+        for i in range(n - 1):
+            expected[i, i] += 6 * x[i] * x[i + 1]
+            expected[i, i + 1] += 3 * x[i] ** 2
+            expected[i + 1, i] += 3 * x[i] ** 2
+        expected[0, 0] += 2
+    f = symhess.compile(func, x)
+    assert f"TRIANGLE = {dense}" in f.source
+    assert np.allclose(f.hessian(x), expected, rtol=1e-12, atol=1e-12)  # tier 0 or the linked LLVM code
+    f.wait_for_jit()
+    assert np.allclose(f.hessian(x), expected, rtol=1e-12, atol=1e-12)  # the Numba module's scatter
+    assert np.allclose(f.hessian(np.stack([x, x])), expected, rtol=1e-12, atol=1e-12)  # its batch
