@@ -196,6 +196,7 @@ def _torch_functions():
         return []
     import torch
 
+    from symhess.tracing.probe import table as affine
     from symhess.tracing.torch_api import METHOD_NAMES, table
 
     namespaces = {"torch": torch, "torch.Tensor": torch.Tensor, "torch.linalg": torch.linalg,
@@ -208,7 +209,8 @@ def _torch_functions():
                     public[getattr(namespace, attribute)] = f"{prefix}.{attribute}"
 
     names = {f"torch.{name}" for name in METHOD_NAMES if not name.startswith("_") and hasattr(torch, name)}
-    return sorted(names | {public.get(function, getattr(function, "__name__", "?")) for function in table()})
+    traced = [*table(), *affine()]  # translated symbolically, or affine and run by PyTorch itself (probe)
+    return sorted(names | {public.get(function, getattr(function, "__name__", "?")) for function in traced})
 
 
 def _scipy_special():

@@ -138,7 +138,7 @@ def matmul(a, b):
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
                          f"({a2.shape[-1]} != {b2.shape[-2]})")
     if a2.ndim == 2 and b2.ndim == 2:
-        result = _matrix_product(a2, b2)
+        result = matrix_product(a2, b2)
     else:
         products = a2[..., :, :, None] * b2[..., None, :, :]
         result = reduce_sum(wrap(products), axis=products.ndim - 2).data
@@ -149,7 +149,7 @@ def matmul(a, b):
     return wrap(result)
 
 
-def _matrix_product(a, b) -> np.ndarray:
+def matrix_product(a, b) -> np.ndarray:
     """Two matrices' product, entry by entry from lists: the same sums as broadcasting and summing,
     in half the time (a 500 x 40 data matrix times a vector: 22 ms against 46 ms)."""
     rows, columns = a.tolist(), b.T.tolist()

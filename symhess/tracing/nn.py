@@ -5,6 +5,7 @@ written with traced operations; each follows PyTorch's formula and derivative co
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import symengine as se
@@ -634,3 +635,81 @@ def _sizes(value, dimensions: int) -> tuple:
         return (value,) * dimensions
     value = tuple(int(v) for v in value)
     return value * dimensions if len(value) == 1 else value
+
+
+def convolution(func, dims: int):
+    """``torch.conv1d`` / ``conv2d`` (and ``F.``'s): with traced values in more than one of input,
+    weight and bias, the input's patches (moved by indexing) times the weights, one n-ary sum
+    per output; with one, the probe's exact coefficients (it is affine in each alone).
+
+    PyTorch runs first on zeros of the same shapes: its own errors for bad arguments, and the
+    output shape, which the traced result must have."""
+    from . import probe
+
+    def run(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+        arguments = (input, weight, bias, stride, padding, dilation, groups)
+        if sum(isinstance(a, Placeholder) for a in (input, weight, bias)) <= 1:
+            return probe.affine_call(func, f"torch.conv{dims}d", probe.table()[func], arguments, {})
+        import torch
+
+        zeros = [None if a is None else torch.zeros(tuple(as_objects(a).shape), dtype=torch.float64)
+                 for a in (input, weight, bias)]
+        with warnings.catch_warnings():  # PyTorch's advice on its own padded copy: not the user's concern here
+            warnings.simplefilter("ignore", UserWarning)
+            expected = tuple(func(*zeros, stride, padding, dilation, groups).shape)
+        x, w = as_objects(input), as_objects(weight)
+        unbatched = x.ndim == dims + 1
+        x = x[None] if unbatched else x
+        if dims == 1:  # a 2-D convolution of height 1
+            x, w = x[:, :, None, :], w[:, :, None, :]
+        steps, gaps = _pair(stride, dims, 1), _pair(dilation, dims, 1)
+        x = np.pad(x, ((0, 0), (0, 0), *_padding(padding, dims, w.shape[2:], gaps)), constant_values=se.Integer(0))
+        out = _patches_times_weights(x, w, steps, gaps, groups)
+        if bias is not None:
+            out = out + as_objects(bias)[None, :, None, None]
+        out = out[:, :, 0, :] if dims == 1 else out
+        out = out[0] if unbatched else out
+        if out.shape != expected:
+            raise trace_error(f"torch.conv{dims}d gave shape {out.shape} where PyTorch gives {expected}",
+                              "keep all but one of input, weight and bias constant, and open an issue")
+        return wrap(out)
+
+    return run
+
+
+def _pair(value, dims: int, fill: int) -> tuple[int, int]:
+    """A stride or dilation of a 1-D or 2-D convolution as (height, width)."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+    return (fill, int(values[0])) if dims == 1 else (int(values[0]), int(values[1]))
+
+
+def _padding(padding, dims: int, kernel, gaps) -> list[tuple[int, int]]:
+    """(before, after) of height and width: numbers, or PyTorch's ``"valid"`` and ``"same"`` (the
+    extra one of an odd total after, as PyTorch)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0), (0, 0)]
+        totals = [gap * (size - 1) for gap, size in zip(gaps, kernel)]
+        return [(total // 2, total - total // 2) for total in totals]
+    height, width = _pair(padding, dims, 0)
+    return [(height, height), (width, width)]
+
+
+def _patches_times_weights(x, w, steps, gaps, groups: int) -> np.ndarray:
+    """``out[n, o, i, j] = sum w[o, c, a, b] * x[n, g c, i s + a d, j t + b e]`` over each group's channels."""
+    batch, channels, height, width = x.shape
+    outs, per_group, kh, kw = w.shape
+    rows = (height - gaps[0] * (kh - 1) - 1) // steps[0] + 1
+    cols = (width - gaps[1] * (kw - 1) - 1) // steps[1] + 1
+    i = (np.arange(rows) * steps[0])[:, None] + (np.arange(kh) * gaps[0])[None, :]  # (rows, kh)
+    j = (np.arange(cols) * steps[1])[:, None] + (np.arange(kw) * gaps[1])[None, :]  # (cols, kw)
+    patches = x[:, :, i[:, None, :, None], j[None, :, None, :]]  # (batch, channels, rows, cols, kh, kw)
+    patches = patches.transpose(0, 1, 4, 5, 2, 3).reshape(batch, channels * kh * kw, rows * cols)
+    result = np.empty((batch, outs, rows * cols), dtype=object)
+    size, out_size = per_group * kh * kw, outs // groups
+    for g in range(groups):
+        kernel = w[g * out_size:(g + 1) * out_size].reshape(out_size, size)
+        for n in range(batch):
+            result[n, g * out_size:(g + 1) * out_size] = arrays.matrix_product(
+                kernel, patches[n, g * size:(g + 1) * size])
+    return result.reshape(batch, outs, rows, cols)

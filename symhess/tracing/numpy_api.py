@@ -221,6 +221,92 @@ def _vander(x, N=None, increasing=False):
     return wrap(np.stack([data ** k if k else data * 0 + 1 for k in powers], axis=1))
 
 
+_MODES = {"v": "valid", "s": "same", "f": "full", 0: "valid", 1: "same", 2: "full"}
+
+
+def _signal(value, name: str, function: str) -> np.ndarray:
+    """A 1-D operand of np.convolve / np.correlate, as NumPy takes it (a number is one sample)."""
+    data = as_objects(value).reshape(-1) if np.ndim(as_objects(value)) == 0 else as_objects(value)
+    if data.ndim != 1:
+        raise trace_error(f"np.{function} of a {data.ndim}-D array", "pass 1-D arrays, as NumPy requires")
+    if not data.size:
+        raise ValueError(f"{name} cannot be empty")
+    return data
+
+
+def _mode(mode, function: str) -> str:
+    key = mode.lower()[:1] if isinstance(mode, str) else mode
+    if isinstance(key, bool) or key not in _MODES:
+        raise trace_error(f"np.{function}(..., mode={mode!r})", "use mode='full', 'same' or 'valid'")
+    return _MODES[key]
+
+
+def _convolve(a, v, mode="full"):
+    """np.convolve: NumPy's correlation of ``a`` with ``v`` reversed, the longer operand first."""
+    a, v = _signal(a, "a", "convolve"), _signal(v, "v", "convolve")
+    if v.size > a.size:
+        a, v = v, a
+    return wrap(_correlation(a, v[::-1], _mode(mode, "convolve")))
+
+
+def _correlate(a, v, mode="valid"):
+    """np.correlate (real operands): with ``v`` the longer, NumPy correlates the other way round and
+    reverses the result."""
+    a, v = _signal(a, "a", "correlate"), _signal(v, "v", "correlate")
+    mode = _mode(mode, "correlate")
+    return wrap(_correlation(v, a, mode)[::-1] if v.size > a.size else _correlation(a, v, mode))
+
+
+def _correlation(a, v, mode: str) -> np.ndarray:
+    """``c[k] = sum_i a[k - (m - 1) + i] * v[i]`` for ``len(v) = m <= len(a) = n``, each one n-ary sum
+    (NumPy on object arrays adds term by term: 1 s for two signals of 400), cut as NumPy cuts ``mode``."""
+    n, m = a.size, v.size
+    full = np.empty(n + m - 1, dtype=object)
+    for k in range(n + m - 1):
+        first = max(0, m - 1 - k)
+        full[k] = arrays._add([a[k - (m - 1) + i] * v[i] for i in range(first, min(m, n + m - 1 - k))])
+    start, length = {"full": (0, n + m - 1), "same": ((m - 1) // 2, n), "valid": (m - 1, n - m + 1)}[mode]
+    return full[start:start + length]
+
+
+def _interp(x, xp, fp, left=None, right=None, period=None):
+    """np.interp at traced ``x`` (``fp``, ``left``, ``right`` may be traced too): a chain of selects over
+    the segments of the constant, increasing ``xp``.  Segment ``i`` holds ``xp[i] <= x < xp[i + 1]``,
+    the last one its right end too; beyond the ends ``left`` and ``right`` (default ``fp[0]``,
+    ``fp[-1]``).  The derivative at a knot is the right segment's slope, as JAX's ``interp``; a
+    NaN ``x`` falls through to the last segment's formula and stays NaN, as in NumPy."""
+    if period is not None:
+        raise trace_error("np.interp(..., period=...)", "wrap x into one period first (x % period) and "
+                                                        "extend xp and fp by one sample on each side")
+    points = as_objects(xp)
+    if points.dtype == object and not all(isinstance(p, (int, float)) or getattr(p, "is_Number", False)
+                                          for p in points.reshape(-1)):
+        raise trace_error("np.interp with traced sample points xp", "keep xp constant (differentiate through fp)")
+    points = np.asarray(points, dtype=np.float64)
+    values = as_objects(fp)
+    if points.ndim != 1 or values.ndim != 1 or points.size != values.size:
+        raise ValueError("fp and xp are not of the same length." if points.size != values.size
+                         else "object too deep for desired array")
+    if not points.size:
+        raise ValueError("array of sample points is empty")
+    if np.any(np.diff(points) <= 0) or not np.all(np.isfinite(points)):
+        raise trace_error("np.interp with sample points xp that do not strictly increase",
+                          "sort xp (and fp with it) and drop repeated points")
+    x = wrap(as_objects(x))
+    left = values[0] if left is None else left
+    right = values[-1] if right is None else right
+    inside = values[0] * (x * 0 + 1) if points.size == 1 else _segment(x, points, values, points.size - 2)
+    for i in range(points.size - 3, -1, -1):
+        inside = elementwise("where", x < points[i + 1], _segment(x, points, values, i), inside)
+    return elementwise("where", x < points[0], left, elementwise("where", x > points[-1], right, inside))
+
+
+def _segment(x, points, values, i: int):
+    """The line through samples ``i`` and ``i + 1``, at ``x``."""
+    slope = (values[i + 1] - values[i]) / float(points[i + 1] - points[i])
+    return values[i] + slope * (x - float(points[i]))
+
+
 def _det(a):
     return linalg.det(a)
 
@@ -261,6 +347,7 @@ FUNCTIONS = {
     np.linalg.det: _det, np.linalg.inv: _inv, np.linalg.solve: _solve,
     np.linalg.slogdet: _slogdet, np.linalg.cholesky: _cholesky, np.linalg.matrix_power: _matrix_power,
     np.cumprod: _cumprod, np.polyval: _polyval, np.vander: _vander,
+    np.convolve: _convolve, np.correlate: _correlate, np.interp: _interp,
     np.sort: ordering.numpy_sort, np.median: ordering.numpy_median, np.quantile: ordering.numpy_quantile,
     np.percentile: ordering.numpy_percentile,
     # conversions

@@ -312,6 +312,8 @@ def table() -> dict:
         F.nll_loss: nn.nll_loss, F.cross_entropy: nn.cross_entropy,
         F.binary_cross_entropy: nn.binary_cross_entropy,
         F.rrelu: nn.rrelu, F.linear_cross_entropy: nn.linear_cross_entropy,
+        F.conv1d: nn.convolution(F.conv1d, 1), F.conv2d: nn.convolution(F.conv2d, 2),
+        torch.conv1d: nn.convolution(torch.conv1d, 1), torch.conv2d: nn.convolution(torch.conv2d, 2),
         torch.cov: nn.cov, torch.corrcoef: nn.corrcoef, torch.linalg.vander: nn.linalg_vander,
         F.margin_ranking_loss: nn.margin_ranking_loss, F.soft_margin_loss: nn.soft_margin_loss,
         F.hinge_embedding_loss: nn.hinge_embedding_loss,

@@ -87,6 +87,10 @@ A = _t(np.array([[2.0, 0.3, 0.1], [0.3, 1.5, -0.2], [0.1, -0.2, 1.1]]))
     lambda x: torch.nn.functional.gaussian_nll_loss(x[:3], W[:3], x[3:].exp()),
     lambda x: (torch.nn.functional.normalize(x.reshape(2, 3), dim=1) * W.reshape(2, 3)).sum(),
     lambda x: (torch.nn.functional.conv1d(x.reshape(1, 1, 6), W[:3].reshape(1, 1, 3)) ** 2).sum(),
+    # input, weights and bias all traced: bilinear, the patches times the weights
+    lambda x: (torch.nn.functional.conv1d(x.reshape(1, 2, 3), x.reshape(2, 1, 3) ** 2, x[4:], padding="same",
+                                          groups=2) ** 2 * W[:6].reshape(1, 2, 3)).sum(),
+    lambda x: (torch.conv2d(x.reshape(1, 2, 3), x[:4].reshape(1, 1, 2, 2).sin(), stride=(1, 2), padding=1) ** 2).sum(),
     lambda x: (torch.special.xlogy(x, x.exp()) + torch.special.entr(x.abs()) + torch.logit(x.sigmoid())).sum(),
     lambda x: (torch.lgamma(x) * W + x.digamma() + torch.polygamma(2, x.exp()) + torch.erfc(x) + (x / 3).erfinv()
                + torch.mvlgamma(x.exp() + 2, 3) + torch.special.ndtri(x.sigmoid()) + torch.special.log_ndtr(4 * x)

@@ -234,6 +234,13 @@ def _cases():
     add(np.cumprod, "axis1", lambda a: np.cumprod(a, axis=1), A23)
     add(np.polyval, "horner", lambda p, x: np.polyval(p, x), V3, X)
     add(np.vander, "increasing", lambda v: np.vander(v, 4, increasing=True), V3)
+    add(np.convolve, "full", lambda u, v: np.convolve(u, v), X, V3)
+    add(np.convolve, "same-constant-even", lambda u: np.convolve(u, V2, "same"), X)
+    add(np.convolve, "valid-longer-kernel", lambda u: np.convolve(V2, u, mode="valid"), X)
+    add(np.correlate, "valid", lambda u, v: np.correlate(u, v), X, V3)
+    add(np.correlate, "full-longer-second", lambda u: np.correlate(V2, u, "full"), X)
+    add(np.interp, "between-knots", lambda x: np.interp(x, [-1.0, 0.0, 0.5, 2.0], [0.3, -0.4, 1.2, 0.1]), X)
+    add(np.interp, "traced-values-beyond", lambda f: np.interp([-2.0, 0.7, 3.0], [-1.0, 0.0, 1.0, 2.0], f, right=5.0), Y)
     add(np.sort, "axis0", lambda a: np.sort(a, axis=0), A23)
     add(np.sort, "flat", lambda a: np.sort(a ** 3, axis=None), A23)
     add(np.median, "even", lambda a: np.median(a, axis=1), A23.T)
@@ -618,3 +625,20 @@ def test_broadcasting_indexing_and_constants(name):
     assert got.shape == np.shape(expected)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
     check(scalarize(func, np.shape(expected)), *inputs)
+
+
+def test_interp_at_knots_ends_and_nan():
+    """np.interp's derivative at a knot is the right segment's slope (JAX's convention: searchsorted
+    to the right), the last knot takes the last segment's, beyond the ends it is 0; NaN stays NaN."""
+    xp, fp = np.array([0.0, 1.0, 3.0]), np.array([2.0, -1.0, 3.0])  # slopes -3 and 2
+    at = np.array([0.0, 1.0, 3.0, -0.5, 3.5])
+    f = symhess.compile(lambda x: np.sum(np.interp(x, xp, fp)), at)
+    np.testing.assert_allclose(f.value(at), np.interp(at, xp, fp).sum(), rtol=1e-15)
+    np.testing.assert_array_equal(f.gradient(at), [-3.0, 2.0, 2.0, 0.0, 0.0])
+    assert np.isnan(f.value(np.array([0.0, np.nan, 3.0, 1.0, 2.0])))
+    with pytest.raises(symhess.TraceError, match="strictly increase"):
+        symhess.compile(lambda x: np.sum(np.interp(x, [0.0, 1.0, 1.0], fp)), at)
+    with pytest.raises(symhess.TraceError, match="period"):
+        symhess.compile(lambda x: np.sum(np.interp(x, xp, fp, period=3.0)), at)
+    with pytest.raises(symhess.TraceError, match="traced sample points"):
+        symhess.compile(lambda x: np.sum(np.interp(0.5, x[:3], fp)), at)
