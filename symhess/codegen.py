@@ -667,10 +667,10 @@ def scatter(h, out):
     by two nested loops (half the time of reading the tables: 5 against 10 us at N = 114)."""
     if TRIANGLE:
         k = 0
-        for i in range(N):
-            for j in range(i, N):
-                out[i, j] = h[k]
-                out[j, i] = h[k]
+        for row in range(N):
+            for col in range(row, N):
+                out[row, col] = h[k]
+                out[col, row] = h[k]
                 k += 1
     else:
         for k in range(NNZ):

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import symengine as se
 
-from . import arrays, variance, views
+from . import arrays, probe, variance, views
 from .errors import trace_error
 from .placeholder import Placeholder, as_objects, elementwise, wrap
 
@@ -644,7 +644,6 @@ def convolution(func, dims: int):
 
     PyTorch runs first on zeros of the same shapes: its own errors for bad arguments, and the
     output shape, which the traced result must have."""
-    from . import probe
 
     def run(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
         arguments = (input, weight, bias, stride, padding, dilation, groups)
