@@ -271,7 +271,8 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
         return [], value
     groups = defaultdict(list)
     rest = []
-    templated = _renamed_templates(terms, ranks, order, positions)
+    # primitive calls (log1p, ...) made native in one pass over every term, so that their templates rename together
+    templated = _renamed_templates(list(native(packed(terms)).args) if terms else terms, ranks, order, positions)
     look = (False, False)
     if len(templated) < len(terms):  # terms to template one by one
         found = atoms(value, se.Function, se.RealDouble)  # one walk of the whole value: which questions
