@@ -167,9 +167,9 @@ class ThreeAddressPrinter:
         if base == se.E:
             half = _halved(exponent)
             if half is not None:  # exp(2a) = exp(a)², and exp(a) is usually needed too
-                square = self.doprint(se.exp(half))
+                square = self._exp(half)
                 return self.new(f"{square} * {square}")
-            return self.new(f"exp({self.doprint(exponent)})")
+            return self._exp(exponent)
         if exponent.is_Integer:
             return self._power(base, int(exponent))
         if exponent == se.Rational(1, 2):
@@ -177,6 +177,17 @@ class ThreeAddressPrinter:
         if exponent == se.Rational(-1, 2):
             return self.new(f"1.0 / {self.new(f'sqrt({self.doprint(base)})')}")
         return self.new(f"pow({self.doprint(base)}, {self.doprint(exponent)})")
+
+    def _exp(self, exponent) -> str:
+        """``exp(exponent)``, once per printed argument: ``exp(z)`` and the root of ``exp(2 z)`` reach one
+        temporary by different expressions when CSE named ``z`` in one and not in the other (the
+        logistic loss's hvp computed exp twice per sample)."""
+        argument = self.doprint(exponent)
+        key = ("exp", argument)
+        known = self.memo.get(key)
+        if known is None:
+            known = self.memo[key] = self.new(f"exp({argument})")
+        return known
 
     def _power(self, base, n: int) -> str:
         """``base**n`` for an integer ``n``: a product of the squares ``base**(2**k)``, which

@@ -56,6 +56,17 @@ def test_exp_of_a_doubled_exponent_squares_the_shared_exp():
     assert np.isclose(namespace["k"]([0.3, 0.1]), np.exp(0.4) + np.exp(0.2) + np.exp(0.9))
 
 
+def test_exp_of_a_named_argument_serves_its_doubled_exponent():
+    """CSE may name ``z`` (``exp(s)`` with ``s = z``) where ``exp(2 z)`` spells ``z`` out: both reach
+    one temporary for the argument, and ``exp`` is computed once (the logistic loss's hvp
+    computed it twice per sample)."""
+    a, b, s = se.symbols("a b s")
+    printer = ThreeAddressPrinter({a: "x[0]", b: "x[1]"})
+    printer.names[s] = printer.doprint(a * b + b)  # what the kernel printer does with a CSE definition
+    printer.doprint(se.exp(s) + se.exp(se.expand(2 * (a * b + b))) * a)
+    assert sum("exp(" in line for line in printer.lines) == 1
+
+
 def test_negative_powers_of_a_base_share_one_division():
     """Lennard-Jones derivatives divide by many powers of one distance: one reciprocal serves all."""
     s, q = se.symbols("s q")
