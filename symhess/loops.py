@@ -271,8 +271,11 @@ def sum_groups(value, positions: dict, native) -> tuple[list[SumGroup], object]:
         return [], value
     groups = defaultdict(list)
     rest = []
-    # primitive calls (log1p, ...) made native in one pass over every term, so that their templates rename together
-    templated = _renamed_templates(list(native(packed(terms)).args) if terms else terms, ranks, order, positions)
+    # primitive calls (log1p, ...) made native in one pass when a term has them (the copies of a formula
+    # share its calls: the first term tells, without a walk of the whole value), so that they rename together
+    # (renaming a primitive call calls back into SymPy: 1.2 s for 500 terms)
+    natives = list(native(packed(terms)).args) if atoms(terms[0], PyFunction) else terms
+    templated = _renamed_templates(natives, ranks, order, positions)
     look = (False, False)
     if len(templated) < len(terms):  # terms to template one by one
         found = atoms(value, se.Function, se.RealDouble)  # one walk of the whole value: which questions
