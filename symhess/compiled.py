@@ -359,8 +359,8 @@ class Compiled:
 
     def hessian(self, *args):
         """Hessian blocks: one array ``S + S``, or a tuple of tuples ``H[i][j]``."""
-        if self._lean is not None and len(args) == 1 and _plain(args[0], self._lean):  # no closures made per call
-            return self._kernels.hessian_dense(args[0].reshape(-1), self._data).reshape(self._lean_square)
+        if self._lean is not None and len(args) == 1 and _plain(args[0], self._lean):
+            return self.dense_kernel()(args[0].reshape(-1), self._data).reshape(self._lean_square)
         if _dask(args):
             return _lazy(self, "hessian", args)
         x, p, batch = self._pack(args)
@@ -370,9 +370,8 @@ class Compiled:
     def hvp(self, *args, v):
         """``(value, H @ v)``, computed without forming the Hessian."""
         if self._lean is not None and len(args) == 1 and _plain(args[0], self._lean) and _plain(v, self._lean):
-            out = np.empty(self._lean)
-            value = self._kernels.hvp(args[0].reshape(-1), self._data, v.reshape(-1), out.reshape(-1))
-            return self._shape_value(value), out
+            value, out = self.product_kernel()(args[0].reshape(-1), self._data, v.reshape(-1))
+            return self._shape_value(value), out.reshape(self._lean)
         if _dask((*args, v)) or (isinstance(v, (tuple, list)) and _dask(v)):
             return _lazy(self, "hvp", args, v)
         x, p, batch = self._pack(args)
