@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import symengine as se
 
 from . import arrays, linalg, nn, ordering, special_functions, variance
 from .elementwise import ELEMENTWISE
@@ -226,7 +227,8 @@ _MODES = {"v": "valid", "s": "same", "f": "full", 0: "valid", 1: "same", 2: "ful
 
 def _signal(value, name: str, function: str) -> np.ndarray:
     """A 1-D operand of np.convolve / np.correlate, as NumPy takes it (a number is one sample)."""
-    data = as_objects(value).reshape(-1) if np.ndim(as_objects(value)) == 0 else as_objects(value)
+    data = as_objects(value)
+    data = data.reshape(-1) if data.ndim == 0 else data
     if data.ndim != 1:
         raise trace_error(f"np.{function} of a {data.ndim}-D array", "pass 1-D arrays, as NumPy requires")
     if not data.size:
@@ -264,7 +266,7 @@ def _correlation(a, v, mode: str) -> np.ndarray:
     full = np.empty(n + m - 1, dtype=object)
     for k in range(n + m - 1):
         first = max(0, m - 1 - k)
-        full[k] = arrays._add([a[k - (m - 1) + i] * v[i] for i in range(first, min(m, n + m - 1 - k))])
+        full[k] = se.Add(*(a[k - (m - 1) + i] * v[i] for i in range(first, min(m, n + m - 1 - k))))  # never empty
     start, length = {"full": (0, n + m - 1), "same": ((m - 1) // 2, n), "valid": (m - 1, n - m + 1)}[mode]
     return full[start:start + length]
 
