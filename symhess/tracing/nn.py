@@ -677,9 +677,9 @@ def convolution(func, dims: int):
 
 
 def _pair(value, dims: int, fill: int) -> tuple[int, int]:
-    """A stride or dilation of a 1-D or 2-D convolution as (height, width)."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
-    return (fill, int(values[0])) if dims == 1 else (int(values[0]), int(values[1]))
+    """A stride, padding or dilation of a 1-D or 2-D convolution as (height, width): ``fill`` the height of 1-D."""
+    sizes = _sizes(value if isinstance(value, (tuple, list)) else int(value), dims)
+    return (fill, *sizes) if dims == 1 else sizes
 
 
 def _padding(padding, dims: int, kernel, gaps) -> list[tuple[int, int]]:
