@@ -109,8 +109,10 @@ def saved_in(directory, source_key: str):
 
 SCATTER = "hessian_scatter"
 """The entry that writes the Hessian's upper-triangle values into both triangles of a dense matrix."""
+SCATTER_ARGUMENTS = ("x", "p", "H", "values", "at", "c")
+"""The arguments of :func:`scatter_text`'s function, in order."""
 
-_INDEX_POINTER = POINTER.replace("double", "i64")  # "i64*", or "ptr" as POINTER
+INDEX_POINTER = POINTER.replace("double", "i64")  # "i64*", or "ptr" as POINTER
 
 
 def scatter_text(symbol: str, hessian: str, arguments: tuple[str, ...], nnz: int) -> str:
@@ -121,7 +123,7 @@ def scatter_text(symbol: str, hessian: str, arguments: tuple[str, ...], nnz: int
     then two fancy-index assignments) it cost more than the kernel for a 13-atom cluster."""
     given = {"h": "%values"}
     call = ", ".join(f"{POINTER} {given.get(argument, '%' + argument)}" for argument in arguments)
-    ptr, index = POINTER, _INDEX_POINTER
+    ptr, index = POINTER, INDEX_POINTER
     return "\n".join([
         f"define double @{symbol}({ptr} noalias %x, {ptr} noalias %p, {ptr} noalias %H, {ptr} noalias %values, "
         f"{index} noalias %at, {ptr} noalias %c) {{",
@@ -211,7 +213,7 @@ def entry_text(symbol: str, target: str, arguments: tuple[str, ...] | None, n: i
 
     A call through ctypes with the arrays' addresses made in Python cost three times Numba's
     dispatcher; the objects' addresses are Python's ``id``, and the checks here cost nanoseconds."""
-    word, half = _INDEX_POINTER, POINTER.replace("double", "i32")
+    word, half = INDEX_POINTER, POINTER.replace("double", "i32")
     vectors = ("x", "v") if arguments is not None and "v" in arguments else ("x",)
     lines = [f"define double @{symbol}(i64 %xo, i64 %vo, i64 %oo, i64 %so, i64 %at, i64 %c, i64 %layout) {{",
              "entry:", f"  %lp = inttoptr i64 %layout to {word}"]

@@ -41,7 +41,7 @@ from symengine.lib.symengine_wrapper import load_basic
 
 from .llvm import POINTER, ZERO, function_text
 from .lru import LRU
-from .native import ENTRY_TYPES, NativeKernels, Tiers, llvm_lock, native_kernels
+from .native import ENTRY_TYPES, INDEX_POINTER, SCATTER, SCATTER_ARGUMENTS, NativeKernels, Tiers, llvm_lock, native_kernels
 from .tracing import Datum, Trace, placeholders
 from .version import __version__
 
@@ -147,24 +147,33 @@ def module_text(kernels: NativeKernels) -> str:
         declarations.update(line for line in rest.splitlines() if line.startswith("declare"))
         width = _WIDTH_OF[name]
         parts.append(_batch_text(name, arguments, n, m, widths[width] if width else 0))
-        parts += [text for _, _, text in kernels._beside(name, arguments, "symhess_")]
+        beside = kernels._beside(name, arguments, "symhess_")
+        parts += [text for _, _, text in beside]
+        if any(attribute == "_scatter" for attribute, _, _ in beside):
+            parts.append(_batch_text(SCATTER, SCATTER_ARGUMENTS, n, m, n * n))
     return "\n".join([*parts, *sorted(declarations), ""])
 
 
 def _batch_text(name: str, arguments: tuple[str, ...], n: int, m: int, width: int) -> str:
     """``void symhess_<name>_batch(X, P, V, O, R, start, stop, prows, c)``: for ``b`` in
     ``[start, stop)``, the kernel at ``X[b]`` with ``P[b % prows]`` (and ``V[b]``), writing the
-    row ``O[b]`` (zeroed first for the dense Hessian) and its return value to ``R[b]``."""
+    row ``O[b]`` (zeroed first for the dense Hessian) and its return value to ``R[b]``.
+
+    The scatter (the dense Hessian from the values kernel, :data:`SCATTER_ARGUMENTS`) takes ``V``
+    as its scratch row of values and ``R`` as its index table, and returns nothing."""
     ptr = POINTER
-    given = {"x": "%x", "p": "%p", "v": "%v", "c": "%c"}
-    call = ", ".join(f"{ptr} {given.get(argument, '%o')}" for argument in arguments)
-    zero = name == "hessian_full"
+    scatter = name == SCATTER
+    given = {"x": "%x", "p": "%p", "v": "%v", "c": "%c", "values": "%V", "at": "%at"}
+    call = ", ".join(f"{INDEX_POINTER if argument == 'at' else ptr} {given.get(argument, '%o')}"
+                     for argument in arguments)
+    zero = name in ("hessian_full", SCATTER)
     row_p = (["  %pr = urem i64 %b, %prows", f"  %po = mul i64 %pr, {m}",
               f"  %p = getelementptr double, {ptr} %P, i64 %po"] if m else [f"  %p = getelementptr double, {ptr} %P, i64 0"])
     lines = [
         f"define void @symhess_{name}_batch({ptr} %X, {ptr} %P, {ptr} %V, {ptr} %O, {ptr} %R, i64 %start, "
         f"i64 %stop, i64 %prows, {ptr} %c) {{",
         "entry:",
+        *([f"  %at = bitcast {ptr} %R to {INDEX_POINTER}"] if scatter else []),
         "  %any = icmp slt i64 %start, %stop",
         "  br i1 %any, label %loop, label %end",
         "loop:",
@@ -192,8 +201,7 @@ def _batch_text(name: str, arguments: tuple[str, ...], n: int, m: int, width: in
     lines += [
         "call:",
         f"  %r = call double @symhess_{name}({call})",
-        f"  %rp = getelementptr double, {ptr} %R, i64 %b",
-        f"  store double %r, {ptr} %rp",
+        *([] if scatter else [f"  %rp = getelementptr double, {ptr} %R, i64 %b", f"  store double %r, {ptr} %rp"]),
         "  %next = add i64 %b, 1",
         "  %more = icmp slt i64 %next, %stop",
         "  br i1 %more, label %loop, label %end",
@@ -314,6 +322,9 @@ class TravelKernels(NativeKernels):
             for attribute, symbol, _ in self._beside(name, arguments, "symhess_"):
                 address = engine.get_function_address(symbol)  # 0 in files saved before they existed
                 setattr(self, attribute, ENTRY_TYPES[attribute](address) if address else None)
+        scatter = engine.get_function_address(f"symhess_{SCATTER}_batch")  # 0 in files saved before it existed
+        if scatter:
+            self._batches[SCATTER] = ctypes.CFUNCTYPE(None, *_BATCH_ARGUMENTS)(scatter)
         return self
 
     def _function(self, name):
@@ -322,20 +333,23 @@ class TravelKernels(NativeKernels):
     def __getattr__(self, name):  # never the Numba module: every kernel is here
         raise AttributeError(name)
 
-    def _batch(self, name, X, P, V, out, values) -> None:
-        """The batch kernel ``name`` over every row of ``X``, split across threads when large."""
+    def _batch(self, name, X, P, V, out, values, scratch: int = 0) -> None:
+        """The batch kernel ``name`` over every row of ``X``, split across threads when large;
+        ``scratch``: each thread's range gets a row of that many doubles as ``V``."""
         function = self._batches[name]
         count = X.shape[0]
         prows = max(P.shape[0], 1)
-        addresses = [a.ctypes.data for a in (X, P, V, out, values)]
         constants = self._constants.ctypes.data
-        threads = min(thread_count(), count // MIN_POINTS_PER_THREAD)
-        if threads <= 1:
-            function(*addresses, 0, count, prows, constants)
-            return
+        threads = max(min(thread_count(), count // MIN_POINTS_PER_THREAD), 1)
+        rows = np.empty((threads, scratch)) if scratch else None
         bounds = np.linspace(0, count, threads + 1).astype(np.int64)
-        jobs = [_pool().submit(function, *addresses, int(start), int(stop), prows, constants)
-                for start, stop in itertools.pairwise(bounds)]
+        jobs = []
+        for k, (start, stop) in enumerate(itertools.pairwise(bounds.tolist())):
+            addresses = [a.ctypes.data for a in (X, P, V if rows is None else rows[k], out, values)]
+            if threads == 1:
+                function(*addresses, start, stop, prows, constants)
+                return
+            jobs.append(_pool().submit(function, *addresses, start, stop, prows, constants))
         for job in jobs:
             job.result()
 
@@ -363,7 +377,11 @@ class TravelKernels(NativeKernels):
             out = np.empty((count, n, n))
             self._batch("hessian_full", X, P, X, out, values)
             return out
-        entries = np.empty((count, len(self._rows)))
+        if SCATTER in self._batches:  # each thread's range with a scratch row of values
+            out = np.empty((count, n, n))
+            self._batch(SCATTER, X, P, None, out, self._at, scratch=len(self._rows))
+            return out
+        entries = np.empty((count, len(self._rows)))  # machine code saved before the scatter's batch
         self._batch("hessian", X, P, X, entries, values)
         out = np.zeros((count, n * n))
         out[:, self._upper] = entries

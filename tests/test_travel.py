@@ -239,6 +239,30 @@ def test_a_batch_with_a_shared_parameter_and_lifted_data_is_right(rng):
     np.testing.assert_allclose(pickle.loads(pickle.dumps(compiled)).gradient(points, s), exact, rtol=1e-12)
 
 
+def test_a_batch_of_dense_hessians_of_a_repeated_sum_is_scattered_in_machine_code(rng):
+    """A sum over samples has no dense kernel: the batch runs the values kernel and the scatter in
+    the carried machine code, a scratch row per thread (in Python: twice the time); files saved
+    before that batch existed scatter in Python, with the same numbers."""
+    A, y = rng.standard_normal((50, 10)), rng.uniform(size=50)  # enough terms to be a repeated sum
+
+    def nll(w):
+        z = A @ w
+        return np.sum(np.logaddexp(0, z) - y * z)
+
+    compiled = symhess.compile(nll, np.zeros(10))
+    compiled.wait_for_jit()
+    g = pickle.loads(pickle.dumps(compiled))
+    assert travel.SCATTER in g._kernels._batches and "hessian_full" not in g._kernels._batches  # the case checked
+    points = rng.standard_normal((2 * travel.MIN_POINTS_PER_THREAD + 3, 10))  # split across threads
+    expected = compiled.hessian(points)
+    assert np.abs(expected).min() > 0  # every entry written: a missed scatter would leave a zero
+    np.testing.assert_array_equal(g.hessian(points), expected)
+    with travel.one_thread():
+        np.testing.assert_array_equal(g.hessian(points), expected)
+    del g._kernels._batches[travel.SCATTER]
+    np.testing.assert_array_equal(g.hessian(points), expected)
+
+
 def test_an_unpickled_point_is_evaluated(rosenbrock):
     """An array that came through pickle (a Dask task's argument) has a float64 dtype that is not
     NumPy's own object: the loaded kernels take it as any float64 vector."""
