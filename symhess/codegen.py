@@ -24,7 +24,7 @@ from . import llvm, progress
 from . import native as native_tier  # codegen.native is a function of its own
 from .differentiate import Derivatives, direction_slot
 from .expressions import atoms, packed
-from .loops import ROLL_ITEMS, Item, Loop, OuterProduct, Tables, index_text, kernel_items, loop_symbol, roll
+from .loops import ROLL_ITEMS, VECTOR, Item, Loop, OuterProduct, Tables, index_text, kernel_items, loop_symbol, roll
 from .tracing.primitives import codes as primitive_codes
 from .version import __version__
 
@@ -359,7 +359,7 @@ def sum_loops(sums, tables: Tables) -> tuple[tuple, tuple, tuple, tuple]:
         count = group.count
         directions = {direction_slot(k): loop_symbol("v", *tables.index(group.positions[k])) for k, _ in part.hvp}
         expressions = [group.template, *(d for _, d in part.gradient), *(d for *_, d, _ in part.hessian),
-                       *(d for _, d in part.hvp), *(block.weight for block, _ in part.blocks)]
+                       *(d for _, d in part.hvp), *(e for block, _ in part.blocks for e in (block.weight, *block.vector))]
         bodies = iter(_at_loop(expressions, {**group.loop_symbols(tables), **directions}, memo))
         value.append(Loop(count, (("return", 0, 0, True, next(bodies)),)))
         gradient.append(Loop(count, tuple(("g", *tables.index(group.positions[k]), True, next(bodies))
@@ -367,16 +367,22 @@ def sum_loops(sums, tables: Tables) -> tuple[tuple, tuple, tuple, tuple]:
         stores = tuple(("h", *tables.index(positions), True, next(bodies)) for *_, positions in part.hessian)
         product.append(Loop(count, tuple(("hv", *tables.index(group.positions[k]), True, next(bodies))
                                          for k, _ in part.hvp)))
-        hessian.append(Loop(count, stores, tuple(outer_product(group, block, placed, next(bodies), tables)
+        hessian.append(Loop(count, stores, tuple(outer_product(group, block, placed, next(bodies), tables,
+                                                               tuple(next(bodies) for _ in block.vector))
                                                  for block, placed in part.blocks)))
     return tuple(value), tuple(gradient), tuple(hessian), tuple(product)
 
 
-def outer_product(group, block, placed, weight, tables: Tables) -> OuterProduct:
+def outer_product(group, block, placed, weight, tables: Tables, vector=()) -> OuterProduct:
     """A :class:`~symhess.differentiate.Block` as the loop prints it: its coefficients read at
-    evenly spaced positions, its entries at ``row base + stride*j`` or from a table of positions."""
+    evenly spaced positions (a rank-one block's ``vector``: from its local array), its entries at
+    ``row base + stride*j`` or from a table of positions."""
     at = np.full((len(block.rows), len(block.cols)), -1, dtype=np.int64)
     at[tuple(np.array(block.cells).T)] = placed
+    if vector:
+        target = _entry_text(at, block.triangle, tables)
+        return OuterProduct(weight, at.shape[0], at.shape[1], f"{VECTOR}[0 + 1*k]", f"{VECTOR}[0 + 1*j]", target,
+                            block.triangle, vector)
     left, right = _coefficient_text(group, block.left, "k", tables), _coefficient_text(group, block.right, "j", tables)
     if left is not None and right is None:  # the loop of one coefficient vector is j's
         at, left, right = at.T, right, _coefficient_text(group, block.left, "j", tables)
@@ -569,11 +575,18 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None, zeroed=None,
         for symbol in packed(bodies).free_symbols:  # one pass over the loop's stores
             printer.names.setdefault(symbol, str(symbol))
         weights = [f"w{number}_{q}" for q in range(len(loop.blocks))]
+        vectors = {}  # a rank-one product's weight -> its local array
+        for weight, block in zip(weights, loop.blocks):
+            if block.vector:
+                vectors[weight] = f"vec{weight[1:]}"
+                printer.lines.append(f"    {vectors[weight]} = zeros({len(block.vector)})")
         _emit(printer, [(_target(target, index_text(base, stride)), accumulate, body)
                         for target, base, stride, accumulate, body in loop.stores]
-              + [(weight, False, block.weight) for weight, block in zip(weights, loop.blocks)], block=number)
+              + [(weight, False, block.weight) for weight, block in zip(weights, loop.blocks)]
+              + [(f"{vectors[weight]}[{r}]", False, e) for weight, block in zip(weights, loop.blocks)
+                 for r, e in enumerate(block.vector)], block=number)
         for weight, block in zip(weights, loop.blocks):
-            printer.lines += _outer_product_lines(block, weight)
+            printer.lines += _outer_product_lines(block, weight, vectors.get(weight))
         printer.lines[start:] = ["    " + line for line in printer.lines[start:]]
         printer.lines.insert(start, f"    for m in range({loop.count}):")
         printer.memo = outside
@@ -584,15 +597,17 @@ def rolled_body(items, names: dict, extra_loops=(), originals=None, zeroed=None,
     return printer.lines
 
 
-def _outer_product_lines(block: OuterProduct, weight: str) -> list[str]:
-    """The nested loops of one outer product (in a loop body, before its indentation)."""
+def _outer_product_lines(block: OuterProduct, weight: str, vector: str | None = None) -> list[str]:
+    """The nested loops of one outer product (in a loop body, before its indentation); ``vector``:
+    the name of a rank-one product's local array."""
     lines, indent, scaled = [], "    ", weight
-    if block.left is not None:
-        lines += [f"    for k in range({block.rows}):", f"        {weight}k = {block.left}",
+    left, right = (text.replace(VECTOR, vector) if vector and text else text for text in (block.left, block.right))
+    if left is not None:
+        lines += [f"    for k in range({block.rows}):", f"        {weight}k = {left}",
                   f"        {weight}s = {weight} * {weight}k"]
         indent, scaled = "        ", f"{weight}s"
     start = "k, " if block.triangle else ""
-    return [*lines, f"{indent}for j in range({start}{block.cols}):", f"{indent}    {weight}j = {block.right}",
+    return [*lines, f"{indent}for j in range({start}{block.cols}):", f"{indent}    {weight}j = {right}",
             f"{indent}    {weight}t = {scaled} * {weight}j", f"{indent}    h[{block.target}] += {weight}t"]
 
 

@@ -297,7 +297,10 @@ outer products, not one expression per entry."""
 class Block:
     """``weight * left[r] * right[s]`` added to the Hessian entry of slots ``rows[r]`` and ``cols[s]``
     (only ``s >= r`` when ``triangle``): the outer product of a pair of local variables' coefficients.
-    ``left`` or ``right`` is () for a single coefficient, which is folded into ``weight``."""
+    ``left`` or ``right`` is () for a single coefficient, which is folded into ``weight``.
+
+    ``vector``: a rank-one block's coefficients, one expression per row (then ``rows == cols``,
+    ``left == right == ()``): ``weight * vector[r] * vector[s]``, the copy's gradient outer product."""
 
     weight: object
     rows: tuple
@@ -305,6 +308,7 @@ class Block:
     cols: tuple
     right: tuple
     triangle: bool
+    vector: tuple = ()
 
     @property
     def cells(self) -> list[tuple[int, int]]:
@@ -362,6 +366,103 @@ def _blocks(group, second, jacobian, locals_, order):
     return blocks, entries, rest
 
 
+RANK_ONE_LOCALS = 8
+"""A repeated term of at least this many local variables is tried as ``F(S)``, ``S`` a sum whose
+terms each hold few of them (an MLP's output, a softmax's denominator): see :func:`_composite`."""
+
+
+def _all_pairs(reduced, locals_, derivative, back):
+    """First derivatives in the locals, and every non-zero pair of second derivatives (both orders)."""
+    first = {a: derivative(reduced, a) for a in locals_}
+    second = {}
+    for i, a in enumerate(locals_):
+        if first[a] == 0:
+            continue
+        for b in locals_[i:]:
+            d = derivative(first[a], b)
+            if d != 0:
+                second[(a, b)] = second[(b, a)] = d.xreplace(back)
+    return first, second, None
+
+
+def _composite(reduced, locals_, derivative, group, jacobian):
+    """``(S, F'(S), F''(S))`` when ``reduced`` is ``F(S)`` with ``S`` a sum holding every local, whose
+    terms each hold few of them, so that the Hessian in the locals is ``F'' dS dS^T + F' d2S`` with
+    ``d2S`` sparse (pairs within a term): one rank-one block instead of a block per pair of locals
+    (the output of an MLP: 101 locals, 5151 pairs, 100 of them within a term).  None otherwise, or
+    when the copies do not all differentiate the same variables (the block's entries are fixed)."""
+    wanted = set(locals_)
+    if len(locals_) < RANK_ONE_LOCALS:
+        return None
+    if any(len(set(group.positions[k])) != 1 for a in locals_ for k in jacobian[a]):
+        return None
+    inner = _smallest_sum_of(reduced, wanted)
+    if inner is None:
+        return None
+    within = sum(len(term.free_symbols & wanted) ** 2 for term in inner.args)
+    if 4 * within >= len(locals_) ** 2:
+        return None
+    stand_in = se.Symbol("inner.sum")
+    outer = reduced.xreplace({inner: stand_in})
+    if outer.free_symbols & wanted:
+        return None
+    first = derivative(outer, stand_in)
+    return inner, first.xreplace({stand_in: inner}), derivative(first, stand_in).xreplace({stand_in: inner})
+
+
+def _smallest_sum_of(node, wanted: set):
+    """The deepest sum in ``node`` whose free symbols include every one of ``wanted``, the same
+    one wherever it occurs (``softplus(S) - y*S``), or None."""
+    holders = [arg for arg in node.args if wanted <= arg.free_symbols]
+    found = {_smallest_sum_of(holder, wanted) for holder in holders}
+    if len(found) == 1 and None not in found:
+        return found.pop()
+    return node if isinstance(node, se.Add) and not holders else None
+
+
+@dataclass(frozen=True)
+class RankOne:
+    """The rank-one part of a composite's Hessian: ``weight * g g^T``, ``inner`` the inner sum's
+    gradient in the locals (back-substituted), ``block`` the same over the slots."""
+
+    weight: object
+    inner: dict
+    block: Block
+
+
+def _rank_one(composite, locals_, derivative, back, jacobian, group):
+    """First derivatives, the sparse second derivatives (``F' d2S``, within the inner sum's terms)
+    and the rank-one part (``F'' dS dS^T``) of a composite ``F(S)``."""
+    inner, outer_first, outer_second = composite
+    position = {a: k for k, a in enumerate(locals_)}
+    inner_first: dict = {}
+    second: dict = {}
+    for term in inner.args:
+        held = sorted(term.free_symbols & set(locals_), key=position.__getitem__)
+        firsts = {a: derivative(term, a) for a in held}
+        for a, d in firsts.items():
+            inner_first[a] = inner_first.get(a, 0) + d
+        for i, a in enumerate(held):
+            for b in held[i:]:
+                d = derivative(firsts[a], b)
+                if d != 0:
+                    second[(a, b)] = second.get((a, b), 0) + d
+    outer_first_b, weight = outer_first.xreplace(back), outer_second.xreplace(back)
+    second = {pair: outer_first_b * d.xreplace(back) for pair, d in second.items()}
+    second.update({(b, a): d for (a, b), d in list(second.items())})
+    first = {a: outer_first * inner_first[a] if a in inner_first else se.Integer(0) for a in locals_}
+    gradient = {a: d.xreplace(back) for a, d in inner_first.items() if d != 0}
+    coefficients: dict = {}
+    for a, d in gradient.items():
+        for k, c in jacobian[a].items():
+            coefficients[k] = coefficients.get(k, 0) + d * c
+    if weight == 0:  # F linear: no rank-one part
+        return first, second, None
+    slots = sorted(coefficients, key=lambda k: group.positions[k][0])  # variable order: rows of the triangle
+    block = Block(weight, tuple(slots), (), tuple(slots), (), True, tuple(coefficients[k] for k in slots))
+    return first, second, RankOne(weight, gradient, block)
+
+
 def _through_locals(group, slots, reduced, forms, direct):
     """The repeated term's derivatives by the chain rule through its local variables: the linear
     forms ``u = sum c_k x_k`` and the variables used directly.  ``d2/dx_k dx_j = sum_ab G_ab J_ak J_bj``
@@ -379,15 +480,11 @@ def _through_locals(group, slots, reduced, forms, direct):
         jacobian[variable] = {slot_of[variable]: se.Integer(1)}
     back = dict(forms)
     derivative = derivative_of if atoms(reduced, _CALL) else (lambda expr, symbol: expr.diff(symbol))
-    first = {a: derivative(reduced, a) for a in locals_}
-    second = {}
-    for i, a in enumerate(locals_):
-        if first[a] == 0:
-            continue
-        for b in locals_[i:]:
-            d = derivative(first[a], b)
-            if d != 0:
-                second[(a, b)] = second[(b, a)] = d.xreplace(back)
+    composite = _composite(reduced, locals_, derivative, group, jacobian)
+    if composite is not None:
+        first, second, rank_one = _rank_one(composite, locals_, derivative, back, jacobian, group)
+    else:
+        first, second, rank_one = _all_pairs(reduced, locals_, derivative, back)
     gradient_terms: dict = {}
     for a in locals_:
         if first[a] != 0:
@@ -396,6 +493,8 @@ def _through_locals(group, slots, reduced, forms, direct):
                 gradient_terms.setdefault(k, []).append(outer * c)
     order = {k: position for position, k in enumerate(slots)}
     blocks, entries, expanded = _blocks(group, second, jacobian, locals_, order)
+    if rank_one is not None:
+        blocks.append(rank_one.block)
     hessian_terms: dict = {}
     for k, j, d in entries:
         hessian_terms.setdefault((k, j), []).append(d)
@@ -406,6 +505,10 @@ def _through_locals(group, slots, reduced, forms, direct):
                     hessian_terms.setdefault((k, j), []).append(d * ck * cj)
     along = {a: se.Add(*(c * direction_slot(k) for k, c in jacobian[a].items())) for a in locals_}
     weighted = {a: se.Add(*(second[(a, b)] * along[b] for b in locals_ if (a, b) in second)) for a in locals_}
+    if rank_one is not None:  # weight * (g . v) * g, g the inner sum's gradient in the locals
+        along_inner = rank_one.weight * se.Add(*(rank_one.inner[a] * along[a] for a in rank_one.inner))
+        weighted = {a: weighted[a] + along_inner * rank_one.inner[a] if a in rank_one.inner else weighted[a]
+                    for a in locals_}
     product_terms: dict = {}
     for a in locals_:
         if weighted[a] != 0:

@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 
 from . import special as S  # noqa: N812 - S.name, as the C helpers name them
-from .llvm import LIBM, LLVM_INTRINSICS, Statement, index_terms, module_kernels, parse
+from .llvm import LIBM, LLVM_INTRINSICS, LOCAL_ARRAY, Statement, index_terms, module_kernels, parse
 from .version import __version__
 
 _LOAD = re.compile(r"^(\w+)\[(.+)\]$")
@@ -247,7 +247,7 @@ class CTranslator:
     """
 
     def __init__(self, arrays: dict, result: str | None):
-        self.arrays, self.result = arrays, result
+        self.arrays, self.result = dict(arrays), result  # local arrays are added per kernel
         self.helpers: set[str] = set()
         self.accumulators: set[str] = set()
         self.ranges: dict[str, tuple[int, int]] = {}
@@ -340,6 +340,10 @@ class CTranslator:
                 body = self.block(statement.body, depth + 1, set(), self._entries(start, int(stop), repeats))
                 lines += [f"{pad}for (long {variable} = {start or 0}; {variable} < {stop}; ++{variable}) {{",
                           *body, f"{pad}}}"]
+            elif statement.kind == "assign" and LOCAL_ARRAY.match(statement.parts[3]) and statement.parts[1] is None:
+                target, size = statement.parts[0], LOCAL_ARRAY.match(statement.parts[3]).group(1)
+                self.arrays[target] = target
+                lines.append(f"{pad}double {target}[{size}];")
             elif statement.kind == "assign":
                 target, index, op, text = statement.parts
                 value, count = self.expression(text)

@@ -38,6 +38,7 @@ _TABLE = re.compile(r"^int\(c\[(.+)\]\)$")                # an index's term read
 _LOOP = re.compile(r"^for ([a-z]) in range\((?:(\w+), )?(\d+)\):$")  # "for j in range(k, 40):"
 _BINARY = re.compile(r"^(\S+) ([-+*/]) (\S+)$")
 _CALL = re.compile(r"^(\w+)\((.*)\)$")
+LOCAL_ARRAY = re.compile(r"^zeros\((\d+)\)$")  # "vec1_0 = zeros(601)": a local array of the kernel
 _RETURN = re.compile(r"^\s*return (\S+)$")
 
 CONSTANTS = {"inf": math.inf, "nan": math.nan}
@@ -89,7 +90,8 @@ def python_namespace() -> dict:
                  ceil=lambda u: math.copysign(math.ceil(u), u), rint=lambda u: math.copysign(round(u), u),
                  pow=math.pow, cbrt=lambda u: math.copysign(abs(u) ** (1 / 3), u),
                  select=select, maxof=maxof, minof=minof, logsumexp=logsumexp, sign=sign,
-                 softplus=softplus, lt=lambda a, b: float(a < b), le=lambda a, b: float(a <= b),
+                 softplus=softplus, zeros=lambda size: [0.0] * size,
+                 lt=lambda a, b: float(a < b), le=lambda a, b: float(a <= b),
                  gt=lambda a, b: float(a > b), ge=lambda a, b: float(a >= b),
                  eq=lambda a, b: float(a == b), ne=lambda a, b: float(a != b), **CONSTANTS)
     return space
@@ -464,6 +466,11 @@ class Emitter:
                 self.assign(*statement.parts)
 
     def assign(self, target: str, index: str | None, op: str, text: str) -> None:
+        local = LOCAL_ARRAY.match(text) if index is None else None
+        if local is not None:  # one stack array, allocated at the entry (a loop's body reuses it)
+            self.pointers[target] = f"%{target}.local"
+            self.allocas.append(f"  %{target}.local = alloca double, i64 {local.group(1)}")
+            return
         value = self.expression(text)
         if index is not None:
             pointer = self.element(target, index)

@@ -57,7 +57,10 @@ class Loop:
 class OuterProduct:
     """``h[target] += weight * left * right`` for ``k < rows`` and ``j < cols`` (``j >= k`` when
     ``triangle``), in the body of a loop over copies: ``left`` and ``right`` are elements read with
-    ``k`` and ``j`` (None: a single coefficient, folded into ``weight``, and no loop of its own)."""
+    ``k`` and ``j`` (None: a single coefficient, folded into ``weight``, and no loop of its own).
+
+    ``vector``: a rank-one product's coefficients, computed into a local array ``VECTOR`` first
+    (in ``left`` and ``right``, the array's name is :data:`VECTOR`, named when printed)."""
 
     weight: object
     rows: int
@@ -66,6 +69,11 @@ class OuterProduct:
     right: str | None
     target: str
     triangle: bool
+    vector: tuple = ()
+
+
+VECTOR = "VECTOR"
+"""The placeholder for a rank-one product's local array in :class:`OuterProduct` texts."""
 
 
 def index_text(base, stride, variable: str = "m") -> str:

@@ -111,6 +111,61 @@ def test_a_repeated_term_differentiated_through_its_locals_matches_every_slot(mo
     np.testing.assert_allclose(through_locals.hvp(theta, v=v)[1], in_slots.hvp(theta, v=v)[1], rtol=1e-12, atol=1e-12)
 
 
+def _mlp_squared(theta, X, y):
+    W, b, v = theta[:18].reshape(6, 3), theta[18:24], theta[24:30]
+    return ((np.tanh(X @ W.T + b) @ v + theta[30] - y) ** 2).sum()
+
+
+def _mlp_cross_entropy(theta, X, y):
+    """The outer function of the output a primitive call (softplus): F'' is a call too."""
+    W, b, v = theta[:18].reshape(6, 3), theta[18:24], theta[24:30]
+    z = np.tanh(X @ W.T + b) @ v + theta[30]
+    return (np.logaddexp(0.0, z) - y * z).sum()
+
+
+def _mlp_linear_outer(theta, X, y):
+    """F linear (F'' = 0): no rank-one part, only the pairs within the hidden units."""
+    W, b, v = theta[:18].reshape(6, 3), theta[18:24], theta[24:30]
+    return (np.tanh(X @ W.T + b) @ v * y).sum()
+
+
+@pytest.mark.parametrize("function", [_mlp_squared, _mlp_cross_entropy, _mlp_linear_outer])
+def test_a_sum_of_hidden_units_inside_an_outer_function_is_a_rank_one_block(monkeypatch, function):
+    """``F(S)``, ``S`` a sum of hidden units: the Hessian in the locals is ``F'' dS dS^T + F' d2S``,
+    the first one outer product of the copy's gradient (a local array) instead of a block per pair
+    of locals; the same numbers as every pair differentiated, in both tiers."""
+    import symhess
+    from symhess import differentiate as stage
+    from symhess import loops, pipeline
+
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(10, 3)), rng.uniform(size=10)
+    theta, v = 0.5 * rng.normal(size=31), rng.normal(size=31)
+
+    def f(theta):
+        return function(theta, X, y)
+
+    monkeypatch.setattr(loops, "BIG_TERM", 8)
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    rank_one = symhess.compile(f, theta, cache=False)
+    assert rank_one.stats["repeated_terms"] == 1
+    assert ("= zeros(31)" in rank_one.source) == (function is not _mlp_linear_outer)  # the rank-one block is there
+    monkeypatch.setattr(pipeline, "_MEMORY", {})
+    monkeypatch.setattr(stage, "RANK_ONE_LOCALS", 10**9)
+    pairs = symhess.compile(f, theta, cache=False)
+    assert "= zeros(" not in pairs.source
+    first_tier = rank_one.hessian(theta), rank_one.hvp(theta, v=v)[1]
+    for compiled in (rank_one, pairs):
+        compiled.wait_for_jit()
+    expected = pairs.hessian(theta)
+    assert np.abs(expected).max() > 0.1
+    for H, Hv in (first_tier, (rank_one.hessian(theta), rank_one.hvp(theta, v=v)[1])):
+        np.testing.assert_allclose(H, expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(Hv, pairs.hvp(theta, v=v)[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rank_one.gradient(theta), pairs.gradient(theta), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(rank_one.sparsity, pairs.sparsity)
+
+
 def _interleaved(x, A):
     """Rows of ``A`` times every second variable: other terms' entries sit between a block's columns."""
     return ((A @ x[::2]) ** 4).sum() + (x[:-1] * x[1:]).sum()

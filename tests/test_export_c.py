@@ -143,6 +143,23 @@ def test_lennard_jones_pairs(tmp_path):
     assert_matches(f, c, x, c.defaults(), np.ones(48))
 
 
+def mlp_loss(theta):
+    W, b, v = theta[:40].reshape(10, 4), theta[40:50], theta[50:60]
+    return ((np.tanh(FEATURES[:, :4] @ W.T + b) @ v + theta[60] - LABELS) ** 2).sum()
+
+
+@needs_cc
+def test_a_rank_one_block_is_a_local_array(tmp_path):
+    """An MLP's loss: the copy's gradient is computed into a local array (``zeros(61)`` in the
+    kernel), a stack array in C."""
+    f = symhess.compile(mlp_loss, np.zeros(61))
+    assert "= zeros(61)" in f.source
+    c = exported(f, tmp_path, "mlp")
+    assert "[61];" in (tmp_path / "mlp.c").read_text(encoding="utf-8")
+    rng = np.random.default_rng(7)
+    assert_matches(f, c, 0.5 * rng.normal(size=61), c.defaults(), rng.normal(size=61))
+
+
 def test_translation_keeps_the_code_shape():
     code = "    acc = 0.0\n    for m in range(3):\n        t0 = x[2 + 1*m]\n        acc += t0\n" \
            "        for j in range(m, 3):\n            h[int(c[4 + 1*m]) + 1*j] += t0\n    return acc\n"
