@@ -178,14 +178,15 @@ class Compiled:
         self._lean_square = self._fast + self._fast if self._lean is not None else None
         # no parameters: entries with few arguments (not hasattr: tier 0 would wait for Numba to answer it)
         self._has_points = built.layout.m == 0
-        self._points = self._has_points and self._lean is not None and len(self._lean) == 1 and trace.output.shape == ()
+        # one float64 vector in, a scalar out, no parameters but the lifted data: lean per-call paths
+        self._lean_vector = (self._lean is not None and len(self._lean) == 1 and trace.output.shape == ()
+                             and not self._params)
         self._scalar = self._value_dtype.type
         self._square = (built.layout.n, built.layout.n)
         self._entries = [None, None]  # hessian_into, hvp_into: compiled (or declined) at first use
         self._reset_entries()
-        if self._points:  # per-call entries in front of the methods (which stay the general path)
-            self.hessian, self.hvp = _point_hessian(self, self.hessian), _point_hvp(self, self.hvp)
-            self.value, self.gradient = _point_value(self, self.value), _point_gradient(self, self.gradient)
+        if self._lean_vector:
+            self._bind_lean()
         if hasattr(built.module, "on_ready"):
             built.module.on_ready(self._upgrade)
 
@@ -203,6 +204,15 @@ class Compiled:
             return False
         tiers.module()  # raises what the background compilation raised
         return True
+
+    def _bind_lean(self) -> None:
+        """Per-call paths in front of the methods (which stay the general path), reading this
+        object's data: without data, the entries of few arguments (``hessian_into``); with lifted
+        data, the kernels called with them directly."""
+        general = {name: getattr(Compiled, name).__get__(self) for name in ("hessian", "hvp", "value", "gradient")}
+        hessian, hvp = (_point_hessian, _point_hvp) if self._has_points else (_data_hessian, _data_hvp)
+        self.hessian, self.hvp = hessian(self, general["hessian"]), hvp(self, general["hvp"])
+        self.value, self.gradient = _point_value(self, general["value"]), _point_gradient(self, general["gradient"])
 
     def _upgrade(self, module) -> None:
         """Move to the Numba kernels (called from the thread that compiled them)."""
@@ -313,6 +323,8 @@ class Compiled:
         bound = object.__new__(Compiled)  # not copy.copy: that would go through __reduce__ (pickling)
         bound.__dict__.update(self.__dict__)
         bound._data, bound._shared_data = flat, flat.reshape(1, -1)
+        if bound._lean_vector:
+            bound._bind_lean()  # the copied per-call paths read this object's data, not the traced ones
         return bound
 
     def _batch_rows(self, array):
@@ -658,30 +670,57 @@ def _plain(x, shape) -> bool:
 
 
 def _point_value(compiled, general):
-    """``f.value`` of a function of one float64 vector without parameters: a plain vector goes
-    straight to the kernel (the value and gradient kernels check no types, so this does)."""
-    shape, empty, scalar = compiled._lean, compiled._empty, compiled._scalar
+    """``f.value`` of a function of one float64 vector without parameters but its lifted data: a
+    plain vector goes straight to the kernel (the value and gradient kernels check no types, so
+    this does)."""
+    shape, data, scalar = compiled._lean, compiled._data, compiled._scalar
 
     @functools.wraps(general)
     def value(*args):
         if len(args) == 1 and _plain(x := args[0], shape):
-            return scalar(compiled._kernels.value(x, empty))
+            return scalar(compiled._kernels.value(x, data))
         return general(*args)
     return value
 
 
 def _point_gradient(compiled, general):
     """``f.gradient`` as :func:`_point_value` is ``f.value``."""
-    shape, empty = compiled._lean, compiled._empty
+    shape, data = compiled._lean, compiled._data
 
     @functools.wraps(general)
     def gradient(*args):
         if len(args) == 1 and _plain(x := args[0], shape):
             g = np.empty(shape)
-            compiled._kernels.gradient(x, empty, g)
+            compiled._kernels.gradient(x, data, g)
             return g
         return general(*args)
     return gradient
+
+
+def _data_hessian(compiled, general):
+    """``f.hessian`` of a function of one float64 vector whose only parameters are its lifted
+    data: a plain vector goes straight to the dense kernel with them (as :func:`_point_value`)."""
+    shape, data = compiled._lean, compiled._data
+
+    @functools.wraps(general)
+    def hessian(*args):
+        if len(args) == 1 and _plain(x := args[0], shape):
+            return compiled._kernels.hessian_dense(x, data)
+        return general(*args)
+    return hessian
+
+
+def _data_hvp(compiled, general):
+    """``f.hvp`` as :func:`_data_hessian` is ``f.hessian`` (the value: see :func:`_point_hvp`)."""
+    shape, data, n, empty, one = compiled._lean, compiled._data, compiled._square[0], np.empty, compiled._scalar(1)
+
+    @functools.wraps(general)
+    def hvp(*args, v):
+        if len(args) == 1 and _plain(x := args[0], shape) and _plain(v, shape):
+            out = empty(n)
+            return one * compiled._kernels.hvp(x, data, v, out), out
+        return general(*args, v=v)
+    return hvp
 
 
 def _point_hessian(compiled, general):

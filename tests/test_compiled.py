@@ -203,6 +203,40 @@ def test_inputs_the_per_call_entries_decline_take_the_general_path(rng):
     assert f.hessian.__doc__ == symhess.Compiled.hessian.__doc__
 
 
+def test_a_function_with_lifted_data_has_lean_per_call_paths_that_read_its_own_data(rng):
+    """One vector in, only lifted data as parameters: value, gradient, hessian and hvp call the
+    kernels with the data directly; other inputs take the general path; a copy bound to other
+    data (the drop-in API's next batch) reads its own, in both tiers."""
+    X = rng.standard_normal((30, 4))
+
+    def nll(w, X=X):
+        return np.logaddexp(0.0, X @ w).sum()
+
+    def exact(w, X):
+        s = 1 / (1 + np.exp(-(X @ w)))
+        return np.logaddexp(0.0, X @ w).sum(), X.T @ s, X.T @ (X * (s * (1 - s))[:, None])
+
+    f = symhess.compile(nll, np.zeros(4))
+    assert f._data.size == X.size and {"value", "gradient", "hessian", "hvp"} <= f.__dict__.keys()  # the lean paths
+    other = f.with_data([2 * X])
+    w, v = rng.standard_normal(4), rng.standard_normal(4)
+    for tier in ("first", "numba"):
+        if tier == "numba":
+            assert f.wait_for_jit(60)
+        for compiled, data in ((f, X), (other, 2 * X)):
+            for variant in (*_variants(w), w):
+                point = np.asarray(variant, dtype=float)
+                tolerance = 1e-6 if np.asarray(variant).dtype == np.float32 else 1e-10
+                value, gradient, hessian = exact(point, data)
+                assert compiled.value(variant) == pytest.approx(value, rel=tolerance)
+                np.testing.assert_allclose(compiled.gradient(variant), gradient, rtol=tolerance)
+                np.testing.assert_allclose(compiled.hessian(variant), hessian, rtol=tolerance)
+                np.testing.assert_allclose(compiled.hvp(variant, v=v)[1], hessian @ v, rtol=tolerance)
+            assert isinstance(compiled.hvp(w, v=v)[0], np.float64) and isinstance(compiled.value(w), np.float64)
+    assert all(len(getattr(f._kernels, name).overloads) == 1 for name in ("value", "gradient", "hessian_dense", "hvp"))
+    assert f.hessian.__doc__ == symhess.Compiled.hessian.__doc__
+
+
 def test_the_drop_in_api_takes_read_only_arrays(rng):
     x = rng.standard_normal(5)
     x.setflags(write=False)
