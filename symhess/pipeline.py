@@ -8,6 +8,7 @@ machine code from its own cache.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import hashlib
@@ -296,6 +297,8 @@ def _tiers(source: str, directory, layout: Layout, timings: dict, keep: bool, ti
             with llvm_lock():
                 module = load(source, directory)  # the file checked again (replaced if it changed meanwhile)
             compile_kernels(module, layout)  # from Numba's cache, kernel by kernel (compiled here if missing)
+            with contextlib.suppress(Exception):  # a warm-up only: the calls that matter raise what it met
+                warm_kernels(module, layout)
         timings["numba_jit"] = time.perf_counter() - start
         return module
 
@@ -413,6 +416,30 @@ def compile_kernels(module, layout: Layout | None = None) -> None:
     for kernel, signature in entries:
         with llvm_lock():
             kernel.compile(signature)
+
+
+WARM_DENSE_MAX = 1_000_000
+"""Dense Hessians of at most this many entries are formed once when the Numba kernels load."""
+
+
+def warm_kernels(module, layout: Layout) -> None:
+    """Call every single-point kernel once, at zero (numbers discarded), in the background thread
+    that loaded them: a Numba kernel's first call costs about 0.2 ms more than its next ones,
+    which the first call after the tiers switch paid (30 times a logistic Hessian's 6 us)."""
+    n, m = layout.n, layout.m
+    x, p, v = np.zeros(n), np.zeros(m), np.zeros(n)
+    with np.errstate(all="ignore"):
+        module.value(x, p)
+        module.gradient(x, p, np.empty(n))
+        if hasattr(module, "hessian_into"):
+            module.hvp_into(x, v, np.empty(n))
+            if n * n <= WARM_DENSE_MAX:
+                module.hessian_into(x, np.zeros((n, n)))
+            return
+        module.hvp(x, p, v, np.empty(n))
+        module.hessian(x, p, np.empty(len(layout.rows)))
+        if n * n <= WARM_DENSE_MAX:
+            module.hessian_dense(x, p)
 
 
 def _scratch_dir():

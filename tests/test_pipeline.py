@@ -125,3 +125,53 @@ def test_a_hessian_too_large_to_write_out_is_refused_with_the_ways_out(monkeypat
     with pytest.raises(ValueError, match=r"about 465 entries.*of 30 variables.*\n  ways out: .*wrt="):
         symhess.compile(lambda x: x.sum() ** 2, np.ones(30), cache=False)
     symhess.compile(lambda x: (x**2).sum(), np.ones(30), cache=False)  # 30 entries: compiles
+
+
+class _Recorder:
+    """A module whose kernels record the lengths of the arrays they are called with."""
+
+    def __init__(self, points: bool):
+        self.calls = {}
+        names = ["value", "gradient", *(("hessian_into", "hvp_into") if points else ("hessian", "hvp", "hessian_dense"))]
+        for name in names:
+            setattr(self, name, self._kernel(name))
+
+    def _kernel(self, name):
+        def kernel(*arrays):
+            self.calls[name] = [np.shape(a) for a in arrays]
+        return kernel
+
+
+@pytest.mark.parametrize(("m", "n", "dense"), [(0, 5, True), (7, 5, True), (0, 1001, False), (3, 1001, False)])
+def test_the_kernels_are_warmed_at_zero_when_the_numba_module_loads(m, n, dense):
+    """A Numba kernel's first call costs about 0.2 ms more than the next: the background thread
+    calls each once (dense Hessians only when small), so the first call after the switch does not."""
+    rows = np.arange(n)
+    layout = pipeline.Layout(n=n, m=m, rows=rows, cols=rows, source_key="k", simplify="fast")
+    module = _Recorder(points=m == 0)
+    pipeline.warm_kernels(module, layout)
+    dense_kernel = "hessian_into" if m == 0 else "hessian_dense"
+    assert (dense_kernel in module.calls) == dense
+    assert module.calls["value"] == [(n,), (m,)] and module.calls["gradient"] == [(n,), (m,), (n,)]
+    if m == 0:
+        assert module.calls["hvp_into"] == [(n,), (n,), (n,)]
+    else:
+        assert module.calls["hvp"] == [(n,), (m,), (n,), (n,)] and module.calls["hessian"] == [(n,), (m,), (n,)]
+
+
+def test_the_background_thread_warms_the_kernels_it_loads(monkeypatch, rng):
+    warmed = []
+    original = pipeline.warm_kernels
+
+    def recording(module, layout):
+        warmed.append(layout.n)
+        original(module, layout)
+
+    monkeypatch.setattr(pipeline, "warm_kernels", recording)
+    X = rng.standard_normal((20, 3))
+    f = symhess.compile(lambda w: np.logaddexp(0.0, X @ w).sum(), np.zeros(3), cache=False)
+    assert f.wait_for_jit(120)
+    assert 3 in warmed  # (earlier tests' background threads may finish loading meanwhile)
+    w = rng.standard_normal(3)
+    s = 1 / (1 + np.exp(-(X @ w)))
+    np.testing.assert_allclose(f.hessian(w), X.T @ (X * (s * (1 - s))[:, None]), rtol=1e-12)
